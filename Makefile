@@ -1,0 +1,20 @@
+# Two commands: `make run` and `make test`. Each does the whole set-up first (idempotent).
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test bench lint
+
+setup:
+	./scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/lgbench
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+bench: setup
+	$(PY) benchmarks/launch_overhead.py
+
+lint: setup
+	$(VENV)/bin/ruff check .

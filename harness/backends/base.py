@@ -1,0 +1,87 @@
+"""The Backend base class: what every driver does, in lifecycle order.
+
+check/skip -> setup (once per cell, untimed) -> create_handle (per instance) -> launch (by the
+runner, timed) -> effective_accel (untimed) -> cleanup (after every repetition).
+The runner owns timing; drivers never time anything.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from harness import processes
+
+
+class BackendUnavailable(Exception):
+    """This backend cannot run here; the message says why (rows become `unsupported`)."""
+
+
+class Backend(ABC):
+    """A way of running the libguestfs appliance (a libguestfs backend plus an accelerator)."""
+
+    def __init__(self, name: str, accel: str = "auto") -> None:
+        self.name = name
+        self.accel_requested = accel
+        # The accelerator trials must run with; `auto` is resolved by setup().
+        self.accel = accel
+
+    def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
+        """Prepare the host once per cell (daemons, accelerator verdict).
+
+        Raises BackendUnavailable with the reason when trials cannot run here.
+        """
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts about this backend on this host, for metadata.json."""
+        return {"name": self.name, "accel_requested": self.accel_requested, "accel": self.accel}
+
+    @abstractmethod
+    def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
+        """A configured, not yet launched guestfs handle whose temporary files go in tmpdir."""
+
+    @abstractmethod
+    def effective_accel(self, handle: Any, tmpdir: Path) -> str:
+        """The accelerator the launched appliance really runs on, read from the running process."""
+
+    def cleanup(self, tmpdir: Path) -> list[int]:
+        """End every process still tied to a repetition's tmpdir; return their pids.
+
+        The direct backend's qemu is also killed with its worker's process group; this catches
+        what lives elsewhere (libvirt's qemu is a child of libvirtd).
+        """
+        return processes.kill_referencing(str(tmpdir))
+
+
+def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path, verbose: bool,
+                   backend: str, settings: list[str]) -> Any:
+    """A new guestfs handle with the settings every driver shares."""
+    import guestfs
+
+    g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
+    g.set_backend(backend)
+    g.set_backend_settings(settings)
+    g.set_tmpdir(str(tmpdir))
+    if memsize is not None:
+        g.set_memsize(memsize)
+    g.set_smp(smp)
+    g.set_verbose(verbose)
+    return g
+
+
+def accel_of_process(pid: int) -> str:
+    """`kvm` if the qemu process holds a KVM VM file descriptor, else `tcg`.
+
+    qemu with accel=kvm:tcg may open /dev/kvm and still fall back to TCG; a `kvm-vm` anon inode
+    exists only when a KVM virtual machine was really created.
+    """
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == "anon_inode:kvm-vm":
+                return "kvm"
+        except OSError:
+            continue
+    return "tcg"

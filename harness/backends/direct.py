@@ -1,0 +1,42 @@
+"""libguestfs's direct backend: libguestfs runs qemu itself, with KVM or TCG forced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
+from harness.kvm import kvm_verdict
+
+
+class DirectBackend(Backend):
+    """qemu started by libguestfs; `accel` kvm/tcg is forced, `auto` follows the KVM verdict."""
+
+    libguestfs_backend = "direct"
+
+    def __init__(self, name: str, accel: str = "auto") -> None:
+        super().__init__(name, accel)
+        self.kvm_reason: str | None = None
+
+    def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
+        if self.accel_requested not in ("kvm", "auto"):
+            return
+        verdict = kvm_verdict(cache_dir, probe_timeout_s)
+        self.kvm_reason = verdict.reason
+        if verdict.usable:
+            self.accel = "kvm"
+        elif self.accel_requested == "auto":
+            self.accel = "tcg"
+        else:
+            raise BackendUnavailable(f"KVM is not usable on this host: {verdict.reason}")
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "libguestfs_backend": self.libguestfs_backend,
+                "kvm_verdict": self.kvm_reason}
+
+    def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
+        return guestfs_handle(memsize, smp, tmpdir, verbose, self.libguestfs_backend,
+                              [f"force_{self.accel}"])
+
+    def effective_accel(self, handle: Any, tmpdir: Path) -> str:
+        return accel_of_process(handle.get_pid())

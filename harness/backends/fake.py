@@ -1,0 +1,65 @@
+"""A stand-in backend for fast tests of the runner, stats and plots: no appliance.
+
+Its handle starts a `sleep` child as the "hypervisor", so process clean-up is tested for real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import Backend
+
+
+class FakeHandle:
+    """The few guestfs handle methods the workloads call."""
+
+    def __init__(self, launch_s: float, fail: bool, hang: bool, tmpdir: Path) -> None:
+        self.launch_s, self.fail, self.hang, self.tmpdir = launch_s, fail, hang, tmpdir
+        self.child: subprocess.Popen | None = None
+        self.drives: list[str] = []
+
+    def add_drive_ro(self, path: str) -> None:
+        self.drives.append(path)
+
+    def set_event_callback(self, callback: Any, events: int) -> None:
+        """Fake appliances print nothing."""
+
+    def set_cachedir(self, path: str) -> None:
+        self.cachedir = path
+
+    def set_path(self, path: str) -> None:
+        self.path = path
+
+    def launch(self) -> None:
+        # The tmpdir in argv lets the runner's clean-up find this process, like qemu's.
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(3600)", str(self.tmpdir)])
+        if self.fail:
+            raise RuntimeError("fake launch failed")
+        time.sleep(3600 if self.hang else self.launch_s)
+
+    def get_pid(self) -> int:
+        assert self.child is not None
+        return self.child.pid
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.kill()
+            self.child.wait()
+
+
+class FakeBackend(Backend):
+    def __init__(self, name: str = "fake", accel: str = "tcg", launch_s: float = 0.05,
+                 fail: bool = False, hang: bool = False) -> None:
+        super().__init__(name, accel)
+        self.launch_s, self.fail, self.hang = launch_s, fail, hang
+
+    def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
+        return FakeHandle(self.launch_s, self.fail, self.hang, tmpdir)
+
+    def effective_accel(self, handle: Any, tmpdir: Path) -> str:
+        return self.accel

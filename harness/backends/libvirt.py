@@ -1,0 +1,85 @@
+"""libguestfs's libvirt backend: libvirtd starts qemu; the harness makes sure the daemons run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import processes
+from harness.backends.base import Backend, BackendUnavailable, accel_of_process
+from harness.backends.direct import DirectBackend
+
+LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
+DAEMONS = ("virtlogd", "libvirtd")
+
+
+def daemon_running(name: str) -> bool:
+    return any(p.info["name"] == name for p in processes.psutil.process_iter(["name"]))
+
+
+def ensure_daemons(wait_s: float = 20.0) -> list[str]:
+    """Start virtlogd and libvirtd when they are not running; return the ones started."""
+    started = []
+    for name in DAEMONS:
+        if daemon_running(name):
+            continue
+        if shutil.which(name) is None:
+            raise BackendUnavailable(f"{name} is not installed (apt-get install "
+                                     f"libvirt-daemon-system)")
+        result = subprocess.run([name, "-d"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendUnavailable(f"could not start {name}: {result.stderr.strip()}")
+        started.append(name)
+    deadline = time.monotonic() + wait_s
+    while not os.path.exists(LIBVIRT_SOCKET):
+        if time.monotonic() > deadline:
+            raise BackendUnavailable(f"libvirtd started but {LIBVIRT_SOCKET} did not appear "
+                                     f"within {wait_s:.0f} s")
+        time.sleep(0.2)
+    return started
+
+
+def client_limits() -> dict[str, Any]:
+    """The running libvirtd's client and worker limits (virt-admin), as recorded facts."""
+    limits: dict[str, Any] = {}
+    for command in ("srv-clients-info", "srv-threadpool-info"):
+        result = subprocess.run(["virt-admin", command, "libvirtd"], capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            limits[command] = f"unavailable: {result.stderr.strip()}"
+            continue
+        for line in result.stdout.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                limits[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    return limits
+
+
+class LibvirtBackend(DirectBackend):
+    """Same accelerator logic as direct; qemu is a child of libvirtd, found by its tmpdir."""
+
+    libguestfs_backend = "libvirt"
+
+    def __init__(self, name: str, accel: str = "auto") -> None:
+        super().__init__(name, accel)
+        self.started_daemons: list[str] = []
+        self.limits: dict[str, Any] = {}
+
+    def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
+        self.started_daemons = ensure_daemons()
+        self.limits = client_limits()
+        super().setup(cache_dir, probe_timeout_s)
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "daemons_started_by_harness": self.started_daemons,
+                "libvirtd_limits": self.limits}
+
+    def effective_accel(self, handle: Any, tmpdir: Path) -> str:
+        qemus = [p for p in processes.referencing(str(tmpdir)) if "qemu" in p.name()]
+        if len(qemus) != 1:
+            raise RuntimeError(f"expected one qemu process using {tmpdir}, found {len(qemus)}")
+        return accel_of_process(qemus[0].pid)

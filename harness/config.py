@@ -1,0 +1,93 @@
+"""Structured configs: one dataclass per Hydra group, registered as `<group>/<name>_schema`.
+
+The YAML choices in conf/ extend these schemas, so a typo in a key or a wrong type fails at
+compose time with Hydra's own message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class BackendConf:
+    _target_: str = MISSING  # driver class, instantiated by hydra.utils.instantiate
+    name: str = MISSING  # short name recorded in every row (tcg, kvm, libvirt, ...)
+    accel: str = "auto"  # kvm | tcg | uml | auto (auto: KVM where a KVM appliance really boots)
+
+
+@dataclass
+class ApplianceConf:
+    type: str = "cached"  # cached (supermin cache) | fixed | fixed_shm
+    cache_state: str = "hot"  # cached only: hot keeps the supermin cache, cold empties it per trial
+    dir: str = "${paths.cache_dir}/appliance"  # where the supermin cache or fixed appliance lives
+    fixed_source: str | None = None  # fixed_shm: the on-disk fixed appliance copied to tmpfs
+
+
+@dataclass
+class WorkloadConf:
+    _target_: str = MISSING  # workload class
+    name: str = MISSING  # recorded in every row
+
+
+@dataclass
+class PathsConf:
+    results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
+    cache_dir: str = "/var/tmp/lgbench"  # appliances, probe verdicts; survives reboots
+
+
+@dataclass
+class LgbenchConf:
+    backend: Any = MISSING  # typed by each choice's schema (the fake backend adds knobs)
+    appliance: ApplianceConf = MISSING
+    workload: WorkloadConf = MISSING
+    paths: PathsConf = field(default_factory=PathsConf)
+    experiment_name: str = "default"  # folder under results_dir, set by experiments/*.yaml
+    parallel: int = 1  # appliances launched at once per repetition, one handle each
+    runs: int = 5  # measured repetitions per cell
+    warmup: int = 2  # repetitions before those, stored with warmup=true and left out of stats
+    memsize: int | None = None  # appliance memory in MiB; null: libguestfs's default
+    smp: int = 1  # appliance vCPUs
+    timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)
+    seed: int = 0  # seeds bootstrap resampling and any generated data
+    verbose: bool = False  # libguestfs verbose (trace) output into the run log
+    probe_timeout_s: float = 120.0  # bound on the one-off KVM probe of backend=auto
+
+
+def register_configs() -> None:
+    """Register the schemas so conf/*.yaml can name them in their defaults lists."""
+    cs = ConfigStore.instance()
+    cs.store(name="lgbench_schema", node=LgbenchConf)
+    cs.store(group="backend", name="backend_schema", node=BackendConf)
+    cs.store(group="appliance", name="appliance_schema", node=ApplianceConf)
+    cs.store(group="workload", name="workload_schema", node=WorkloadConf)
+
+
+def validate(cfg: Any) -> list[str]:
+    """Return the problems a composed config has that types alone cannot catch."""
+    problems = []
+    if cfg.runs < 1:
+        problems.append(f"runs must be at least 1 (got {cfg.runs})")
+    if cfg.warmup < 0:
+        problems.append(f"warmup must be 0 or more (got {cfg.warmup})")
+    if cfg.parallel < 1:
+        problems.append(f"parallel must be at least 1 (got {cfg.parallel})")
+    if cfg.timeout_s <= 0:
+        problems.append(f"timeout_s must be positive (got {cfg.timeout_s})")
+    if cfg.memsize is not None and cfg.memsize < 128:
+        problems.append(f"memsize is in MiB and must be at least 128 (got {cfg.memsize})")
+    if cfg.smp < 1:
+        problems.append(f"smp must be at least 1 (got {cfg.smp})")
+    if cfg.backend.accel not in ("auto", "kvm", "tcg", "uml"):
+        problems.append(f"backend.accel must be auto, kvm, tcg or uml (got {cfg.backend.accel})")
+    if cfg.appliance.type not in ("cached", "fixed", "fixed_shm"):
+        problems.append(f"appliance.type must be cached, fixed or fixed_shm "
+                        f"(got {cfg.appliance.type})")
+    if cfg.appliance.cache_state not in ("hot", "cold"):
+        problems.append(f"appliance.cache_state must be hot or cold "
+                        f"(got {cfg.appliance.cache_state})")
+    return problems

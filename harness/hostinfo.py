@@ -1,0 +1,79 @@
+"""Host and stack provenance for metadata.json: what a reader needs to trust a number."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.kvm import cpu_virt_flags, dev_kvm_problem
+
+VERSION_COMMANDS = {
+    "qemu": ["qemu-system-x86_64", "--version"],
+    "libvirt": ["libvirtd", "--version"],
+    "supermin": ["supermin", "--version"],
+    "linux_uml": ["linux.uml", "--version"],
+}
+
+
+def _first_line(command: list[str]) -> str | None:
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    out = (result.stdout or result.stderr).strip()
+    return out.splitlines()[0] if out else None
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def virtualization() -> str:
+    """What this host itself runs under (systemd-detect-virt), e.g. kvm or none."""
+    return _first_line(["systemd-detect-virt"]) or "unknown"
+
+
+def libguestfs_version() -> str | None:
+    try:
+        import guestfs
+    except ImportError:
+        return None
+    v = guestfs.GuestFS(close_on_exit=False).version()
+    return f"{v['major']}.{v['minor']}.{v['release']}{v['extra']}"
+
+
+def dev_kvm_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"exists": os.path.exists("/dev/kvm"), "problem": dev_kvm_problem()}
+    if state["exists"]:
+        state["mode"] = oct(os.stat("/dev/kvm").st_mode & 0o777)
+    return state
+
+
+def host_metadata() -> dict[str, Any]:
+    """Host CPU, memory, kernel, virtualisation, /dev/kvm, and the stack's versions."""
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_virt_flags": cpu_virt_flags(),
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "memory_available_bytes": psutil.virtual_memory().available,
+        "kernel": platform.release(),
+        "virtualization": virtualization(),
+        "dev_kvm": dev_kvm_state(),
+        "python": platform.python_version(),
+        "versions": {"libguestfs": libguestfs_version(),
+                     **{name: _first_line(cmd) for name, cmd in VERSION_COMMANDS.items()}},
+    }

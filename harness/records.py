@@ -1,0 +1,65 @@
+"""The trial row: one appliance instance in one repetition of one cell.
+
+Format history (bump SCHEMA_VERSION on any change of columns or meaning):
+  1: first version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+STATUS_UNSUPPORTED = "unsupported"
+STATUS_INFEASIBLE = "infeasible"
+STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_INFEASIBLE)
+
+# Columns holding durations in seconds; stats summarise each of them.
+TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s")
+
+# Columns that identify a cell (the swept factors); stats group by them.
+CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
+                "parallel", "memsize", "smp")
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One row of trials.parquet. Workload-specific measurements go in `extra`."""
+
+    run_id: str
+    cell: str
+    backend: str
+    accel_requested: str
+    accel_effective: str | None
+    appliance: str
+    cache_state: str
+    workload: str
+    parallel: int
+    memsize: int | None
+    smp: int
+    instance: int
+    repetition: int
+    warmup: bool
+    status: str
+    error: str | None
+    started_at: float | None  # wall clock, seconds since the epoch
+    ended_at: float | None
+    launch_s: float | None
+    total_s: float | None
+    makespan_s: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; expected one of {STATUSES}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict: `extra` becomes ordinary columns."""
+        row = asdict(self)
+        row.update(row.pop("extra"))
+        return row

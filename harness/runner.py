@@ -1,0 +1,252 @@
+"""Trials: warm-ups, repetitions, parallel instances, timeouts and clean-up.
+
+Each appliance instance runs in a forked worker that leads its own process group, so a
+timeout, an error or Ctrl-C ends the worker, qemu and every helper with one killpg; whatever
+lives elsewhere (libvirt's qemu) is found by the repetition's private tmpdir on its command
+line. The runner times; drivers and workloads never do.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from harness import processes
+from harness.appliances import Appliance, ApplianceError
+from harness.backends.base import Backend, BackendUnavailable
+from harness.records import (
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_TIMEOUT,
+    STATUS_UNSUPPORTED,
+    TrialRow,
+)
+from harness.workloads.base import Workload
+
+log = logging.getLogger(__name__)
+FORK = multiprocessing.get_context("fork")
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Everything about one cell that is not a driver: the repetition schedule and limits."""
+
+    run_id: str
+    cell: str
+    parallel: int
+    runs: int
+    warmup: int
+    memsize: int | None
+    smp: int
+    timeout_s: float
+    cache_dir: Path
+    probe_timeout_s: float
+    verbose: bool = False
+
+    @property
+    def repetitions(self) -> int:
+        return self.warmup + self.runs
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What a worker needs to measure one appliance."""
+
+    backend: Backend
+    appliance: Appliance
+    workload: Workload
+    plan: CellPlan
+    tmpdir: Path
+
+
+def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
+             emit: Callable[[list[TrialRow]], None]) -> None:
+    """Run every repetition of one cell, handing each repetition's rows to `emit` at once."""
+    try:
+        backend.setup(plan.cache_dir, plan.probe_timeout_s)
+        appliance.prepare()
+    except (BackendUnavailable, ApplianceError) as exc:
+        status = STATUS_UNSUPPORTED if isinstance(exc, BackendUnavailable) else STATUS_ERROR
+        log.warning("%s: %s", status, exc)
+        for rep in range(plan.repetitions):
+            emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=str(exc))
+                  for i in range(plan.parallel)])
+        return
+    started = time.monotonic()
+    for rep in range(plan.repetitions):
+        rows = run_repetition(plan, backend, appliance, workload, rep)
+        emit(rows)
+        done = rep + 1
+        eta = (time.monotonic() - started) / done * (plan.repetitions - done)
+        summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
+                            else f"{r.status}: {r.error}" for r in rows)
+        log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
+                 " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
+
+
+def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
+                   rep: int) -> list[TrialRow]:
+    """Release `parallel` instances together; rows for all of them, whatever happens."""
+    appliance.before_trial()
+    tmpdir = Path(tempfile.mkdtemp(prefix="lgb-"))
+    tmpdir.chmod(0o755)  # libvirt's qemu runs as another user and must reach the overlays
+    barrier = FORK.Barrier(plan.parallel)
+    workers = []
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        for i in range(plan.parallel):
+            instance_dir = tmpdir / str(i)
+            instance_dir.mkdir(mode=0o755)
+            receive, send = FORK.Pipe(duplex=False)
+            job = Instance(backend, appliance, workload, plan, instance_dir)
+            worker = FORK.Process(target=_worker, args=(job, barrier, send), daemon=True)
+            worker.start()
+            send.close()
+            _lead_group(worker.pid)
+            workers.append((i, worker, receive))
+        deadline = time.monotonic() + plan.timeout_s
+        waiting = {receive: i for i, _, receive in workers}
+        while waiting and (remaining := deadline - time.monotonic()) > 0:
+            for conn in wait(list(waiting), timeout=remaining):
+                i = waiting.pop(conn)
+                try:
+                    results[i] = conn.recv()
+                except EOFError:
+                    workers[i][1].join(5)
+                    exitcode = workers[i][1].exitcode
+                    results[i] = {"status": STATUS_ERROR,
+                                  "error": f"worker exited without a result (code {exitcode})"}
+    finally:
+        killed = _end_workers(workers, backend, tmpdir)
+    if killed:
+        log.warning("killed leftover processes %s", killed)
+    rows = []
+    for i in range(plan.parallel):
+        fields = results.get(i) or {
+            "status": STATUS_TIMEOUT,
+            "error": f"no result within timeout_s={plan.timeout_s:g}; appliance killed"}
+        rows.append(_row(plan, backend, appliance, workload, i, rep, **fields))
+    return _with_makespan(rows)
+
+
+def _lead_group(pid: int) -> None:
+    """Make the worker lead its own process group (the worker does the same; either wins)."""
+    try:
+        os.setpgid(pid, pid)
+    except (PermissionError, ProcessLookupError):
+        pass
+
+
+def _end_workers(workers: list, backend: Backend, tmpdir: Path) -> list[int]:
+    """Kill every worker's group and whatever still uses tmpdir; remove tmpdir."""
+    killed = []
+    for _, worker, receive in workers:
+        killed += processes.group_members(worker.pid)
+        processes.kill_group(worker.pid)
+        worker.join()
+        receive.close()
+    killed += backend.cleanup(tmpdir)
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    return sorted(set(killed) - {w.pid for _, w, _ in workers})
+
+
+def _worker(job: Instance, barrier: Any, send: Any) -> None:
+    """Forked: lead a process group, wait for the others, measure, send the fields, exit."""
+    os.setpgid(0, 0)
+    processes.die_with_parent()
+    try:
+        barrier.wait()
+        fields = measure(job)
+    except Exception as exc:  # a harness bug must still become a row
+        fields = {"status": STATUS_ERROR,
+                  "error": f"harness: {exc!r} {traceback.format_exc(limit=3)}"}
+    send.send(fields)
+    send.close()
+    os._exit(0)
+
+
+def measure(job: Instance) -> dict[str, Any]:
+    """Time one appliance: create -> launch (launch_s) ... close (total_s).
+
+    total_s excludes the untimed check of which accelerator really ran.
+    """
+    from harness.console import ConsoleTail
+
+    released = time.perf_counter()
+    fields: dict[str, Any] = {"started_at": time.time(), "released": released}
+    handle = job.backend.create_handle(job.plan.memsize, job.plan.smp, job.tmpdir,
+                                       job.plan.verbose)
+    tail = ConsoleTail(handle)
+    job.appliance.configure(handle)
+    job.workload.add_drives(handle)
+    timed: dict[str, float] = {}
+
+    @contextmanager
+    def phase(column: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        timed[column] = time.perf_counter() - start
+
+    try:
+        handle.launch()
+        fields["launch_s"] = time.perf_counter() - released
+        accel = job.backend.effective_accel(handle, job.tmpdir)
+        fields["accel_effective"] = accel
+        work_start = time.perf_counter()
+        extra = job.workload.run(handle, phase)
+        handle.close()
+        fields["total_s"] = fields["launch_s"] + time.perf_counter() - work_start
+    except RuntimeError as exc:
+        handle.close()
+        fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
+                      finished=time.perf_counter())
+        return fields
+    fields.update(extra, **timed, ended_at=time.time(), finished=time.perf_counter())
+    if accel != job.backend.accel:
+        fields.update(status=STATUS_ERROR, error=f"requested accel {job.backend.accel} but the "
+                                                 f"appliance ran under {accel}")
+    else:
+        fields["status"] = STATUS_OK
+    return fields
+
+
+def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
+         instance: int, rep: int, **fields: Any) -> TrialRow:
+    core = {name: fields.pop(name, None) for name in
+            ("accel_effective", "started_at", "ended_at", "launch_s", "total_s", "makespan_s")}
+    return TrialRow(
+        run_id=plan.run_id, cell=plan.cell, backend=backend.name,
+        accel_requested=backend.accel_requested, appliance=appliance.type,
+        cache_state=appliance.cache_state, workload=workload.name, parallel=plan.parallel,
+        memsize=plan.memsize, smp=plan.smp, instance=instance, repetition=rep,
+        warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
+        extra=fields, **core)
+
+
+def _with_makespan(rows: list[TrialRow]) -> list[TrialRow]:
+    """Makespan: from the release of the instances until the last one closed."""
+    released = [r.extra.get("released") for r in rows]
+    finished = [r.extra.get("finished") for r in rows]
+    makespan = (max(finished) - min(released)
+                if None not in released and None not in finished else None)
+    out = []
+    for r in rows:
+        extra = {k: v for k, v in r.extra.items() if k not in ("released", "finished")}
+        out.append(TrialRow(**{**r.__dict__, "extra": extra, "makespan_s": makespan}))
+    return out
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"

@@ -1,0 +1,82 @@
+"""Atomic writes and reads of run outputs: trials.parquet, summary.csv, metadata.json.
+
+Every write goes to a temporary file in the same folder and is renamed over the target, so a
+reader (or a crash) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.records import SCHEMA_VERSION, TrialRow
+
+TRIALS_FILE = "trials.parquet"
+SUMMARY_FILE = "summary.csv"
+METADATA_FILE = "metadata.json"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_frame_parquet(path: Path, frame: pd.DataFrame) -> None:
+    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_json(path: Path, data: Any) -> None:
+    def dump(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+    _atomic_write(path, dump)
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+class TrialWriter:
+    """Rows of one run directory, rewritten to trials.parquet after every repetition."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / TRIALS_FILE
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, rows: Iterable[TrialRow]) -> None:
+        self.rows.extend(row.to_dict() for row in rows)
+        write_frame_parquet(self.path, pd.DataFrame(self.rows))
+
+
+def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
+    """All trial rows under the given run directories (a sweep root includes its jobs)."""
+    frames = []
+    for run_dir in run_dirs:
+        files = [run_dir / TRIALS_FILE] if (run_dir / TRIALS_FILE).exists() else \
+            sorted(run_dir.glob(f"*/{TRIALS_FILE}"))
+        frames += [pd.read_parquet(f) for f in files]
+    if not frames:
+        raise FileNotFoundError(f"no {TRIALS_FILE} in {', '.join(map(str, run_dirs))}")
+    trials = pd.concat(frames, ignore_index=True)
+    newer = trials[trials["schema_version"] > SCHEMA_VERSION]
+    if len(newer):
+        raise ValueError(f"trials written by a newer lgbench (schema "
+                         f"{newer['schema_version'].max()} > {SCHEMA_VERSION})")
+    return trials

@@ -1,0 +1,1 @@
+"""What is done inside one appliance: the drives it gets and the calls after launch."""
