@@ -65,11 +65,20 @@ def build_fixed(directory: Path) -> None:
     staging.rename(directory)
 
 
+def allocated_bytes(directory: Path) -> int:
+    """Bytes the files of a folder really occupy (holes excluded)."""
+    return sum(f.stat().st_blocks * 512 for f in directory.iterdir() if f.is_file())
+
+
 def copy_sparse(source: Path, directory: Path) -> None:
     """Copy a fixed appliance keeping holes (the root is mostly holes), atomically."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    need, free = allocated_bytes(source), shutil.disk_usage(directory.parent).free
+    if need > free:
+        raise ApplianceError(f"{directory.parent} has {free / 2**20:.0f} MiB free; the fixed "
+                             f"appliance needs {need / 2**20:.0f} MiB")
     staging = directory.with_name(directory.name + ".copying")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["cp", "-r", "--sparse=always", str(source), str(staging)],
                             capture_output=True, text=True)
     if result.returncode != 0:

@@ -56,12 +56,14 @@ def run(cfg: DictConfig) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # clean up as on Ctrl-C
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    run_root = run_dir.parent if hydra_cfg.mode == RunMode.MULTIRUN else run_dir
+    # A sweep's jobs share the sweep's name; each job is a run of its own.
+    run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
+                else run_dir.name)
     backend = instantiate(cfg.backend)
     appliance = Appliance(**OmegaConf.to_container(cfg.appliance, resolve=True))
     workload = instantiate(cfg.workload)
     plan = CellPlan(
-        run_id=f"{platform.node()}:{run_root.name}", cell=cell_label(cfg), parallel=cfg.parallel,
+        run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg), parallel=cfg.parallel,
         runs=cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize, smp=cfg.smp,
         timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
         probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose)

@@ -101,8 +101,9 @@ def probe_launch(cache_dir: Path, timeout_s: float) -> KvmVerdict:
     except subprocess.TimeoutExpired:
         processes.kill_group(proc.pid)
         proc.communicate()
-        return KvmVerdict(False, f"a KVM appliance did not finish launching within {timeout_s:.0f} s "
-                                 f"(the guest hangs under KVM; {flag_note})", probed=True)
+        return KvmVerdict(False, f"a KVM appliance did not finish launching within "
+                                 f"{timeout_s:.0f} s (the guest hangs under KVM; {flag_note})",
+                          probed=True)
     finally:
         processes.kill_group(proc.pid)
     last = out.strip().splitlines()[-1] if out.strip() else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 
 import psutil
 
@@ -48,13 +49,25 @@ def referencing(text: str) -> list[psutil.Process]:
     return found
 
 
-def kill_referencing(text: str) -> list[int]:
-    """SIGKILL every process whose command line mentions `text`, wait for them; return pids."""
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_referencing(text: str, wait_s: float = 10.0) -> list[int]:
+    """SIGKILL every process whose command line mentions `text`; return their pids once dead.
+
+    Dead means gone or a zombie: a killed orphan may wait long for pid 1 to reap it.
+    """
     procs = referencing(text)
     for proc in procs:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(procs, timeout=10)
+    deadline = time.monotonic() + wait_s
+    while any(_alive(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return [p.pid for p in procs]

@@ -84,9 +84,10 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
     parts = ["# lgbench report", ""]
     for meta in (m for m in metadata if "backend" in m):
         host = meta.get("host", {})
+        libguestfs = host.get("versions", {}).get("libguestfs")
         parts.append(f"- run `{meta.get('run_id')}` on `{host.get('hostname')}`: "
                      f"{host.get('cpu_model')}, {host.get('cores')} cores, kernel "
-                     f"{host.get('kernel')}, libguestfs {host.get('versions', {}).get('libguestfs')}"
+                     f"{host.get('kernel')}, libguestfs {libguestfs}"
                      f"; KVM: {meta.get('backend', {}).get('kvm_verdict') or 'not probed'}")
     n_warm = int(trials["warmup"].astype(bool).sum())
     parts += ["", f"{len(trials)} trial rows ({n_warm} warm-up rows, left out of the statistics).",

@@ -93,8 +93,10 @@ def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarra
     if metric not in REPETITION_METRICS:
         values = cell_rows.loc[ok, metric].dropna().to_numpy(dtype=float)
         return len(cell_rows), int(ok.sum()), values
+    # Repetition numbers restart in every run (and every job of a sweep).
+    keys = [k for k in ("run_id", "repetition") if k in cell_rows.columns]
     per_repetition = (cell_rows.assign(ok=ok)
-                      .groupby("repetition")
+                      .groupby(keys)
                       .agg(ok=("ok", "all"), value=(metric, "max")))  # max skips NaN
     values = per_repetition.loc[per_repetition["ok"], "value"].dropna().to_numpy(dtype=float)
     return len(per_repetition), int(per_repetition["ok"].sum()), values

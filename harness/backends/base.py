@@ -31,8 +31,10 @@ class Backend(ABC):
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
         """Prepare the host once per cell (daemons, accelerator verdict).
 
-        Raises BackendUnavailable with the reason when trials cannot run here.
+        Raises BackendUnavailable with the reason when trials cannot run here. By default
+        there is nothing to prepare.
         """
+        return
 
     def metadata(self) -> dict[str, Any]:
         """Facts about this backend on this host, for metadata.json."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import processes
-from harness.backends.base import Backend, BackendUnavailable, accel_of_process
+from harness.backends.base import BackendUnavailable, accel_of_process
 from harness.backends.direct import DirectBackend
 
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"

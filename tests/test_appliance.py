@@ -1,0 +1,185 @@
+"""Real appliances (marker `appliance`): every capability of the launch baseline, booted for real.
+
+One supermin cache and one KVM verdict are shared by the module (a fresh folder, as on a new
+machine); tests that are not about launching share what they can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from harness import kvm
+from harness.processes import referencing
+
+pytestmark = pytest.mark.appliance
+LGBENCH = Path(sys.executable).parent / "lgbench"
+
+
+@pytest.fixture(scope="module")
+def cache_dir() -> Iterator[Path]:
+    """A fresh cache, reachable by libvirt's qemu user (pytest's tmp folders are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="lgbench-test-cache-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def lgbench(cache_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
+    return subprocess.run([str(LGBENCH), *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def trials_of(run_dir: Path) -> pd.DataFrame:
+    return pd.read_parquet(run_dir / "trials.parquet")
+
+
+def appliance_pids() -> set[int]:
+    """Living qemu and UML processes of lgbench trials (their argv names /tmp/lgb-...).
+
+    A killed process whose parent is gone may linger as a zombie where pid 1 does not reap.
+    """
+    return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE
+            and ("qemu" in (p.info["name"] or "") or "linux" in (p.info["name"] or ""))
+            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}
+
+
+def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
+    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)
+    if kvm.dev_kvm_problem() is None:
+        assert verdict.probed
+    if not kvm.cpu_virt_flags():  # no vmx/svm: no KVM guest can run, whatever /dev/kvm says
+        assert not verdict.usable
+    assert verdict.reason
+    assert not [p for p in referencing(str(cache_dir)) if p.status() != psutil.STATUS_ZOMBIE], \
+        "the probe left processes running"
+    # Cached: the second call answers at once with the same verdict.
+    start = time.monotonic()
+    assert kvm.kvm_verdict(cache_dir, timeout_s=45) == verdict
+    assert time.monotonic() - start < 5
+
+
+def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "backend=tcg", "runs=2", "warmup=1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(tmp_path)
+    assert len(trials) == 3
+    assert trials["warmup"].sum() == 1
+    measured = trials[~trials["warmup"]]
+    assert (measured["status"] == "ok").sum() == 2, trials[["status", "error"]]
+    assert set(trials["accel_effective"]) == {"tcg"}
+    assert (measured["total_s"] >= measured["launch_s"]).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    launch = summary[summary["metric"] == "launch_s"].iloc[0]
+    assert launch["n_ok"] == 2 and launch["ci_low"] <= launch["median"] <= launch["ci_high"]
+    assert list((tmp_path / "plots").glob("*.png"))
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert metadata["host"]["versions"]["libguestfs"].startswith("1.")
+    assert metadata["appliance"]["files"]["kernel"]["sha256"]
+    assert "under 6 seconds" in (tmp_path / "report.md").read_text()
+    assert "tcg" in result.stdout and "median" in result.stdout
+    assert not appliance_pids()
+
+
+def test_kvm_request_on_a_host_without_kvm_is_a_reasoned_row(cache_dir: Path,
+                                                             tmp_path: Path) -> None:
+    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)
+    result = lgbench(cache_dir, "backend=kvm", "runs=1", "warmup=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    row = trials_of(tmp_path).iloc[0]
+    if verdict.usable:
+        assert row["status"] == "ok" and row["accel_effective"] == "kvm"
+    else:
+        assert row["status"] == "unsupported"
+        assert "KVM is not usable" in row["error"] and verdict.reason in row["error"]
+
+
+def test_sweep_over_direct_and_libvirt_writes_the_aggregate(cache_dir: Path,
+                                                            tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "-m", "backend=tcg,libvirt", "runs=1", "warmup=0",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "0" / "trials.parquet").exists()
+    assert (tmp_path / "1" / "trials.parquet").exists()
+    trials = trials_of(tmp_path)
+    assert sorted(trials["backend"]) == ["libvirt", "tcg"]
+    assert (trials["status"] == "ok").all(), trials[["backend", "error"]]
+    assert set(trials["accel_effective"]) == {"tcg"}
+    assert set(pd.read_csv(tmp_path / "summary.csv")["backend"]) == {"tcg", "libvirt"}
+    libvirt_meta = json.loads((tmp_path / "1" / "metadata.json").read_text())["backend"]
+    assert libvirt_meta["libvirtd_limits"]["nclients_max"] > 0
+    assert not appliance_pids()
+
+
+def test_timeout_kills_the_appliance(cache_dir: Path, tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = lgbench(cache_dir, "backend=tcg", "runs=1", "warmup=0", "timeout_s=4",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < 40
+    row = trials_of(tmp_path).iloc[0]
+    assert row["status"] == "timeout" and "timeout_s=4" in row["error"]
+    assert not appliance_pids()
+
+
+def test_ctrl_c_ends_the_running_appliance_and_keeps_rows(cache_dir: Path,
+                                                          tmp_path: Path) -> None:
+    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
+    proc = subprocess.Popen([str(LGBENCH), "backend=tcg", "runs=5", "warmup=0",
+                             f"hydra.run.dir={tmp_path}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        # Wait for the first row on disk, then for the next appliance to be running.
+        while not (tmp_path / "trials.parquet").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        while not appliance_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        running = appliance_pids()
+        assert running, "no appliance started"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 130
+    assert not running & appliance_pids()
+    assert len(trials_of(tmp_path)) >= 1
+
+
+@pytest.mark.parametrize("appliance", ["fixed", "fixed_shm", "cached_cold"])
+def test_appliance_types_launch(cache_dir: Path, tmp_path: Path, appliance: str) -> None:
+    overrides = [f"appliance={appliance}"]
+    shm_dir = Path(f"/dev/shm/lgbench-test-{os.getpid()}")
+    if appliance == "fixed_shm":
+        overrides.append(f"appliance.dir={shm_dir}")
+    started = time.time()
+    try:
+        result = lgbench(cache_dir, "backend=tcg", "runs=1", "warmup=0", *overrides,
+                         f"hydra.run.dir={tmp_path}")
+        assert result.returncode == 0, result.stderr
+        row = trials_of(tmp_path).iloc[0]
+        assert row["status"] == "ok", row["error"]
+        meta = json.loads((tmp_path / "metadata.json").read_text())["appliance"]
+        assert {"kernel", "initrd", "root"} <= set(meta["files"])
+        if appliance == "fixed_shm":
+            assert meta["on_tmpfs"] and meta["dir"] == str(shm_dir)
+        if appliance == "cached_cold":
+            kernel = next(Path(meta["dir"]).glob(".guestfs-*/appliance.d/kernel"))
+            assert kernel.stat().st_mtime >= started, "cold run reused the old appliance"
+    finally:
+        subprocess.run(["rm", "-rf", str(shm_dir)])

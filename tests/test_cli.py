@@ -1,0 +1,271 @@
+"""`lgbench` and `lgbench-report` as users run them, on the fake backend (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+from conftest import LGBENCH, LGBENCH_REPORT, lgbench_env, run_lgbench_in
+
+from harness.records import SCHEMA_VERSION
+
+TRIAL_COLUMNS = ["schema_version", "run_id", "cell", "backend", "accel_requested",
+                 "accel_effective", "appliance", "workload", "parallel", "instance", "repetition",
+                 "warmup", "status", "error", "started_at", "ended_at", "launch_s", "total_s"]
+SUMMARY_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "mean", "median", "stdev",
+                   "ci_low", "ci_high", "min", "max", "n_outliers"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_clean_failure(result, *words):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ("backend=nosuch", ["backend/nosuch"]),
+    ("runs=-1", ["runs must be at least 1", "-1"]),
+    ("timeout_s=0", ["timeout_s must be positive"]),
+    ("warmup=-2", ["warmup", "-2"]),
+    ("parallel=0", ["parallel must be at least 1"]),
+    ("runs=many", ["runs", "many"]),
+])
+def test_bad_input_fails_cleanly(run_lgbench, tmp_path, override, words):
+    backend = [] if override.startswith("backend=") else ["backend=fake"]
+    result = run_lgbench(*backend, override)
+    assert_clean_failure(result, *words)
+    assert not (tmp_path / "run" / "trials.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fake_run")
+    result = run_lgbench_in(tmp, "backend=fake", "runs=2", "warmup=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp / "run", result
+
+
+def test_a_fake_run_prints_its_summary(fake_run):
+    run_dir, result = fake_run
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "fake/cached-hot/launch/p1" in result.stdout
+    assert str(run_dir) in result.stdout
+
+
+def test_a_fake_run_writes_every_trial(fake_run):
+    run_dir, _ = fake_run
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
+    assert missing == []
+    assert len(trials) == 3
+    assert trials["warmup"].tolist() == [True, False, False]
+    assert trials["repetition"].tolist() == [0, 1, 2]
+    assert set(trials["status"]) == {"ok"}
+    assert set(trials["backend"]) == {"fake"}
+    assert set(trials["accel_effective"]) == {"tcg"}
+    assert set(trials["cell"]) == {"fake/cached-hot/launch/p1"}
+    assert set(trials["schema_version"]) == {SCHEMA_VERSION}
+    assert trials["launch_s"].between(0.05, 5).all()
+    assert (trials["total_s"] >= trials["launch_s"]).all()
+    assert (trials["ended_at"] > trials["started_at"]).all()
+    assert trials["run_id"].nunique() == 1
+
+
+def test_a_fake_run_summarises_without_warmups(fake_run):
+    run_dir, _ = fake_run
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
+    launch = summary[summary["metric"] == "launch_s"]
+    assert len(launch) == 1
+    row = launch.iloc[0]
+    assert (row["n"], row["n_ok"], row["success_rate"]) == (2, 2, 1.0)
+    assert row["ci_low"] <= row["median"] <= row["ci_high"]
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    measured = trials[~trials["warmup"]]
+    assert row["median"] == pytest.approx(measured["launch_s"].median())
+
+
+def test_a_fake_run_records_host_and_config(fake_run):
+    run_dir, _ = fake_run
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    host = meta["host"]
+    assert host["cpu_model"] and host["kernel"]
+    assert isinstance(host["cores"], int) and host["cores"] >= 1
+    assert "libguestfs" in host["versions"] and "qemu" in host["versions"]
+    config = meta["config"]
+    assert config["backend"]["name"] == "fake"
+    assert (config["runs"], config["warmup"]) == (2, 1)
+    assert meta["interrupted"] is False
+    assert meta["ended_at"] >= meta["started_at"]
+    assert meta["backend"]["accel"] == "tcg"
+    assert meta["cell"] == "fake/cached-hot/launch/p1"
+
+
+def test_a_fake_run_draws_plots_and_a_report(fake_run):
+    run_dir, _ = fake_run
+    pngs = sorted((run_dir / "plots").glob("*.png"))
+    assert pngs
+    assert all(p.read_bytes()[:8] == PNG for p in pngs)
+    report = (run_dir / "report.md").read_text()
+    assert "3 trial rows (1 warm-up rows" in report
+    assert "fake/cached-hot/launch/p1" in report
+    for png in pngs:
+        assert f"(plots/{png.name})" in report
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+
+
+def test_the_cache_follows_lgbench_cache(fake_run):
+    run_dir, _ = fake_run
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["config"]["paths"]["cache_dir"] == str(run_dir.parent / "cache")
+    assert meta["appliance"]["dir"].startswith(str(run_dir.parent / "cache"))
+
+
+def test_lgbench_report_recomputes_the_summary(fake_run, tmp_path):
+    run_dir, _ = fake_run
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(run_dir), str(copy)], check=True)
+    original = pd.read_csv(copy / "summary.csv")
+    (copy / "summary.csv").unlink()
+    (copy / "report.md").unlink()
+    result = run_lgbench_in(tmp_path, str(copy), program=LGBENCH_REPORT)
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "summary.csv"), original)
+    assert (copy / "report.md").exists()
+    assert "launch_s" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["/nonexistent"], ["EMPTY"]])
+def test_lgbench_report_fails_cleanly(tmp_path, args):
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    result = run_lgbench_in(tmp_path, *args, program=LGBENCH_REPORT)
+    assert_clean_failure(result, "lgbench-report: error:", args[0])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    root = tmp / "sweep"
+    result = run_lgbench_in(tmp, "-m", "backend=fake", "backend.launch_s=0.05,0.1", "runs=1",
+                            "warmup=0", f"hydra.sweep.dir={root}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root, result
+
+
+def test_a_sweep_writes_one_folder_per_job(sweep):
+    root, result = sweep
+    assert "Traceback" not in result.stdout + result.stderr
+    jobs = sorted(p.parent.name for p in root.glob("*/trials.parquet"))
+    assert jobs == ["0", "1"]
+    launch = [pd.read_parquet(root / j / "trials.parquet")["launch_s"].tolist() for j in jobs]
+    assert [len(x) for x in launch] == [1, 1]
+    assert 0.05 <= launch[0][0] < 0.1 <= launch[1][0]
+    for j in jobs:
+        assert (root / j / "summary.csv").exists() and (root / j / "metadata.json").exists()
+
+
+def test_a_sweep_aggregates_at_its_root(sweep):
+    root, _ = sweep
+    trials = pd.read_parquet(root / "trials.parquet")
+    assert len(trials) == 2
+    fast, slow = sorted(trials["launch_s"])
+    assert 0.05 <= fast < 0.1 <= slow
+    summary = pd.read_csv(root / "summary.csv")
+    launch = summary[summary["metric"] == "launch_s"].iloc[0]
+    assert (launch["n"], launch["n_ok"]) == (2, 2)
+    assert json.loads((root / "metadata.json").read_text())["jobs"] == ["0", "1"]
+    assert (root / "report.md").exists() and list((root / "plots").glob("*.png"))
+
+
+def test_a_sweep_root_counts_the_makespan_of_every_job(sweep):
+    """Each job measured one repetition (parallel=1: makespan == total), so 2 makespans."""
+    root, _ = sweep
+    summary = pd.read_csv(root / "summary.csv")
+    makespan = summary[summary["metric"] == "makespan_s"].iloc[0]
+    trials = pd.read_parquet(root / "trials.parquet")
+    assert makespan["n"] == 2, "repetitions of different jobs were merged into one"
+    assert makespan["median"] == pytest.approx(trials["makespan_s"].median())
+
+
+def hung_child(parent: int) -> psutil.Process | None:
+    """The fake hypervisor started under `parent` (a worker's child), if it runs yet."""
+    for proc in psutil.process_iter(["cmdline"]):
+        if not any("time.sleep(3600)" in a for a in proc.info["cmdline"] or ()):
+            continue
+        try:
+            if parent in {p.pid for p in proc.parents()}:
+                return proc
+        except psutil.Error:
+            continue
+    return None
+
+
+def start(tmp: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(LGBENCH), *args, f"hydra.run.dir={tmp / 'run'}"],
+                            env=lgbench_env(tmp), cwd=tmp, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
+    proc = start(tmp_path, "backend=fake", "backend.hang=true", "timeout_s=600", "runs=3",
+                 "warmup=0")
+    try:
+        child = wait_for(lambda: hung_child(proc.pid), 15)
+        assert child is not None, "the fake hypervisor never started"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    assert wait_for(lambda: not alive(child.pid), 5), "the fake hypervisor survived"
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["interrupted"] is True
+
+
+def test_an_interrupt_keeps_the_trials_measured_so_far(tmp_path):
+    proc = start(tmp_path, "backend=fake", "backend.launch_s=0.5", "runs=20", "warmup=0")
+    trials = tmp_path / "run" / "trials.parquet"
+    try:
+        assert wait_for(trials.exists, 20), "no trial row was written"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out + err
+    kept = pd.read_parquet(trials)
+    assert 1 <= len(kept) < 20
+    assert set(kept["status"]) == {"ok"}
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert summary.loc[summary["metric"] == "launch_s", "n"].iloc[0] == len(kept)

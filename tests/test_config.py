@@ -1,0 +1,209 @@
+"""Every config choice and experiment composes and instantiates; validation; sweep counting."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import harness.cli as cli  # registers the structured configs
+from harness.appliances import Appliance
+from harness.backends.base import Backend
+from harness.config import validate
+from harness.workloads.base import Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+EXPERIMENTS = ROOT / "experiments"
+
+
+def choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def cache_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LGBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LGBENCH_RESULTS", str(tmp_path / "results"))
+
+
+def composed(overrides: list[str], hydra_config: bool = False):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides,
+                       return_hydra_config=hydra_config)
+
+
+def fully_resolved(cfg) -> dict:
+    """The config as plain data; fails on a missing value or an unresolvable interpolation."""
+    node = {k: v for k, v in cfg.items() if k != "hydra"}
+    return OmegaConf.to_container(OmegaConf.create(node), resolve=True, throw_on_missing=True)
+
+
+def test_conf_dir_of_the_cli_is_this_checkouts():
+    assert Path(cli.CONF_DIR) == CONF
+
+
+@pytest.mark.parametrize("group", ["backend", "appliance", "workload"])
+def test_every_group_has_choices(group):
+    assert choices(group), f"conf/{group}/ has no YAML choice"
+
+
+@pytest.mark.parametrize("name", choices("backend"))
+def test_backend_choice_composes_and_instantiates(name, tmp_path):
+    cfg = composed([f"backend={name}"])
+    assert validate(cfg) == []
+    fully_resolved(cfg)
+    backend = instantiate(cfg.backend)  # constructors only record settings
+    assert isinstance(backend, Backend)
+    assert backend.name == cfg.backend.name == name
+    assert backend.accel_requested == cfg.backend.accel
+    assert not list(tmp_path.glob("cache/*")), "instantiating a backend touched the cache"
+
+
+@pytest.mark.parametrize("name", choices("appliance"))
+def test_appliance_choice_composes(name, tmp_path):
+    cfg = composed(["backend=fake", f"appliance={name}"])
+    assert validate(cfg) == []
+    resolved = fully_resolved(cfg)
+    appliance = Appliance(**resolved["appliance"])
+    assert appliance.type == cfg.appliance.type
+    if appliance.type != "fixed_shm":  # the tmpfs copy lives in /dev/shm by design
+        assert str(appliance.dir).startswith(str(tmp_path / "cache")), appliance.dir
+
+
+def test_cached_cold_is_the_cold_cached_appliance():
+    cfg = composed(["appliance=cached_cold"])
+    assert (cfg.appliance.type, cfg.appliance.cache_state) == ("cached", "cold")
+
+
+@pytest.mark.parametrize("name", choices("workload"))
+def test_workload_choice_composes_and_instantiates(name):
+    cfg = composed(["backend=fake", f"workload={name}"])
+    assert validate(cfg) == []
+    workload = instantiate(cfg.workload)
+    assert isinstance(workload, Workload)
+    assert workload.name == cfg.workload.name == name
+
+
+def test_default_config_is_the_seed_baseline():
+    cfg = composed([])
+    assert cfg.backend.name == "auto"
+    assert cfg.appliance.type == "cached"
+    assert cfg.workload.name == "launch"
+    assert validate(cfg) == []
+
+
+def test_a_typo_in_a_key_fails_at_compose_time():
+    with pytest.raises(Exception, match="runz"):
+        composed(["backend=fake", "runz=3"])
+
+
+EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+
+
+def test_there_are_experiments():
+    assert EXPERIMENT_NAMES
+
+
+@pytest.mark.parametrize("name", EXPERIMENT_NAMES)
+def test_experiment_composes_with_every_point_of_its_sweep(name):
+    cfg = composed([f"experiment={name}"], hydra_config=True)
+    assert cfg.experiment_name == name, "results would land in another experiment's folder"
+    assert validate(cfg) == []
+    fully_resolved(cfg)
+    instantiate(cfg.backend)
+    params = cfg.hydra.sweeper.params
+    params = OmegaConf.to_container(params) if params is not None else {}
+    parser = OverridesParser.create()
+    axes = [[f"{key}={value}" for value in
+             parser.parse_override(f"{key}={values}").sweep_string_iterator()]
+            for key, values in params.items()]
+    points = list(itertools.product(*axes))
+    assert len(points) == cli.count_jobs([f"{k}={v}" for k, v in params.items()])
+    for point in points:
+        job = composed([f"experiment={name}", *point])
+        assert validate(job) == [], point
+        fully_resolved(job)
+        instantiate(job.backend)
+        instantiate(job.workload)
+
+
+def test_appliance_types_sweeps_all_four_appliances():
+    cfg = composed(["experiment=appliance_types"], hydra_config=True)
+    swept = cfg.hydra.sweeper.params.appliance.split(",")
+    assert sorted(swept) == sorted(choices("appliance"))
+    labels = {cli.cell_label(composed(["experiment=appliance_types", f"appliance={a}"]))
+              for a in swept}
+    assert len(labels) == len(swept), labels
+
+
+@pytest.mark.parametrize(("override", "names"), [
+    ("runs=-1", "runs"),
+    ("runs=0", "runs"),
+    ("timeout_s=0", "timeout_s"),
+    ("timeout_s=-3", "timeout_s"),
+    ("warmup=-1", "warmup"),
+    ("parallel=0", "parallel"),
+    ("memsize=64", "memsize"),
+    ("smp=0", "smp"),
+    ("backend.accel=hvf", "backend.accel"),
+    ("appliance.cache_state=warm", "appliance.cache_state"),
+    ("appliance.type=iso", "appliance.type"),
+])
+def test_validate_names_each_problem(override, names):
+    problems = validate(composed(["backend=fake", override]))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(names), problems
+    assert override.split("=")[1] in problems[0], "the message should quote the bad value"
+
+
+def test_validate_reports_every_problem_at_once():
+    problems = validate(composed(["backend=fake", "runs=-1", "timeout_s=0", "warmup=-1",
+                                  "parallel=0"]))
+    assert sorted(p.split()[0] for p in problems) == ["parallel", "runs", "timeout_s", "warmup"]
+
+
+@pytest.mark.parametrize("good", ["runs=1", "warmup=0", "parallel=25", "memsize=128",
+                                  "timeout_s=0.5", "backend.accel=kvm"])
+def test_validate_accepts_the_boundaries(good):
+    assert validate(composed(["backend=fake", good])) == []
+
+
+@pytest.mark.parametrize(("overrides", "jobs"), [
+    ([], 1),
+    (["runs=1"], 1),
+    (["backend=tcg,libvirt", "runs=1"], 2),
+    (["backend=tcg,libvirt", "parallel=1,2,4"], 6),
+    (["backend=tcg,libvirt", "backend=tcg"], 1),  # the later override of a key wins
+    (["backend=tcg", "backend=tcg,libvirt,uml"], 3),
+    (["appliance=cached,cached_cold,fixed,fixed_shm", "runs=3"], 4),
+    (["parallel=range(1,5)"], 4),
+    (["parallel=choice(1,2)", "memsize=512,1024"], 4),
+])
+def test_count_jobs(overrides, jobs):
+    assert cli.count_jobs(overrides) == jobs
+
+
+@pytest.mark.parametrize(("overrides", "label"), [
+    (["backend=tcg"], "tcg/cached-hot/launch/p1"),
+    (["backend=kvm", "appliance=cached_cold"], "kvm/cached-cold/launch/p1"),
+    (["backend=libvirt", "appliance=fixed", "parallel=20"], "libvirt/fixed/launch/p20"),
+    (["backend=uml", "appliance=fixed_shm"], "uml/fixed_shm/launch/p1"),
+    (["backend=tcg", "memsize=512"], "tcg/cached-hot/launch/p1/m512"),
+    (["backend=tcg", "smp=2"], "tcg/cached-hot/launch/p1/smp2"),
+    (["backend=fake", "parallel=4", "memsize=1024", "smp=2"],
+     "fake/cached-hot/launch/p4/m1024/smp2"),
+])
+def test_cell_label(overrides, label):
+    assert cli.cell_label(composed(overrides)) == label
+
+
+def test_cell_labels_tell_every_backend_and_appliance_apart():
+    pairs = list(itertools.product(choices("backend"), choices("appliance")))
+    labels = {cli.cell_label(composed([f"backend={b}", f"appliance={a}"])) for b, a in pairs}
+    assert len(labels) == len(pairs)

@@ -1,0 +1,255 @@
+"""harness.runner on the fake backend: warm-ups, failures, timeouts, parallelism, clean-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import processes
+from harness.appliances import Appliance
+from harness.backends.base import BackendUnavailable
+from harness.backends.fake import FakeBackend
+from harness.runner import CellPlan, run_cell, run_repetition
+from harness.workloads.base import Workload
+from harness.workloads.launch import LaunchWorkload
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def plan(tmp_path: Path, **overrides) -> CellPlan:
+    fields = dict(run_id="test", cell="fake/cached-hot/launch/p1", parallel=1, runs=2, warmup=1,
+                  memsize=None, smp=1, timeout_s=30.0, cache_dir=tmp_path / "cache",
+                  probe_timeout_s=5.0)
+    fields.update(overrides)
+    return CellPlan(**fields)
+
+
+@pytest.fixture
+def hot(tmp_path):
+    return Appliance(type="cached", cache_state="hot", dir=str(tmp_path / "c"))
+
+
+@pytest.fixture
+def repetition_dirs(monkeypatch):
+    """The private tmpdirs the runner makes, recorded (it creates them before forking)."""
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        path = real(*args, **kwargs)
+        if Path(path).name.startswith("lgb-"):
+            made.append(path)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    return made
+
+
+def run(cell_plan, backend, appliance, workload=None):
+    """run_cell with a list-appending emit; returns (rows, number of emit calls)."""
+    rows, calls = [], []
+
+    def emit(batch):
+        calls.append(len(batch))
+        rows.extend(batch)
+
+    run_cell(cell_plan, backend, appliance, workload or LaunchWorkload("launch"), emit)
+    return rows, calls
+
+
+def assert_cleaned_up(dirs, caplog):
+    """No process mentions a repetition's tmpdir, the dirs are gone, and every leftover the runner
+    reported killing is dead."""
+    assert dirs, "the runner made no repetition tmpdir"
+    for d in dirs:
+        assert [p for p in processes.referencing(d) if alive(p.pid)] == []
+        assert not Path(d).exists()
+    killed = [pid for r in caplog.records if r.getMessage().startswith("killed leftover")
+              for pid in r.args[0]]
+    assert [pid for pid in killed if alive(pid)] == []
+    return killed
+
+
+def test_warmups_come_first_flagged_and_counted(tmp_path, hot):
+    rows, calls = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(launch_s=0.02), hot)
+    assert calls == [1, 1, 1]  # one emit per repetition, as soon as it ends
+    assert [r.repetition for r in rows] == [0, 1, 2]
+    assert [r.warmup for r in rows] == [True, False, False]
+    assert [r.status for r in rows] == ["ok"] * 3
+    for r in rows:
+        assert r.error is None
+        assert r.accel_effective == r.accel_requested == "tcg"
+        assert r.backend == "fake" and r.workload == "launch" and r.cache_state == "hot"
+        assert 0.02 <= r.launch_s <= r.total_s < 5
+        assert r.started_at < r.ended_at
+        assert "released" not in r.extra and "finished" not in r.extra
+
+
+def test_launch_time_is_measured_by_the_runner(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.4), hot)
+    assert 0.4 <= rows[0].launch_s < 2.0
+
+
+def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetition_dirs,
+                                                          caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    rows, _ = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(fail=True), hot)
+    assert len(rows) == 3
+    assert [r.status for r in rows] == ["error"] * 3
+    assert all("fake launch failed" in r.error for r in rows)
+    assert all(r.launch_s is None and r.total_s is None for r in rows)
+    assert [r.warmup for r in rows] == [True, False, False]
+    assert_cleaned_up(repetition_dirs, caplog)
+
+
+def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetition_dirs,
+                                                          caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    before = {p.pid for p in processes.referencing("time.sleep(3600)")}
+    start = time.monotonic()
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0, timeout_s=2), FakeBackend(hang=True), hot)
+    elapsed = time.monotonic() - start
+    assert 2 <= elapsed < 10
+    assert [r.status for r in rows] == ["timeout"]
+    assert "timeout_s=2" in rows[0].error
+    assert rows[0].launch_s is None and rows[0].warmup is False
+    killed = assert_cleaned_up(repetition_dirs, caplog)
+    assert killed, "the hung fake hypervisor should have been found and killed"
+    ours = {p.pid for p in processes.referencing("time.sleep(3600)") if alive(p.pid)} - before
+    assert not ours & set(killed)
+
+
+def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs, caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0, parallel=2, timeout_s=1),
+                  FakeBackend(hang=True), hot)
+    assert [(r.instance, r.status) for r in rows] == [(0, "timeout"), (1, "timeout")]
+    assert len(assert_cleaned_up(repetition_dirs, caplog)) == 2
+
+
+def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition_dirs, caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    rows, calls = run(plan(tmp_path, runs=1, warmup=0, parallel=3),
+                      FakeBackend(launch_s=1.0), hot)
+    assert calls == [3]
+    assert sorted(r.instance for r in rows) == [0, 1, 2]
+    assert {r.status for r in rows} == {"ok"}
+    assert {r.parallel for r in rows} == {3}
+    assert max(r.started_at for r in rows) < min(r.ended_at for r in rows), "not concurrent"
+    makespans = {r.makespan_s for r in rows}
+    assert len(makespans) == 1
+    makespan = makespans.pop()
+    assert makespan >= max(r.total_s for r in rows)
+    assert makespan < 3.0  # together, not one 1 s launch after another
+    assert_cleaned_up(repetition_dirs, caplog)
+
+
+class KvmFallsBackToTcg(FakeBackend):
+    """Asks for KVM, runs under TCG: what a nested host without usable KVM does."""
+
+    def __init__(self) -> None:
+        super().__init__(name="kvm", accel="kvm", launch_s=0.02)
+
+    def effective_accel(self, handle, tmpdir):
+        return "tcg"
+
+
+def test_an_accel_mismatch_is_an_error_saying_requested_and_ran(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), KvmFallsBackToTcg(), hot)
+    (r,) = rows
+    assert r.status == "error"
+    assert r.accel_requested == "kvm" and r.accel_effective == "tcg"
+    assert "requested accel kvm" in r.error and "tcg" in r.error
+    assert r.launch_s is not None  # measured, then judged
+
+
+class CacheProbe(Workload):
+    """Counts what each trial finds in the supermin cache dir, then builds something there."""
+
+    def run(self, handle, phase):
+        cache = Path(handle.cachedir)
+        found = len(list(cache.iterdir()))
+        (cache / f"appliance-{os.getpid()}").write_text("built")
+        return {"cache_entries": found}
+
+
+@pytest.mark.parametrize(("state", "seen"), [("cold", [0, 0, 0]), ("hot", [1, 2, 3])])
+def test_the_cold_cache_is_emptied_before_every_trial(tmp_path, state, seen):
+    cache = tmp_path / "c"
+    appliance = Appliance(type="cached", cache_state=state, dir=str(cache))
+    appliance.prepare()
+    (cache / "marker").write_text("old appliance")
+    rows, _ = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(launch_s=0.01), appliance,
+                  CacheProbe("probe"))
+    assert [r.status for r in rows] == ["ok"] * 3
+    assert [r.extra["cache_entries"] for r in rows] == seen
+    assert (cache / "marker").exists() == (state == "hot")
+    assert {r.cache_state for r in rows} == {state}
+
+
+def test_run_repetition_empties_the_cold_cache(tmp_path):
+    cache = tmp_path / "c"
+    appliance = Appliance(type="cached", cache_state="cold", dir=str(cache))
+    appliance.prepare()
+    (cache / "marker").write_text("old appliance")
+    rows = run_repetition(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01),
+                          appliance, LaunchWorkload("launch"), 0)
+    assert [r.status for r in rows] == ["ok"]
+    assert cache.is_dir() and not (cache / "marker").exists()
+
+
+class Unavailable(FakeBackend):
+    def setup(self, cache_dir, probe_timeout_s):
+        raise BackendUnavailable("no such hypervisor here")
+
+
+def test_an_unavailable_backend_gives_unsupported_rows(tmp_path, hot):
+    rows, calls = run(plan(tmp_path, runs=2, warmup=1, parallel=2), Unavailable(), hot)
+    assert calls == [2, 2, 2]
+    assert {r.status for r in rows} == {"unsupported"}
+    assert all(r.error == "no such hypervisor here" for r in rows)
+    assert [r.warmup for r in rows] == [True, True, False, False, False, False]
+
+
+class Crashes(Workload):
+    """A workload bug (not a libguestfs RuntimeError) after the appliance launched."""
+
+    def run(self, handle, phase):
+        raise KeyError("oops")
+
+
+class Dies(Workload):
+    def run(self, handle, phase):
+        os._exit(3)
+
+
+def test_a_harness_bug_is_an_error_row_and_the_appliance_is_killed(tmp_path, hot,
+                                                                  repetition_dirs, caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
+                  Crashes("crash"))
+    assert rows[0].status == "error"
+    assert rows[0].error.startswith("harness:") and "oops" in rows[0].error
+    assert assert_cleaned_up(repetition_dirs, caplog), "the unclosed fake child was not found"
+
+
+def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, caplog):
+    caplog.set_level(logging.WARNING, logger="harness.runner")
+    start = time.monotonic()
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
+                  Dies("die"))
+    assert time.monotonic() - start < 10
+    assert rows[0].status == "error"
+    assert "without a result" in rows[0].error and "code 3" in rows[0].error
+    assert_cleaned_up(repetition_dirs, caplog)
