@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness import processes
+
 FIXED_FILES = ("kernel", "initrd", "root", "README.fixed")
 
 
@@ -56,8 +58,7 @@ def build_fixed(directory: Path) -> None:
     # The tool launches an appliance with libguestfs's default accel=kvm:tcg, which hangs
     # where /dev/kvm exists but cannot run a guest; TCG builds the same appliance everywhere.
     env = {**os.environ, "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
-    result = subprocess.run(["libguestfs-make-fixed-appliance", str(staging)],
-                            capture_output=True, text=True, env=env, start_new_session=True)
+    result = processes.run_in_group(["libguestfs-make-fixed-appliance", str(staging)], env=env)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise ApplianceError(f"libguestfs-make-fixed-appliance failed: {result.stderr.strip()}")

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -93,21 +92,16 @@ def probe_launch(cache_dir: Path, timeout_s: float) -> KvmVerdict:
     """Launch a /dev/null appliance with KVM forced, in its own process group, within timeout_s."""
     flags = cpu_virt_flags()
     flag_note = f"CPU flags: {' '.join(flags) or 'no vmx/svm'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.kvm", str(cache_dir / "supermin")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=timeout_s)
+        result = processes.run_in_group(
+            [sys.executable, "-m", "harness.kvm", str(cache_dir / "supermin")], timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        processes.kill_group(proc.pid)
-        proc.communicate()
         return KvmVerdict(False, f"a KVM appliance did not finish launching within "
-                                 f"{timeout_s:.0f} s (the guest hangs under KVM; {flag_note})",
+                                 f"{timeout_s:.0f} s: the guest hangs under KVM ({flag_note})",
                           probed=True)
-    finally:
-        processes.kill_group(proc.pid)
+    out = result.stdout
     last = out.strip().splitlines()[-1] if out.strip() else ""
-    if proc.returncode == 0 and last == "kvm":
+    if result.returncode == 0 and last == "kvm":
         return KvmVerdict(True, f"a KVM appliance launched ({flag_note})", probed=True)
     return KvmVerdict(False, f"KVM appliance launch failed: {last or 'no output'} ({flag_note})",
                       probed=True)
@@ -120,7 +114,6 @@ def _probe_main(cachedir: str) -> int:
     from harness.backends.base import accel_of_process
     from harness.console import ConsoleTail
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.makedirs(cachedir, exist_ok=True)
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
     tail = ConsoleTail(g)

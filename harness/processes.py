@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import time
 
 import psutil
@@ -16,6 +17,20 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux prctl)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def run_in_group(command: list[str], env: dict[str, str] | None = None,
+                 timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a command in a process group of its own, and kill the whole group when it returns,
+    times out (TimeoutExpired) or is interrupted (Ctrl-C): its helpers never outlive it."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc.pid)
+        proc.wait()
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def kill_group(pgid: int) -> None:
