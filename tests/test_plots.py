@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from trial_rows import trial  # noqa: E402
 
 from harness import plots  # noqa: E402
 from harness.records import STATUSES  # noqa: E402
@@ -18,20 +19,6 @@ from harness.records import STATUSES  # noqa: E402
 def close_figures():
     yield
     plt.close("all")
-
-
-def trial(**overrides):
-    """One ok, measured trial row of cell "a"; keyword arguments replace fields."""
-    row = {
-        "schema_version": 1, "run_id": "r1", "cell": "a", "backend": "tcg",
-        "accel_requested": "tcg", "accel_effective": "tcg", "appliance": "cached",
-        "cache_state": "hot", "workload": "launch", "parallel": 1, "memsize": 512, "smp": 1,
-        "instance": 0, "repetition": 0, "warmup": False, "status": "ok", "error": None,
-        "started_at": 0.0, "ended_at": 1.0, "launch_s": 1.0, "total_s": 1.5,
-        "makespan_s": np.nan,
-    }
-    row.update(overrides)
-    return row
 
 
 def three_cells():

@@ -1,0 +1,17 @@
+"""Hand-built trial rows for the stats and plots tests."""
+
+import numpy as np
+
+
+def trial(**overrides):
+    """One ok, measured trial row of cell "a"; keyword arguments replace fields."""
+    row = {
+        "schema_version": 1, "run_id": "r1", "cell": "a", "backend": "tcg",
+        "accel_requested": "tcg", "accel_effective": "tcg", "appliance": "cached",
+        "cache_state": "hot", "workload": "launch", "parallel": 1, "memsize": 512, "smp": 1,
+        "instance": 0, "repetition": 0, "warmup": False, "status": "ok", "error": None,
+        "started_at": 0.0, "ended_at": 1.0, "launch_s": 1.0, "total_s": 1.5,
+        "makespan_s": np.nan,
+    }
+    row.update(overrides)
+    return row
