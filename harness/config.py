@@ -21,6 +21,12 @@ class BackendConf:
 
 
 @dataclass
+class LibvirtBackendConf(BackendConf):
+    max_clients: int | None = None  # libvirtd max_clients for the cell, restored afterwards
+    max_workers: int | None = None  # libvirtd max_workers for the cell, restored afterwards
+
+
+@dataclass
 class ApplianceConf:
     type: str = "cached"  # cached (supermin cache) | fixed | fixed_shm
     cache_state: str = "hot"  # cached only: hot keeps the supermin cache, cold empties it per trial
@@ -64,6 +70,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="lgbench_schema", node=LgbenchConf)
     cs.store(group="backend", name="backend_schema", node=BackendConf)
+    cs.store(group="backend", name="libvirt_schema", node=LibvirtBackendConf)
     cs.store(group="appliance", name="appliance_schema", node=ApplianceConf)
     cs.store(group="workload", name="workload_schema", node=WorkloadConf)
 

@@ -22,11 +22,12 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from harness import processes
+from harness import feasibility, processes
 from harness.appliances import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
 from harness.records import (
     STATUS_ERROR,
+    STATUS_INFEASIBLE,
     STATUS_OK,
     STATUS_TIMEOUT,
     STATUS_UNSUPPORTED,
@@ -58,6 +59,10 @@ class CellPlan:
     def repetitions(self) -> int:
         return self.warmup + self.runs
 
+    def instances(self, rep: int) -> int:
+        """Appliances launched at once in repetition `rep`: one for a warm-up."""
+        return 1 if rep < self.warmup else self.parallel
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -72,40 +77,57 @@ class Instance:
 
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
              emit: Callable[[list[TrialRow]], None]) -> None:
-    """Run every repetition of one cell, handing each repetition's rows to `emit` at once."""
+    """Run every repetition of one cell, handing each repetition's rows to `emit` at once.
+
+    Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
+    caches hot); measured repetitions launch `parallel` at once.
+    """
+    def skip_all(status: str, reason: str) -> None:
+        log.warning("%s: %s", status, reason)
+        for rep in range(plan.repetitions):
+            emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=reason)
+                  for i in range(plan.instances(rep))])
+
+    infeasible = feasibility.problems(plan.parallel, plan.memsize)
+    if infeasible:
+        skip_all(STATUS_INFEASIBLE, "; ".join(infeasible))
+        return
     try:
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
-    except (BackendUnavailable, ApplianceError) as exc:
-        status = STATUS_UNSUPPORTED if isinstance(exc, BackendUnavailable) else STATUS_ERROR
-        log.warning("%s: %s", status, exc)
-        for rep in range(plan.repetitions):
-            emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=str(exc))
-                  for i in range(plan.parallel)])
+    except BackendUnavailable as exc:
+        skip_all(STATUS_UNSUPPORTED, str(exc))
         return
-    started = time.monotonic()
-    for rep in range(plan.repetitions):
-        rows = run_repetition(plan, backend, appliance, workload, rep)
-        emit(rows)
-        done = rep + 1
-        eta = (time.monotonic() - started) / done * (plan.repetitions - done)
-        summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
-                            else f"{r.status}: {r.error}" for r in rows)
-        log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
-                 " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
+    except ApplianceError as exc:
+        skip_all(STATUS_ERROR, str(exc))
+        return
+    try:
+        started = time.monotonic()
+        for rep in range(plan.repetitions):
+            rows = run_repetition(plan, backend, appliance, workload, rep)
+            emit(rows)
+            done = rep + 1
+            eta = (time.monotonic() - started) / done * (plan.repetitions - done)
+            summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
+                                else f"{r.status}: {r.error}" for r in rows)
+            log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
+                     " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
+    finally:
+        backend.teardown()
 
 
 def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
                    rep: int) -> list[TrialRow]:
-    """Release `parallel` instances together; rows for all of them, whatever happens."""
+    """Release the repetition's instances together; rows for all of them, whatever happens."""
     appliance.before_trial()
+    instances = plan.instances(rep)
     tmpdir = Path(tempfile.mkdtemp(prefix="lgb-"))
     tmpdir.chmod(0o755)  # libvirt's qemu runs as another user and must reach the overlays
-    barrier = FORK.Barrier(plan.parallel)
+    barrier = FORK.Barrier(instances)
     workers = []
     results: dict[int, dict[str, Any]] = {}
     try:
-        for i in range(plan.parallel):
+        for i in range(instances):
             instance_dir = tmpdir / str(i)
             instance_dir.mkdir(mode=0o755)
             receive, send = FORK.Pipe(duplex=False)
@@ -132,7 +154,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
     if killed:
         log.warning("killed leftover processes %s", killed)
     rows = []
-    for i in range(plan.parallel):
+    for i in range(instances):
         fields = results.get(i) or {
             "status": STATUS_TIMEOUT,
             "error": f"no result within timeout_s={plan.timeout_s:g}; appliance killed"}

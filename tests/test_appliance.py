@@ -183,3 +183,46 @@ def test_appliance_types_launch(cache_dir: Path, tmp_path: Path, appliance: str)
             assert kernel.stat().st_mtime >= started, "cold run reused the old appliance"
     finally:
         subprocess.run(["rm", "-rf", str(shm_dir)])
+
+
+def test_parallel_appliances_overlap_and_have_a_makespan(cache_dir: Path, tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "backend=tcg", "parallel=3", "runs=1", "warmup=0", "memsize=512",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(tmp_path)
+    assert sorted(trials["instance"]) == [0, 1, 2]
+    assert (trials["status"] == "ok").all(), trials["error"]
+    # Every pair of [start, end] intervals overlaps: the three ran at once.
+    assert trials["started_at"].max() < trials["ended_at"].min()
+    makespan = trials["makespan_s"].iloc[0]
+    assert trials["total_s"].max() <= makespan < trials["total_s"].sum()
+    assert not appliance_pids()
+
+
+def test_parallel_beyond_memory_is_infeasible_without_launching(cache_dir: Path,
+                                                                tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = lgbench(cache_dir, "backend=tcg", "parallel=200", "memsize=2048", "runs=1",
+                     "warmup=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(tmp_path)
+    assert len(trials) == 200 and (trials["status"] == "infeasible").all()
+    assert "memory: 200 x (memsize 2048" in trials["error"].iloc[0]
+    assert time.monotonic() - start < 30
+
+
+def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
+                                                           tmp_path: Path) -> None:
+    from harness.backends.libvirt import client_limits, ensure_daemons
+
+    ensure_daemons()
+    before = client_limits()
+    result = lgbench(cache_dir, "backend=libvirt", "backend.max_clients=10", "runs=1",
+                     "warmup=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert (trials_of(tmp_path)["status"] == "ok").all()
+    during = json.loads((tmp_path / "metadata.json").read_text())["backend"]["libvirtd_limits"]
+    assert during["nclients_max"] == 10 and during["nclients_unauth_max"] == 10
+    after = client_limits()
+    assert (after["nclients_max"], after["nclients_unauth_max"]) == \
+        (before["nclients_max"], before["nclients_unauth_max"])

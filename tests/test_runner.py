@@ -216,10 +216,10 @@ class Unavailable(FakeBackend):
 
 def test_an_unavailable_backend_gives_unsupported_rows(tmp_path, hot):
     rows, calls = run(plan(tmp_path, runs=2, warmup=1, parallel=2), Unavailable(), hot)
-    assert calls == [2, 2, 2]
+    assert calls == [1, 2, 2]  # a warm-up launches one appliance, measured repetitions two
     assert {r.status for r in rows} == {"unsupported"}
     assert all(r.error == "no such hypervisor here" for r in rows)
-    assert [r.warmup for r in rows] == [True, True, False, False, False, False]
+    assert [r.warmup for r in rows] == [True, False, False, False, False]
 
 
 class Crashes(Workload):
@@ -253,3 +253,19 @@ def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, capl
     assert rows[0].status == "error"
     assert "without a result" in rows[0].error and "code 3" in rows[0].error
     assert_cleaned_up(repetition_dirs, caplog)
+
+
+def test_a_cell_beyond_this_host_is_infeasible_and_launches_nothing(tmp_path, hot,
+                                                                    repetition_dirs):
+    rows, calls = run(plan(tmp_path, parallel=100_000, memsize=2048), FakeBackend(), hot)
+    assert calls == [1, 100_000, 100_000]
+    assert {r.status for r in rows} == {"infeasible"}
+    assert "memory: 100000 x (memsize 2048 + overhead" in rows[0].error
+    assert repetition_dirs == []  # no repetition was started
+
+
+def test_warm_ups_launch_one_appliance_and_measured_repetitions_all(tmp_path, hot):
+    rows, calls = run(plan(tmp_path, parallel=3, runs=1, warmup=2), FakeBackend(), hot)
+    assert calls == [1, 1, 3]
+    assert {r.status for r in rows} == {"ok"}
+    assert [r.instance for r in rows if not r.warmup] == [0, 1, 2]

@@ -1,7 +1,8 @@
 """The Backend base class: what every driver does, in lifecycle order.
 
-check/skip -> setup (once per cell, untimed) -> create_handle (per instance) -> launch (by the
-runner, timed) -> effective_accel (untimed) -> cleanup (after every repetition).
+setup (once per cell, untimed; raises BackendUnavailable to skip) -> create_handle (per
+instance) -> launch (by the runner, timed) -> effective_accel (untimed) -> cleanup (after every
+repetition) -> teardown (once per cell, even on failure).
 The runner owns timing; drivers never time anything.
 """
 
@@ -34,6 +35,10 @@ class Backend(ABC):
         Raises BackendUnavailable with the reason when trials cannot run here. By default
         there is nothing to prepare.
         """
+        return
+
+    def teardown(self) -> None:
+        """Undo what setup changed on the host (called after the cell, even on failure)."""
         return
 
     def metadata(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from harness import processes
 from harness.backends.base import BackendUnavailable, accel_of_process
 from harness.backends.direct import DirectBackend
 
+log = logging.getLogger(__name__)
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
 DAEMONS = ("virtlogd", "libvirtd")
 
@@ -59,20 +61,66 @@ def client_limits() -> dict[str, Any]:
     return limits
 
 
+def set_limits(max_clients: int | None = None, max_unauth_clients: int | None = None,
+               max_workers: int | None = None) -> None:
+    """Change the running libvirtd's limits (virt-admin; the config files stay untouched)."""
+    commands = []
+    if max_clients is not None or max_unauth_clients is not None:
+        command = ["virt-admin", "srv-clients-set", "libvirtd"]
+        if max_unauth_clients is not None:
+            command += ["--max-unauth-clients", str(max_unauth_clients)]
+        if max_clients is not None:
+            command += ["--max-clients", str(max_clients)]
+        commands.append(command)
+    if max_workers is not None:
+        commands.append(["virt-admin", "srv-threadpool-set", "libvirtd",
+                         "--max-workers", str(max_workers)])
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendUnavailable(f"{' '.join(command)} failed: {result.stderr.strip()}")
+
+
 class LibvirtBackend(DirectBackend):
-    """Same accelerator logic as direct; qemu is a child of libvirtd, found by its tmpdir."""
+    """Same accelerator logic as direct; qemu is a child of libvirtd, found by its tmpdir.
+
+    `max_clients` / `max_workers` run the cell under chosen libvirtd limits (2013's default
+    was 20 clients); the daemon's own limits are put back after the cell, even on failure.
+    """
 
     libguestfs_backend = "libvirt"
 
-    def __init__(self, name: str, accel: str = "auto") -> None:
+    def __init__(self, name: str, accel: str = "auto", max_clients: int | None = None,
+                 max_workers: int | None = None) -> None:
         super().__init__(name, accel)
+        self.max_clients, self.max_workers = max_clients, max_workers
         self.started_daemons: list[str] = []
         self.limits: dict[str, Any] = {}
+        self.original_limits: dict[str, Any] | None = None
 
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
         self.started_daemons = ensure_daemons()
+        if self.max_clients is not None or self.max_workers is not None:
+            self.original_limits = client_limits()
+            unauth = self.original_limits["nclients_unauth_max"]
+            set_limits(max_clients=self.max_clients,
+                       # libvirtd refuses max_clients below max_unauth_clients
+                       max_unauth_clients=(self.max_clients if self.max_clients is not None
+                                           and self.max_clients < unauth else None),
+                       max_workers=self.max_workers)
         self.limits = client_limits()
         super().setup(cache_dir, probe_timeout_s)
+
+    def teardown(self) -> None:
+        if self.original_limits is None:
+            return
+        original = self.original_limits
+        set_limits(max_clients=original["nclients_max"],
+                   max_unauth_clients=original["nclients_unauth_max"],
+                   max_workers=original["maxWorkers"])
+        self.original_limits = None
+        log.info("libvirtd limits restored: max_clients %s, max_workers %s",
+                 original["nclients_max"], original["maxWorkers"])
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "daemons_started_by_harness": self.started_daemons,
