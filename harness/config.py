@@ -41,6 +41,12 @@ class WorkloadConf:
 
 
 @dataclass
+class TransferWorkloadConf(WorkloadConf):
+    sizes: list[int] = field(default_factory=lambda: [2**20])  # bytes per file, one row each
+    seed: int = 0  # seeds the payload bytes
+
+
+@dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
     cache_dir: str = "/var/tmp/lgbench"  # appliances, probe verdicts; survives reboots
@@ -50,7 +56,7 @@ class PathsConf:
 class LgbenchConf:
     backend: Any = MISSING  # typed by each choice's schema (the fake backend adds knobs)
     appliance: ApplianceConf = MISSING
-    workload: WorkloadConf = MISSING
+    workload: Any = MISSING  # typed by each choice's schema
     paths: PathsConf = field(default_factory=PathsConf)
     experiment_name: str = "default"  # folder under results_dir, set by experiments/*.yaml
     parallel: int = 1  # appliances launched at once per repetition, one handle each
@@ -73,6 +79,7 @@ def register_configs() -> None:
     cs.store(group="backend", name="libvirt_schema", node=LibvirtBackendConf)
     cs.store(group="appliance", name="appliance_schema", node=ApplianceConf)
     cs.store(group="workload", name="workload_schema", node=WorkloadConf)
+    cs.store(group="workload", name="transfer_schema", node=TransferWorkloadConf)
 
 
 def validate(cfg: Any) -> list[str]:

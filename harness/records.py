@@ -19,11 +19,12 @@ STATUS_INFEASIBLE = "infeasible"
 STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_INFEASIBLE)
 
 # Columns holding durations in seconds; stats summarise each of them.
-TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s")
+TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s")
 
-# Columns that identify a cell (the swept factors); stats group by them.
+# Columns that identify a cell (the swept factors), plus the transfer size, which splits one
+# trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
-                "parallel", "memsize", "smp")
+                "parallel", "memsize", "smp", "size_bytes")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -88,7 +87,8 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=reason)
                   for i in range(plan.instances(rep))])
 
-    infeasible = feasibility.problems(plan.parallel, plan.memsize)
+    infeasible = (feasibility.problems(plan.parallel, plan.memsize)
+                  + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
         skip_all(STATUS_INFEASIBLE, "; ".join(infeasible))
         return
@@ -108,8 +108,9 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             emit(rows)
             done = rep + 1
             eta = (time.monotonic() - started) / done * (plan.repetitions - done)
+            first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
             summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
-                                else f"{r.status}: {r.error}" for r in rows)
+                                else f"{r.status}: {r.error}" for r in first_row_per_instance)
             log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
                      " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
     finally:
@@ -125,7 +126,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
     tmpdir.chmod(0o755)  # libvirt's qemu runs as another user and must reach the overlays
     barrier = FORK.Barrier(instances)
     workers = []
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[int, list[dict[str, Any]]] = {}
     try:
         for i in range(instances):
             instance_dir = tmpdir / str(i)
@@ -147,18 +148,16 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
                 except EOFError:
                     workers[i][1].join(5)
                     exitcode = workers[i][1].exitcode
-                    results[i] = {"status": STATUS_ERROR,
-                                  "error": f"worker exited without a result (code {exitcode})"}
+                    results[i] = [{"status": STATUS_ERROR,
+                                   "error": f"worker exited without a result (code {exitcode})"}]
     finally:
         killed = _end_workers(workers, backend, tmpdir)
     if killed:
         log.warning("killed leftover processes %s", killed)
-    rows = []
-    for i in range(instances):
-        fields = results.get(i) or {
-            "status": STATUS_TIMEOUT,
-            "error": f"no result within timeout_s={plan.timeout_s:g}; appliance killed"}
-        rows.append(_row(plan, backend, appliance, workload, i, rep, **fields))
+    timed_out = [{"status": STATUS_TIMEOUT,
+                  "error": f"no result within timeout_s={plan.timeout_s:g}; appliance killed"}]
+    rows = [_row(plan, backend, appliance, workload, i, rep, **fields)
+            for i in range(instances) for fields in results.get(i, timed_out)]
     return _with_makespan(rows)
 
 
@@ -189,18 +188,19 @@ def _worker(job: Instance, barrier: Any, send: Any) -> None:
     processes.die_with_parent()
     try:
         barrier.wait()
-        fields = measure(job)
+        measurements = measure(job)
     except Exception as exc:  # a harness bug must still become a row
-        fields = {"status": STATUS_ERROR,
-                  "error": f"harness: {exc!r} {traceback.format_exc(limit=3)}"}
-    send.send(fields)
+        measurements = [{"status": STATUS_ERROR,
+                         "error": f"harness: {exc!r} {traceback.format_exc(limit=3)}"}]
+    send.send(measurements)
     send.close()
     os._exit(0)
 
 
-def measure(job: Instance) -> dict[str, Any]:
-    """Time one appliance: create -> launch (launch_s) ... close (total_s).
+def measure(job: Instance) -> list[dict[str, Any]]:
+    """Time one appliance: create -> launch (launch_s) -> workload -> close (total_s).
 
+    Returns one dict per row the workload measured, each with the shared launch fields.
     total_s excludes the untimed check of which accelerator really ran.
     """
     from harness.console import ConsoleTail
@@ -212,35 +212,27 @@ def measure(job: Instance) -> dict[str, Any]:
     tail = ConsoleTail(handle)
     job.appliance.configure(handle)
     job.workload.add_drives(handle)
-    timed: dict[str, float] = {}
-
-    @contextmanager
-    def phase(column: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        timed[column] = time.perf_counter() - start
-
     try:
         handle.launch()
         fields["launch_s"] = time.perf_counter() - released
         accel = job.backend.effective_accel(handle, job.tmpdir)
         fields["accel_effective"] = accel
         work_start = time.perf_counter()
-        extra = job.workload.run(handle, phase)
+        measurements = job.workload.run(handle)
         handle.close()
         fields["total_s"] = fields["launch_s"] + time.perf_counter() - work_start
     except RuntimeError as exc:
         handle.close()
         fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
                       finished=time.perf_counter())
-        return fields
-    fields.update(extra, **timed, ended_at=time.time(), finished=time.perf_counter())
+        return [fields]
+    fields.update(ended_at=time.time(), finished=time.perf_counter())
+    rows = [{**fields, "status": STATUS_OK, **m} for m in measurements]
     if accel != job.backend.accel:
-        fields.update(status=STATUS_ERROR, error=f"requested accel {job.backend.accel} but the "
-                                                 f"appliance ran under {accel}")
-    else:
-        fields["status"] = STATUS_OK
-    return fields
+        for row in rows:
+            row.update(status=STATUS_ERROR, error=f"requested accel {job.backend.accel} but "
+                                                  f"the appliance ran under {accel}")
+    return rows
 
 
 def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,

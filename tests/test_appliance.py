@@ -226,3 +226,17 @@ def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
     after = client_limits()
     assert (after["nclients_max"], after["nclients_unauth_max"]) == \
         (before["nclients_max"], before["nclients_unauth_max"])
+
+
+def test_transfer_both_ways_is_checksummed(cache_dir: Path, tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "backend=tcg", "workload=transfer",
+                     "workload.sizes=[1048576,4194304]", "runs=1", "warmup=0",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(tmp_path)
+    assert list(trials["size_bytes"]) == [1048576, 4194304]
+    assert (trials["status"] == "ok").all() and trials["sha_ok"].all(), trials["error"]
+    assert (trials["upload_s"] > 0).all() and (trials["download_s"] > 0).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"upload_s", "download_s"} <= set(summary["metric"])
+    assert not appliance_pids()

@@ -9,10 +9,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from trial_rows import trial  # noqa: E402
+from trial_rows import sweep, trial  # noqa: E402
 
 from harness import plots  # noqa: E402
 from harness.records import STATUSES  # noqa: E402
+from harness.reference import Reference, load_reference  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +71,111 @@ def test_status_grid_has_every_status_and_cell():
     assert tick_labels(ax, "y") == ["a", "backend=libvirt,memsize=1024", "c"]
     annotations = [text.get_text() for text in ax.texts]
     assert annotations.count("4") == 3  # ok in a and b, error in c
+
+
+def two_backends():
+    """direct and libvirt over N = 1, 2, 4; at N = 4 one libvirt instance per repetition times
+    out, so libvirt has no makespan there."""
+    rows = sweep(lambda n, rep: 12.0 + 2.0 * n + 0.1 * rep, ns=(1, 2, 4), backend="direct")
+    rows += sweep(lambda n, rep: 18.0 + 3.0 * n + 0.1 * rep, ns=(1, 2, 4), backend="libvirt")
+    trials = pd.DataFrame(rows)
+    timeouts = (trials["backend"] == "libvirt") & (trials["parallel"] == 4) & (
+        trials["instance"] == 0)
+    trials.loc[timeouts, ["status", "total_s"]] = ["timeout", np.nan]
+    return trials
+
+
+def legend_texts(legend):
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_makespan_vs_parallel_draws_median_band_and_fit_per_backend():
+    fig = plots.makespan_vs_parallel(two_backends())
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4  # a median curve and a fitted line per backend
+    assert len(ax.collections) == 2  # a CI band per backend
+    direct = ax.lines[0]
+    assert list(direct.get_xdata()) == [1, 2, 4]
+    assert list(direct.get_ydata()) == pytest.approx([14.1, 16.1, 20.1])
+    assert len(ax.lines[2].get_xdata()) == 2  # libvirt has no makespan at N = 4
+    texts = legend_texts(fig.legends[0])
+    assert len(texts) == 6
+    assert texts[0] == "direct: median makespan"
+    assert texts[2].startswith("direct: fit, 2 s per extra appliance")
+
+
+def test_makespan_vs_parallel_overlays_the_reference_with_its_notes():
+    reference = load_reference("parallel-appliances-2013")
+    fig = plots.makespan_vs_parallel(two_backends(), reference)
+    ax, relative = fig.axes
+    assert len(ax.lines) == 5
+    published = ax.lines[-1]
+    assert list(published.get_xdata()) == list(range(1, 21))
+    # each backend and the published points divided by their N=1 time, and the line at 1
+    assert len(relative.lines) == 4
+    assert relative.lines[2].get_ydata()[-1] == pytest.approx(11.74 / 3.00)
+    texts = legend_texts(fig.legends[0])
+    assert len(texts) == 7
+    label = texts[-1]
+    assert label.startswith("parallel-appliances-2013 (published)")
+    lines = label.splitlines()
+    assert " ".join(lines[1:]) == " ".join(reference.notes)  # short enough to keep whole
+    assert max(len(line) for line in lines) <= plots.NOTE_WIDTH
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [trial(parallel=2, status="error", launch_s=np.nan, total_s=np.nan)],
+    [trial(parallel=4, makespan_s=20.0)],
+])
+def test_parallel_plots_survive_empty_and_degenerate_input(rows):
+    trials = pd.DataFrame(rows, columns=list(trial()))
+    reference = load_reference("parallel-appliances-2013")
+    for fig in (plots.makespan_vs_parallel(trials), plots.makespan_vs_parallel(trials, reference),
+                plots.latency_vs_parallel(trials), plots.failures_vs_parallel(trials)):
+        assert isinstance(fig, Figure)
+
+
+def test_makespan_vs_parallel_without_successes_says_so():
+    trials = pd.DataFrame([trial(parallel=n, status="timeout", total_s=np.nan) for n in (1, 2)])
+    fig = plots.makespan_vs_parallel(trials)
+    assert [text.get_text() for text in fig.axes[0].texts] == ["no successful repetitions"]
+
+
+def test_latency_vs_parallel_one_slot_per_n_split_by_backend():
+    fig = plots.latency_vs_parallel(two_backends())
+    ax = fig.axes[0]
+    assert tick_labels(ax) == ["1", "2", "4"]
+    assert legend_texts(ax.get_legend()) == ["direct", "libvirt"]
+    assert "total_s" in ax.get_title()
+
+
+def test_latency_vs_parallel_one_backend_needs_no_legend():
+    trials = pd.DataFrame(sweep(lambda n, rep: 10.0 + n, ns=(1, 3)))
+    ax = plots.latency_vs_parallel(trials).axes[0]
+    assert tick_labels(ax) == ["1", "3"]
+    assert ax.get_legend() is None
+
+
+def test_failures_vs_parallel_stacks_status_shares_per_backend():
+    fig = plots.failures_vs_parallel(two_backends())
+    direct, libvirt = fig.axes
+    assert "libvirt" in libvirt.get_title()
+    assert tick_labels(libvirt) == ["1", "2", "4"]
+    assert legend_texts(fig.legends[0]) == ["ok", "timeout"]
+    ok_bars, timeout_bars = libvirt.containers
+    assert [bar.get_height() for bar in timeout_bars] == pytest.approx([0, 0, 0.25])
+    assert [bar.get_y() for bar in timeout_bars] == pytest.approx([1, 1, 0.75])
+    assert [bar.get_height() for bar in direct.containers[1]] == pytest.approx([0, 0, 0])
+
+
+def test_a_long_reference_note_is_shortened_in_the_legend():
+    reference = Reference(pd.DataFrame({"n_parallel": [1, 2], "seconds": [3.0, 4.0]}),
+                          notes=["word " * 100], name="long")
+    fig = plots.makespan_vs_parallel(two_backends(), reference)
+    label = legend_texts(fig.legends[0])[-1]
+    assert label.splitlines()[0] == "long (published)"
+    assert label.endswith(" ...")
+    assert len(label) - len("long (published)\n") <= plots.NOTE_LENGTH

@@ -18,6 +18,7 @@ from harness.backends.fake import FakeBackend
 from harness.runner import CellPlan, run_cell, run_repetition
 from harness.workloads.base import Workload
 from harness.workloads.launch import LaunchWorkload
+from harness.workloads.transfer import TransferWorkload, payload
 
 
 def alive(pid: int) -> bool:
@@ -177,11 +178,11 @@ def test_an_accel_mismatch_is_an_error_saying_requested_and_ran(tmp_path, hot):
 class CacheProbe(Workload):
     """Counts what each trial finds in the supermin cache dir, then builds something there."""
 
-    def run(self, handle, phase):
+    def run(self, handle):
         cache = Path(handle.cachedir)
         found = len(list(cache.iterdir()))
         (cache / f"appliance-{os.getpid()}").write_text("built")
-        return {"cache_entries": found}
+        return [{"cache_entries": found}]
 
 
 @pytest.mark.parametrize(("state", "seen"), [("cold", [0, 0, 0]), ("hot", [1, 2, 3])])
@@ -225,12 +226,12 @@ def test_an_unavailable_backend_gives_unsupported_rows(tmp_path, hot):
 class Crashes(Workload):
     """A workload bug (not a libguestfs RuntimeError) after the appliance launched."""
 
-    def run(self, handle, phase):
+    def run(self, handle):
         raise KeyError("oops")
 
 
 class Dies(Workload):
-    def run(self, handle, phase):
+    def run(self, handle):
         os._exit(3)
 
 
@@ -269,3 +270,22 @@ def test_warm_ups_launch_one_appliance_and_measured_repetitions_all(tmp_path, ho
     assert calls == [1, 1, 3]
     assert {r.status for r in rows} == {"ok"}
     assert [r.instance for r in rows if not r.warmup] == [0, 1, 2]
+
+
+def test_a_transfer_gives_one_verified_row_per_size(tmp_path, hot):
+    workload = TransferWorkload("transfer", sizes=[1000, 5000], seed=3)
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(), hot, workload)
+    assert [r.extra["size_bytes"] for r in rows] == [1000, 5000]
+    assert all(r.status == "ok" and r.extra["sha_ok"] for r in rows)
+    assert rows[0].launch_s == rows[1].launch_s  # one appliance, one launch
+
+
+def test_a_corrupted_download_is_an_error_row(tmp_path, hot):
+    workload = TransferWorkload("transfer", sizes=[4096], seed=3)
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(corrupt=True), hot, workload)
+    assert rows[0].status == "error" and not rows[0].extra["sha_ok"]
+    assert "download of 4096 bytes corrupted" in rows[0].error
+
+
+def test_transfer_payloads_are_deterministic_per_seed():
+    assert payload(1024, 1) == payload(1024, 1) != payload(1024, 2)

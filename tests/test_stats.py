@@ -180,3 +180,11 @@ def test_status_counts_has_every_status_and_skips_warmups():
     b = counts[counts["cell"] == "b"].iloc[0]
     assert [a[s] for s in STATUSES] == [1, 1, 0, 0, 0]
     assert [b[s] for s in STATUSES] == [0, 0, 0, 1, 0]
+
+
+def test_series_labels_name_only_the_factors_that_vary():
+    rows = frame([trial(backend="direct"), trial(backend="libvirt"),
+                  trial(backend="libvirt", memsize=2048, parallel=4)])
+    assert list(stats.series_labels(rows)) == [
+        "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
+    assert list(stats.series_labels(rows.iloc[:2])) == ["direct", "libvirt"]

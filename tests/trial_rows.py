@@ -15,3 +15,13 @@ def trial(**overrides):
     }
     row.update(overrides)
     return row
+
+
+def sweep(makespan, ns=(1, 2, 3, 4), reps=3, **overrides):
+    """Trial rows of a sweep over N as Hydra makes it (one run per N), each repetition
+    launching N instances: `makespan(n, rep)` seconds, repeated on every instance's row."""
+    backend = overrides.pop("backend", "tcg")
+    return [trial(cell=f"{backend}/cached-hot/launch/p{n}", backend=backend, parallel=n,
+                  run_id=f"{backend}-p{n}", repetition=r, instance=i,
+                  makespan_s=makespan(n, r), total_s=makespan(n, r), **overrides)
+            for n in ns for r in range(reps) for i in range(n)]

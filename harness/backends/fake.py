@@ -5,6 +5,7 @@ Its handle starts a `sleep` child as the "hypervisor", so process clean-up is te
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -17,13 +18,46 @@ from harness.backends.base import Backend
 class FakeHandle:
     """The few guestfs handle methods the workloads call."""
 
-    def __init__(self, launch_s: float, fail: bool, hang: bool, tmpdir: Path) -> None:
+    def __init__(self, launch_s: float, fail: bool, hang: bool, corrupt: bool,
+                 tmpdir: Path) -> None:
         self.launch_s, self.fail, self.hang, self.tmpdir = launch_s, fail, hang, tmpdir
+        self.corrupt = corrupt
         self.child: subprocess.Popen | None = None
         self.drives: list[str] = []
+        self.files: dict[str, bytes] = {}  # the "guest filesystem"
 
     def add_drive_ro(self, path: str) -> None:
         self.drives.append(path)
+
+    def add_drive_scratch(self, size: int) -> None:
+        self.drives.append(f"scratch:{size}")
+
+    def list_devices(self) -> list[str]:
+        return [f"/dev/sd{chr(ord('a') + i)}" for i in range(len(self.drives))]
+
+    def mkfs(self, fstype: str, device: str) -> None:
+        self.files.clear()
+
+    def mount(self, device: str, mountpoint: str) -> None:
+        """Nothing to mount: files live in a dict."""
+
+    def get_tmpdir(self) -> str:
+        return str(self.tmpdir)
+
+    def upload(self, filename: str, remote: str) -> None:
+        self.files[remote] = Path(filename).read_bytes()
+
+    def download(self, remote: str, filename: str) -> None:
+        data = self.files[remote]
+        if self.corrupt:  # one flipped bit, as a faulty channel would
+            data = bytes([data[0] ^ 1]) + data[1:]
+        Path(filename).write_bytes(data)
+
+    def checksum(self, csumtype: str, path: str) -> str:
+        return hashlib.new(csumtype, self.files[path]).hexdigest()
+
+    def rm(self, path: str) -> None:
+        del self.files[path]
 
     def set_event_callback(self, callback: Any, events: int) -> None:
         """Fake appliances print nothing."""
@@ -54,12 +88,12 @@ class FakeHandle:
 
 class FakeBackend(Backend):
     def __init__(self, name: str = "fake", accel: str = "tcg", launch_s: float = 0.05,
-                 fail: bool = False, hang: bool = False) -> None:
+                 fail: bool = False, hang: bool = False, corrupt: bool = False) -> None:
         super().__init__(name, accel)
-        self.launch_s, self.fail, self.hang = launch_s, fail, hang
+        self.launch_s, self.fail, self.hang, self.corrupt = launch_s, fail, hang, corrupt
 
     def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
-        return FakeHandle(self.launch_s, self.fail, self.hang, tmpdir)
+        return FakeHandle(self.launch_s, self.fail, self.hang, self.corrupt, tmpdir)
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
         return self.accel

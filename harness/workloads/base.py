@@ -1,24 +1,44 @@
-"""The Workload base class. Workloads say what to do; the runner times it."""
+"""The Workload base class: what is done inside one appliance.
+
+A workload adds its drives before launch and then returns measurements: one dict per row
+(a transfer workload gives one row per size). It times its own steps with Timer, the one
+clock of the harness; launch and close are timed by the runner.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
 from typing import Any
 
-# The runner's stopwatch: `with phase("inspect_s"):` times a block into that column.
-Phase = Callable[[str], AbstractContextManager[None]]
+
+class Timer:
+    """`with Timer() as t: ...` then `t.seconds` (perf_counter, the runner's clock)."""
+
+    def __enter__(self) -> Timer:
+        self.seconds = float("nan")
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
 
 
 class Workload:
-    """Default: nothing to add and nothing to do after launch."""
+    """Default: nothing to add, nothing to do after launch, one row."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def problems(self, scratch_dir: str, instances: int) -> list[str]:
+        """Why this workload cannot run here (e.g. too little free space), checked up front."""
+        return []
+
     def add_drives(self, handle: Any) -> None:
         """Add the disks before launch (inside the timed launch)."""
 
-    def run(self, handle: Any, phase: Phase) -> dict[str, Any]:
-        """Work on the launched appliance, timing steps with `phase`; return extra columns."""
-        return {}
+    def run(self, handle: Any) -> list[dict[str, Any]]:
+        """Work on the launched appliance; one dict of extra columns per row.
+
+        A dict may carry `status` and `error` (e.g. a checksum mismatch is an `error` row).
+        """
+        return [{}]

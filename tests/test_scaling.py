@@ -1,0 +1,350 @@
+"""Parallel appliances: scaling, linear fit and reference comparison on hand-built sweeps, and
+the report of a fake sweep over N."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_lgbench_in
+from trial_rows import sweep, trial
+
+from harness import stats, store
+from harness.reference import load_reference
+from harness.report import build_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+PARALLEL_PLOTS = ["makespan_vs_parallel.png", "latency_vs_parallel.png",
+                  "failures_vs_parallel.png"]
+
+
+def frame(rows):
+    return pd.DataFrame(rows)
+
+
+def linear(intercept, slope):
+    return lambda n, rep: intercept + slope * n
+
+
+def only_row(table, **columns):
+    for column, value in columns.items():
+        table = table[table[column] == value]
+    assert len(table) == 1
+    return table.iloc[0]
+
+
+# scaling
+
+def test_scaling_one_row_per_n_with_median_and_ci():
+    trials = frame(sweep(lambda n, rep: 10.0 + n + rep, ns=(1, 2, 4), reps=3))
+    table = stats.scaling(trials)
+    assert list(table["parallel"]) == [1, 2, 4]
+    row = only_row(table, parallel=4)
+    assert (row["n_reps"], row["n_reps_ok"], row["n_instances"]) == (3, 3, 12)
+    assert row["median"] == 15.0  # 14, 15, 16
+    assert row["ci_low"] <= 15.0 <= row["ci_high"]
+    assert 14.0 <= row["ci_low"] and row["ci_high"] <= 16.0
+
+
+def test_efficiency_is_one_for_a_flat_makespan():
+    table = stats.scaling(frame(sweep(lambda n, rep: 12.0, ns=(1, 2, 4, 8))))
+    assert list(table["efficiency"]) == [1.0, 1.0, 1.0, 1.0]
+    assert list(table["speedup"]) == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_efficiency_and_speedup_from_the_medians():
+    table = stats.scaling(frame(sweep(lambda n, rep: 10.0 * n, ns=(1, 2, 4))))
+    assert list(table["efficiency"]) == pytest.approx([1.0, 0.5, 0.25])
+    # N launched together take as long as N one after another: no gain
+    assert list(table["speedup"]) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_efficiency_needs_n_equal_1():
+    table = stats.scaling(frame(sweep(linear(10, 2), ns=(2, 4))))
+    assert table["efficiency"].isna().all() and table["speedup"].isna().all()
+    assert list(table["median"]) == [14.0, 18.0]
+
+
+def test_failures_per_n_count_instance_rows():
+    rows = sweep(linear(10, 2), ns=(1, 3), reps=3)
+    failed = next(i for i, r in enumerate(rows) if r["parallel"] == 3 and r["repetition"] == 0)
+    rows[failed] = {**rows[failed], "status": "timeout", "total_s": np.nan}
+    rows[failed + 1] = {**rows[failed + 1], "status": "error", "total_s": np.nan}
+    row = only_row(stats.scaling(frame(rows)), parallel=3)
+    assert (row["n_instances"], row["n_failed"]) == (9, 2)
+    assert row["failure_rate"] == pytest.approx(2 / 9)
+    assert (row["ok"], row["timeout"], row["error"], row["infeasible"]) == (7, 1, 1, 0)
+    # the repetition with failed instances has no makespan to count
+    assert (row["n_reps"], row["n_reps_ok"]) == (3, 2)
+    assert only_row(stats.scaling(frame(rows)), parallel=1)["n_failed"] == 0
+
+
+def test_an_infeasible_n_keeps_its_row():
+    rows = sweep(linear(10, 2), ns=(1, 2), reps=2)
+    rows += [trial(cell="tcg/p64", parallel=64, run_id="tcg-p64", repetition=r, instance=i,
+                   status="infeasible", error="memory: 64 x ...", launch_s=np.nan,
+                   total_s=np.nan) for r in range(2) for i in range(64)]
+    row = only_row(stats.scaling(frame(rows)), parallel=64)
+    assert (row["n_reps_ok"], row["n_failed"], row["infeasible"]) == (0, 128, 128)
+    assert row["failure_rate"] == 1.0
+    assert math.isnan(row["median"]) and math.isnan(row["efficiency"])
+
+
+def test_warmups_stay_out_of_scaling():
+    rows = sweep(linear(10, 2), ns=(1, 2), reps=2)
+    rows.append(trial(parallel=2, run_id="tcg-p2", repetition=-1, warmup=True,
+                      makespan_s=1000.0, status="error"))
+    row = only_row(stats.scaling(frame(rows)), parallel=2)
+    assert (row["n_reps"], row["n_failed"], row["median"]) == (2, 0, 14.0)
+
+
+def test_one_series_per_backend_and_varying_factor():
+    rows = sweep(linear(10, 2), ns=(1, 2), backend="direct")
+    rows += sweep(linear(20, 5), ns=(1, 2), backend="libvirt")
+    rows += sweep(linear(30, 1), ns=(1, 2), backend="libvirt", memsize=2048)
+    table = stats.scaling(frame(rows))
+    assert list(pd.unique(table["series"])) == [
+        "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
+    assert only_row(table, series="libvirt, memsize=2048", parallel=2)["median"] == 32.0
+
+
+def test_scaling_of_nothing_is_an_empty_table():
+    table = stats.scaling(frame([trial()]).iloc[0:0])
+    assert table.empty
+    assert {"series", "parallel", "median", "efficiency", "failure_rate"} <= set(table.columns)
+
+
+# linear fit
+
+def test_fit_recovers_an_exact_line():
+    fit = only_row(stats.linear_fit(frame(sweep(linear(10.0, 2.0), ns=(1, 2, 4, 8)))),
+                   series="tcg")
+    assert fit["slope"] == pytest.approx(2.0)
+    assert fit["intercept"] == pytest.approx(10.0)
+    assert fit["r_squared"] == pytest.approx(1.0)
+    assert (fit["slope_ci_low"], fit["slope_ci_high"]) == pytest.approx((2.0, 2.0))
+    assert (fit["n_points"], fit["n_min"], fit["n_max"]) == (12, 1, 8)
+    assert fit["t1"] == 12.0
+    assert fit["normalized_slope"] == pytest.approx(2.0 / 12.0)
+
+
+def test_fit_counts_each_repetition_once():
+    """8 instance rows per repetition at N=8 must not weigh N=8 eight times."""
+    rows = sweep(lambda n, rep: 10.0 if n == 1 else 30.0, ns=(1, 8), reps=2)
+    fit = only_row(stats.linear_fit(frame(rows)), series="tcg")
+    assert fit["n_points"] == 4
+    assert fit["slope"] == pytest.approx(20.0 / 7.0)
+
+
+def test_fit_of_a_flat_makespan_has_zero_slope():
+    fit = only_row(stats.linear_fit(frame(sweep(lambda n, rep: 12.0))), series="tcg")
+    assert fit["slope"] == pytest.approx(0.0)
+    assert (fit["slope_ci_low"], fit["slope_ci_high"]) == pytest.approx((0.0, 0.0))
+    assert fit["normalized_slope"] == pytest.approx(0.0)
+
+
+def noisy(seed, slope=2.0, sd=1.0):
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, sd, size=(64, 64))
+    return lambda n, rep: 10.0 + slope * n + noise[n, rep]
+
+
+def test_fit_ci_contains_the_true_slope_of_noisy_data():
+    fit = only_row(stats.linear_fit(frame(sweep(noisy(7), ns=(1, 2, 4, 8, 12), reps=4))),
+                   series="tcg")
+    assert fit["slope_ci_low"] < 2.0 < fit["slope_ci_high"]
+    assert fit["slope_ci_low"] > 1.5 and fit["slope_ci_high"] < 2.5
+    assert fit["slope"] == pytest.approx(2.0, abs=0.15)
+
+
+def test_fit_ci_covers_the_true_slope_95_percent_of_the_time():
+    """Four points (2 degrees of freedom): a normal instead of a t quantile covers ~80%."""
+    covered = 0
+    for seed in range(200):
+        fit = stats.linear_fit(frame(sweep(noisy(seed), ns=(1, 2, 3, 4), reps=1))).iloc[0]
+        covered += fit["slope_ci_low"] <= 2.0 <= fit["slope_ci_high"]
+    assert 0.91 <= covered / 200 <= 0.98
+
+
+def test_fit_per_backend():
+    rows = sweep(linear(10, 2), ns=(1, 2, 3), backend="direct")
+    rows += sweep(linear(18, 5), ns=(1, 2, 3), backend="libvirt")
+    fits = stats.linear_fit(frame(rows)).set_index("series")
+    assert fits.loc["direct", "slope"] == pytest.approx(2.0)
+    assert fits.loc["libvirt", "slope"] == pytest.approx(5.0)
+    assert fits.loc["libvirt", "normalized_slope"] == pytest.approx(5.0 / 23.0)
+
+
+def test_fit_without_two_n_or_without_n_1():
+    single = only_row(stats.linear_fit(frame(sweep(linear(10, 2), ns=(4,)))), series="tcg")
+    assert math.isnan(single["slope"]) and math.isnan(single["slope_ci_low"])
+    no_one = only_row(stats.linear_fit(frame(sweep(linear(10, 2), ns=(2, 4)))), series="tcg")
+    assert no_one["slope"] == pytest.approx(2.0)
+    assert math.isnan(no_one["t1"]) and math.isnan(no_one["normalized_slope"])
+
+
+def test_fit_with_two_points_has_no_ci():
+    fit = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2), reps=1))).iloc[0]
+    assert fit["slope"] == pytest.approx(2.0)
+    assert math.isnan(fit["slope_ci_low"]) and math.isnan(fit["slope_ci_high"])
+
+
+def test_fit_skips_failed_repetitions():
+    rows = sweep(linear(10, 2), ns=(1, 2, 3), reps=2)
+    rows += [trial(parallel=3, run_id="tcg-p3", repetition=5, instance=i, makespan_s=500.0,
+                   status="timeout" if i == 0 else "ok") for i in range(3)]
+    assert stats.linear_fit(frame(rows)).iloc[0]["slope"] == pytest.approx(2.0)
+
+
+# comparison with a published figure
+
+def test_compare_reference_normalises_both_sides_by_n_1():
+    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3, 4))))  # 2 / 12
+    published = pd.DataFrame({"n_parallel": [1, 2, 3, 4], "seconds": [3.0, 4.0, 5.0, 6.0]})
+    row = stats.compare_reference(measured, published).iloc[0]
+    assert row["published_slope"] == pytest.approx(1.0)
+    assert row["published_t1"] == 3.0
+    assert row["published_normalized_slope"] == pytest.approx(1.0 / 3.0)
+    assert row["ratio"] == pytest.approx((2.0 / 12.0) / (1.0 / 3.0))
+    assert (row["ratio_ci_low"], row["ratio_ci_high"]) == pytest.approx((0.5, 0.5))
+
+
+def test_compare_reference_fits_the_published_points_in_the_measured_range():
+    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3))))
+    # flat over 1..3, steep after: only 1..3 may count
+    published = pd.DataFrame({"n_parallel": [1, 2, 3, 4, 5], "seconds": [3, 3.5, 4, 9, 14]})
+    row = stats.compare_reference(measured, published).iloc[0]
+    assert (row["published_n_min"], row["published_n_max"]) == (1, 3)
+    assert row["published_slope"] == pytest.approx(0.5)
+
+
+def test_compare_reference_on_the_published_2013_points():
+    points = load_reference("parallel-appliances-2013").frame
+    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 10, 20), reps=2)))
+    row = stats.compare_reference(measured, points).iloc[0]
+    slope = np.polyfit(points["n_parallel"], points["seconds"], 1)[0]
+    assert row["published_slope"] == pytest.approx(slope)
+    assert row["published_normalized_slope"] == pytest.approx(slope / 3.0)
+    assert row["ratio"] == pytest.approx((2.0 / 12.0) / (slope / 3.0))
+
+
+# report
+
+def write_run(run_dir, rows, reference=None, cores=2):
+    run_dir.mkdir(parents=True)
+    store.write_frame_parquet(run_dir / store.TRIALS_FILE, frame(rows))
+    store.write_json(run_dir / store.METADATA_FILE, {
+        "run_id": "r1", "host": {"cores": cores, "virtualization": "none",
+                                 "memory_bytes": 16 * 2**30,
+                                 "memory_available_bytes": 12 * 2**30},
+        "config": {"reference": reference, "warmup": 3},
+        "backend": {"name": "tcg", "kvm_verdict": "KVM unusable here"}})
+
+
+def test_report_of_a_single_n_is_unchanged(tmp_path):
+    write_run(tmp_path / "run", sweep(linear(10, 2), ns=(2,)), "parallel-appliances-2013")
+    build_report([tmp_path / "run"], tmp_path / "run")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Parallel appliances" not in report
+    assert not (tmp_path / "run" / "scaling.csv").exists()
+    assert sorted(p.name for p in (tmp_path / "run" / "plots").glob("*.png")) == [
+        "launch_s.png", "status.png", "total_s.png"]
+
+
+def test_report_states_fit_claim_and_agreement(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, sweep(linear(10, 2), ns=(1, 2, 3, 4)), "parallel-appliances-2013", cores=8)
+    build_report([run], run)
+    report = (run / "report.md").read_text()
+    assert "## Parallel appliances" in report
+    assert "b = **2 s per extra appliance** (95% CI 2 to 2), a = 10 s" in report
+    assert "efficiency at the largest N (4): 0.67" in report
+    # 14/12 within 1.25x, 16/12 not
+    assert "- `tcg`: holds up to N = 2; at N = 3 the makespan is already 1.33x T(1)" in report
+    assert "every instance succeeded at every N (1, 2, 3, 4)" in report
+    assert "little difference in launching 1 appliance vs N appliances" in report
+    # published over N = 1..4: 3.00, 3.26, 3.26, 3.26 -> slope 0.078 s, / 3.00 s
+    published = np.polyfit([1, 2, 3, 4], [3.0, 3.26, 3.26, 3.26], 1)[0] / 3.0
+    assert f"published **{published:.3f}**" in report
+    ratio = (2 / 12) / published
+    exact = f"**{ratio:.2f}** (95% CI {ratio:.2f} to {ratio:.2f}"  # no residuals: no spread
+    assert f"ratio measured / published {exact}" in report
+    assert f"the makespan here grows {ratio:.2f}x as fast as published" in report
+    assert "| samples | 3 repetitions per N, N = 1..4 | one sample per N |" in report
+    assert "> - Host: 2-core (4-thread) laptop, 16 GB RAM" in report
+    assert "| accelerator | tcg (KVM: KVM unusable here) | bare metal (KVM presumed) |" in report
+    assert "| CPUs | 8 logical CPUs (virtualization: none) | 2-core (4-thread) laptop |" in report
+    assert "| warm-up | 3 warm-up repetitions per N (one appliance each) | after 3" in report
+    assert "The accelerator differs" in report
+    scaling = pd.read_csv(run / "scaling.csv")
+    assert list(scaling["parallel"]) == [1, 2, 3, 4]
+    assert list(scaling["median"]) == [12.0, 14.0, 16.0, 18.0]
+
+
+def test_report_names_an_unknown_reference(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, sweep(linear(10, 2), ns=(1, 2)), "no-such-figure")
+    build_report([run], run)
+    report = (run / "report.md").read_text()
+    assert "`no-such-figure` is not a published figure" in report
+    assert "Agreement with the published figure" not in report
+
+
+def test_report_shows_what_failed_past_a_limit(tmp_path):
+    run = tmp_path / "run"
+    rows = sweep(linear(10, 2), ns=(1, 2), reps=2)
+    rows += [trial(cell="tcg/p64", parallel=64, run_id="tcg-p64", repetition=r, instance=i,
+                   status="infeasible", error="memory: 64 x (memsize 512 + overhead 300) MiB",
+                   launch_s=np.nan, total_s=np.nan) for r in range(2) for i in range(64)]
+    write_run(run, rows)
+    build_report([run], run)
+    report = (run / "report.md").read_text()
+    assert "failed instances at N = 64: 128 of 128 (infeasible 128)" in report
+    assert "- Memory: N = 64 was not launched: memory: 64 x (memsize 512" in report
+
+
+@pytest.fixture(scope="module")
+def fake_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("parallel_sweep")
+    root = tmp / "sweep"
+    result = run_lgbench_in(tmp, "-m", "backend=fake", "parallel=1,2,3", "runs=2", "warmup=0",
+                            "reference=parallel-appliances-2013", f"hydra.sweep.dir={root}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def test_a_fake_sweep_over_n_draws_the_parallel_plots(fake_sweep):
+    report = (fake_sweep / "report.md").read_text()
+    for name in PARALLEL_PLOTS:
+        assert (fake_sweep / "plots" / name).read_bytes()[:8] == PNG
+        assert f"(plots/{name})" in report
+    for job in ("0", "1", "2"):  # one N each: no parallel analysis there
+        assert not (fake_sweep / job / "plots" / PARALLEL_PLOTS[0]).exists()
+
+
+def test_a_fake_sweep_over_n_writes_the_scaling_table(fake_sweep):
+    scaling = pd.read_csv(fake_sweep / "scaling.csv")
+    assert list(scaling["parallel"]) == [1, 2, 3]
+    assert list(scaling["n_reps"]) == [2, 2, 2]
+    assert list(scaling["n_instances"]) == [2, 4, 6]
+    assert list(scaling["n_failed"]) == [0, 0, 0]
+    assert scaling.loc[0, "efficiency"] == 1.0
+    assert (scaling["ci_low"] <= scaling["median"]).all()
+
+
+def test_a_fake_sweep_over_n_reports_the_agreement(fake_sweep):
+    report = (fake_sweep / "report.md").read_text()
+    trials = pd.read_parquet(fake_sweep / "trials.parquet")
+    comparison = stats.compare_reference(stats.linear_fit(trials),
+                                         load_reference("parallel-appliances-2013").frame)
+    row = comparison.iloc[0]
+    assert "### Agreement with the published figure" in report
+    assert f"measured b / T(1) = **{row['normalized_slope']:.3f}**" in report
+    assert "published **0.043**" in report  # 3.00, 3.26, 3.26: 0.13 s / 3.00 s
+    assert f"ratio measured / published **{row['ratio']:.2f}**" in report
+    for note in load_reference("parallel-appliances-2013").notes:
+        assert f"> - {note}" in report
+    cores = json.loads((fake_sweep / "0" / "metadata.json").read_text())["host"]["cores"]
+    assert f"| CPUs | {cores} logical CPUs" in report
+    assert "Ran with accelerator **tcg" in report
