@@ -12,15 +12,17 @@ from typing import Any
 
 
 class Timer:
-    """`with Timer() as t: ...` then `t.seconds` (perf_counter, the runner's clock)."""
+    """`with Timer() as t: ...` then `t.seconds`, and `t.start`/`t.end` on perf_counter, the
+    runner's clock (system-wide monotonic on Linux, so instances' blocks can be lined up)."""
 
     def __enter__(self) -> Timer:
-        self.seconds = float("nan")
-        self._start = time.perf_counter()
+        self.seconds = self.end = float("nan")
+        self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._start
+        self.end = time.perf_counter()
+        self.seconds = self.end - self.start
 
 
 class Workload:

@@ -81,6 +81,9 @@ class TransferWorkload(Workload):
         os.unlink(copy)
         row: dict[str, Any] = {
             "size_bytes": size, "upload_s": up.seconds, "download_s": down.seconds,
+            # When each transfer ran, to line up parallel instances (aggregate bandwidth).
+            "upload_start": up.start, "upload_end": up.end,
+            "download_start": down.start, "download_end": down.end,
             "upload_mib_s": size / MiB / up.seconds, "download_mib_s": size / MiB / down.seconds,
             "sha_ok": in_guest == expected and returned == expected}
         if in_guest != expected:
