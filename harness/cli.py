@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from harness import hostinfo, store
+from harness import doctor, hostinfo, store
 from harness.appliances import Appliance
 from harness.config import register_configs, validate
 from harness.report import build_report, table
@@ -68,6 +68,8 @@ def run(cfg: DictConfig) -> None:
         timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
         probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose)
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": hostinfo.host_metadata(),
+                "doctor": (doctor.host_facts(plan.cache_dir, plan.probe_timeout_s)
+                           if backend.records_host_facts else None),
                 "config": OmegaConf.to_container(cfg, resolve=True), "started_at": time.time()}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
     log.info("cell %s: %d warm-up + %d runs, %d appliance(s) each, into %s", plan.cell,

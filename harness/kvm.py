@@ -88,27 +88,40 @@ def kvm_verdict(cache_dir: Path, timeout_s: float) -> KvmVerdict:
     return verdict
 
 
-def probe_launch(cache_dir: Path, timeout_s: float) -> KvmVerdict:
-    """Launch a /dev/null appliance with KVM forced, in its own process group, within timeout_s."""
-    flags = cpu_virt_flags()
-    flag_note = f"CPU flags: {' '.join(flags) or 'no vmx/svm'}"
+def launch_probe(accel: str, cache_dir: Path, timeout_s: float) -> tuple[bool, str]:
+    """Launch a /dev/null appliance with `accel` forced, in its own process group, bounded.
+
+    Returns (launched under that accelerator, what happened).
+    """
     try:
         result = processes.run_in_group(
-            [sys.executable, "-m", "harness.kvm", str(cache_dir / "supermin")], timeout=timeout_s)
+            [sys.executable, "-m", "harness.kvm", accel, str(cache_dir / "supermin")],
+            timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return KvmVerdict(False, f"a KVM appliance did not finish launching within "
-                                 f"{timeout_s:.0f} s: the guest hangs under KVM ({flag_note})",
-                          probed=True)
-    out = result.stdout
-    last = out.strip().splitlines()[-1] if out.strip() else ""
-    if result.returncode == 0 and last == "kvm":
-        return KvmVerdict(True, f"a KVM appliance launched ({flag_note})", probed=True)
-    return KvmVerdict(False, f"KVM appliance launch failed: {last or 'no output'} ({flag_note})",
-                      probed=True)
+        return False, f"did not finish launching within {timeout_s:.0f} s"
+    lines = result.stdout.strip().splitlines()
+    last = lines[-1] if lines else "no output"
+    if result.returncode == 0 and last == accel:
+        return True, f"launched in {lines[-2]} s"
+    return False, f"launch failed: {last}"
 
 
-def _probe_main(cachedir: str) -> int:
-    """Child side of probe_launch: print `kvm`, `tcg` or the error as the last line."""
+def probe_launch(cache_dir: Path, timeout_s: float) -> KvmVerdict:
+    """The KVM verdict from one KVM-forced launch."""
+    flags = cpu_virt_flags()
+    flag_note = f"CPU flags: {' '.join(flags) or 'no vmx/svm'}"
+    launched, what = launch_probe("kvm", cache_dir, timeout_s)
+    if launched:
+        return KvmVerdict(True, f"a KVM appliance {what} ({flag_note})", probed=True)
+    hang = "the guest hangs under KVM; " if what.startswith("did not finish") else ""
+    return KvmVerdict(False, f"a KVM appliance {what} ({hang}{flag_note})", probed=True)
+
+
+def _probe_main(accel: str, cachedir: str) -> int:
+    """Child side of launch_probe: print the launch seconds, then the accelerator that ran
+    (or the error) as the last line."""
+    import time
+
     import guestfs
 
     from harness.backends.base import accel_of_process
@@ -119,10 +132,12 @@ def _probe_main(cachedir: str) -> int:
     tail = ConsoleTail(g)
     g.set_cachedir(cachedir)
     g.set_backend("direct")
-    g.set_backend_settings(["force_kvm"])
+    g.set_backend_settings([f"force_{accel}"])
     g.add_drive_ro("/dev/null")
+    start = time.perf_counter()
     try:
         g.launch()
+        print(f"{time.perf_counter() - start:.1f}")
         print(accel_of_process(g.get_pid()))
     except RuntimeError as exc:
         print(tail.explain(exc))
@@ -133,4 +148,4 @@ def _probe_main(cachedir: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_probe_main(sys.argv[1]))
+    sys.exit(_probe_main(sys.argv[1], sys.argv[2]))

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(libguestfs-tools python3-guestfs qemu-system-x86 qemu-utils user-mode-linux
-          libvirt-daemon-system libvirt-clients linux-image-amd64 python3-venv)
+          libvirt-daemon-system libvirt-clients linux-image-amd64 python3-venv
+          gcc libc6-dev)  # gcc: the UML backend builds a small LD_PRELOAD library
 
 missing=()
 for p in "${PACKAGES[@]}"; do

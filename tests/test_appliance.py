@@ -240,3 +240,19 @@ def test_transfer_both_ways_is_checksummed(cache_dir: Path, tmp_path: Path) -> N
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert {"upload_s", "download_s"} <= set(summary["metric"])
     assert not appliance_pids()
+
+
+def test_doctor_reports_accelerators_and_parallel_estimate(cache_dir: Path) -> None:
+    start = time.monotonic()
+    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
+    result = subprocess.run([str(LGBENCH.parent / "lgbench-doctor"), "--json"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)  # cached by the probe test
+    assert checks["KVM appliance launch"]["verdict"] == ("ok" if verdict.usable else "fail")
+    assert checks["KVM appliance launch"]["evidence"] == verdict.reason
+    assert checks["TCG appliance launch"]["verdict"] == "ok"
+    assert checks["User-Mode Linux"]["verdict"] == "ok"
+    assert "at once" in checks["parallel appliances"]["evidence"]
+    assert time.monotonic() - start < 60

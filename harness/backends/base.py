@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness import processes
 
@@ -22,6 +22,9 @@ class BackendUnavailable(Exception):
 
 class Backend(ABC):
     """A way of running the libguestfs appliance (a libguestfs backend plus an accelerator)."""
+
+    # Whether runs record lgbench-doctor's host facts (they launch appliances once per host).
+    records_host_facts: ClassVar[bool] = True
 
     def __init__(self, name: str, accel: str = "auto") -> None:
         self.name = name

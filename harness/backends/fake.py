@@ -87,6 +87,8 @@ class FakeHandle:
 
 
 class FakeBackend(Backend):
+    records_host_facts = False  # no hypervisor is involved; host probes would only slow tests
+
     def __init__(self, name: str = "fake", accel: str = "tcg", launch_s: float = 0.05,
                  fail: bool = False, hang: bool = False, corrupt: bool = False) -> None:
         super().__init__(name, accel)

@@ -1,0 +1,116 @@
+"""User-Mode Linux appliances on libguestfs >= 1.48, which removed its UML backend.
+
+The direct backend runs `shim.py` as its hypervisor (`set_hv`): feature probes go to the real
+qemu, the launch becomes a `linux.uml` command line (UBD disks, COW overlays, the appliance root,
+the console on fd 0/1, the daemon channel on ttyS0 through a paced relay). A small LD_PRELOAD
+library (uml_preload.c, built once per host into the cache) keeps UML in the worker's process
+group and lets UML 6.1 run guest processes on hosts with a large XSAVE area (AVX-512, AMX).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
+
+HERE = Path(__file__).resolve().parent
+SHIM = HERE / "shim.py"
+PRELOAD_SOURCE = HERE / "uml_preload.c"
+UBD_DEVICES = 16  # arch/um/drivers/ubd_kern.c MAX_DEV (ubd16= is "Device number out of range")
+
+
+def noexec_mount(path: str) -> bool:
+    """Whether path lies on a filesystem mounted noexec."""
+    return bool(os.statvfs(path).f_flag & os.ST_NOEXEC)
+
+
+def build_preload(cache_dir: Path) -> Path:
+    """Compile uml_preload.c once per source version into cache_dir/uml/ (atomically)."""
+    source = PRELOAD_SOURCE.read_bytes()
+    target = cache_dir / "uml" / f"uml-preload-{hashlib.sha256(source).hexdigest()[:12]}.so"
+    if target.exists():
+        return target
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise BackendUnavailable("backend=uml needs a C compiler (apt-get install gcc) to build "
+                                 "its small linux.uml preload library")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_suffix(f".{os.getpid()}.tmp")
+    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(staging),
+                             str(PRELOAD_SOURCE), "-ldl"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BackendUnavailable(f"building the linux.uml preload library failed: "
+                                 f"{result.stderr.strip()}")
+    os.replace(staging, target)
+    return target
+
+
+class UmlBackend(Backend):
+    """The appliance under linux.uml, driven by libguestfs's direct backend through the shim."""
+
+    def __init__(self, name: str, accel: str = "uml", linux: str = "linux.uml",
+                 relay: str = "") -> None:
+        super().__init__(name, accel)
+        self.linux = linux
+        self.relay = relay
+        self.linux_path: str | None = None
+        self.preload: Path | None = None
+        # Disks a workload may add: UBD has 16 devices and the appliance root takes one.
+        self.max_disks = UBD_DEVICES - 1
+
+    def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
+        self.linux_path = shutil.which(self.linux)
+        if self.linux_path is None:
+            raise BackendUnavailable(f"{self.linux} not found: backend=uml needs User-Mode "
+                                     f"Linux (apt-get install user-mode-linux)")
+        # UML maps its RAM from a file it creates in /dev/shm (or TMPDIR) with PROT_EXEC.
+        if os.path.isdir("/dev/shm") and noexec_mount("/dev/shm"):
+            raise BackendUnavailable("/dev/shm is mounted noexec: UML maps its memory from "
+                                     "there with PROT_EXEC (remount with exec)")
+        self.preload = build_preload(cache_dir)
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "libguestfs_backend": "direct", "hv": str(SHIM),
+                "linux": self.linux_path, "ubd_devices": UBD_DEVICES,
+                "max_disks": self.max_disks, "relay": self.relay or "defaults",
+                "preload": str(self.preload) if self.preload else None}
+
+    def hypervisor(self, tmpdir: Path) -> Path:
+        """The shim, or (installed without its exec bit) a wrapper in tmpdir that runs it."""
+        if os.access(SHIM, os.X_OK):
+            return SHIM
+        wrapper = tmpdir / "lgbench-uml-hv"
+        wrapper.write_text(f'#!/bin/sh\nexec python3 "{SHIM}" "$@"\n')
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        return wrapper
+
+    def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
+        if self.preload is None:
+            raise BackendUnavailable("UmlBackend.setup() was not run")
+        g = guestfs_handle(memsize, smp, tmpdir, verbose, backend="direct", settings=[])
+        g.set_hv(str(self.hypervisor(tmpdir)))
+        # Extra "qemu" options only the shim knows (it strips them).
+        g.config("-lgbench-workdir", str(tmpdir))
+        g.config("-lgbench-linux", self.linux_path or self.linux)
+        g.config("-lgbench-preload", str(self.preload))
+        if self.relay:
+            g.config("-lgbench-relay", self.relay)
+        return g
+
+    def effective_accel(self, handle: Any, tmpdir: Path) -> str:
+        pid = handle.get_pid()
+        try:
+            exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        except OSError as exc:
+            return f"unknown ({exc.strerror})"
+        if exe.startswith("linux"):
+            return "uml"
+        if exe.startswith("qemu"):
+            return accel_of_process(pid)
+        return exe

@@ -1,0 +1,240 @@
+"""backend=uml: the qemu->linux.uml translation (fast, nothing boots) and real UML appliances
+(marker `appliance`): launch rows, teardown after close and timeout, checksummed transfers,
+and a clear error for what UML cannot do."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from harness.backends.base import BackendUnavailable
+from harness.backends.uml import SHIM, UmlBackend, relay, shim
+
+LGBENCH = Path(sys.executable).parent / "lgbench"
+SOCK = "/tmp/libguestfsX/guestfsd.sock"
+
+
+def qemu_argv(*drives: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """A qemu command line shaped like libguestfs 1.48's direct backend's."""
+    argv = ["-global", "virtio-blk-pci.scsi=off", "-no-user-config", "-nodefaults",
+            "-display", "none", "-machine", "accel=tcg", "-m", "1280", "-no-reboot",
+            "-kernel", "/a/kernel", "-initrd", "/a/initrd"]
+    for drive in drives:
+        argv += ["-drive", drive, "-device", "scsi-hd,drive=x"]
+    argv += ["-serial", "stdio", "-chardev", f"socket,path={SOCK},id=channel0",
+             "-append", "panic=1 console=ttyS0 root=UUID=abc quiet TERM=xterm", *extra]
+    return argv
+
+
+def fake_probe(chain: dict[str, list[dict]], empty: bool = True) -> shim.Probe:
+    return shim.Probe(info=lambda path: chain[path], overlay_empty=lambda path: empty)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, str]:
+    names = ("disk.img", "root", "overlay.qcow2", "orig.img", "user.qcow2", "a,b.img")
+    paths = {name: str(tmp_path / name) for name in names}
+    for path in paths.values():
+        Path(path).write_bytes(b"\0" * 512)
+    return paths
+
+
+def test_translate_maps_drives_root_memory_console_and_channel(images: dict[str, str]) -> None:
+    argv = qemu_argv(f"file={images['disk.img']},cache=writeback,format=raw,id=hd0,if=none",
+                     f"file={images['overlay.qcow2']},format=qcow2,id=hd1,if=none",
+                     f"file={images['root']},snapshot=on,id=appliance,if=none,format=raw",
+                     extra=("-lgbench-workdir", "/w"))
+    chain = {images["overlay.qcow2"]: [
+        {"format": "qcow2", "full-backing-filename": images["orig.img"]},
+        {"format": "raw"}]}
+    words = shim.translate(argv, "/w/uml-1", (3, 6), fake_probe(chain))
+    assert words[0] == "linux.uml"
+    assert "mem=1280M" in words and "noreboot" in words
+    assert f"ubd0d={images['disk.img']}" in words
+    assert f"ubd1=/w/uml-1/ubdb.cow,{images['orig.img']}" in words  # read-only: COW on original
+    assert f"ubd2=/w/uml-1/ubdc.cow,{images['root']}" in words  # snapshot=on: COW
+    assert "root=/dev/ubdc" in words and "guestfs_channel=/dev/ttyS0" in words
+    assert "con=null" in words and "con0=fd:0,fd:1" in words and "ssl0=fd:3,fd:6" in words
+    assert "quiet" in words and "TERM=xterm" in words
+    assert not [w for w in words if w in ("console=ttyS0", "root=UUID=abc")]
+    assert "uml_dir=/w/uml-1" in words and not [w for w in words if "lgbench" in w]
+
+
+def test_translate_unescapes_doubled_commas(images: dict[str, str]) -> None:
+    escaped = images["a,b.img"].replace(",", ",,")
+    argv = qemu_argv(f"file={escaped},format=raw,id=hd0,if=none",
+                     f"file={images['root']},snapshot=on,id=appliance,format=raw")
+    assert f"ubd0d={images['a,b.img']}" in shim.translate(argv, "/w", (3, 6), fake_probe({}))
+
+
+def test_translate_probes_unnamed_formats_and_refuses_qcow2(images: dict[str, str]) -> None:
+    root = f"file={images['root']},snapshot=on,id=appliance,format=raw"
+    qcow = {images["user.qcow2"]: [{"format": "qcow2"}]}
+    with pytest.raises(shim.Unsupported, match="qcow2.*raw"):
+        shim.translate(qemu_argv(f"file={images['user.qcow2']},id=hd0", root), "/w", (3, 6),
+                       fake_probe(qcow))
+    # An overlay with data of its own is a real qcow2 disk, not libguestfs's read-only overlay.
+    chain = {images["overlay.qcow2"]: [{"format": "qcow2", "backing-filename": "/o"},
+                                       {"format": "raw"}]}
+    with pytest.raises(shim.Unsupported, match="qcow2"):
+        shim.translate(qemu_argv(f"file={images['overlay.qcow2']},format=qcow2", root), "/w",
+                       (3, 6), fake_probe(chain, empty=False))
+    raw = {images["disk.img"]: [{"format": "raw"}]}
+    words = shim.translate(qemu_argv(f"file={images['disk.img']},id=hd0", root), "/w", (3, 6),
+                           fake_probe(raw))
+    assert f"ubd0d={images['disk.img']}" in words
+
+
+def test_translate_refuses_more_disks_than_ubd_has(images: dict[str, str]) -> None:
+    drives = [f"file={images['disk.img']},format=raw,id=hd{i}" for i in range(16)]
+    drives.append(f"file={images['root']},snapshot=on,id=appliance,format=raw")
+    with pytest.raises(shim.Unsupported, match="16 UBD devices"):
+        shim.translate(qemu_argv(*drives), "/w", (3, 6), fake_probe({}))
+    assert UmlBackend("uml").max_disks == 15
+
+
+def test_translate_refuses_network_drives_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(shim.Unsupported, match="local file"):
+        shim.translate(qemu_argv("file.driver=nbd,file.host=h,id=hd0"), "/w", (3, 6))
+    with pytest.raises(shim.Unsupported, match="no such file"):
+        shim.translate(qemu_argv(f"file={tmp_path}/nope,format=raw"), "/w", (3, 6))
+
+
+def test_relay_pacing_settings() -> None:
+    assert relay.Pacing.parse("chunk=256,gap_ms=3") == relay.Pacing(chunk=256, gap_ms=3.0)
+    with pytest.raises(ValueError, match="unknown relay setting"):
+        relay.Pacing.parse("speed=9")
+    with pytest.raises(ValueError, match="chunk"):
+        relay.Pacing.parse("chunk=4000")
+
+
+def test_shim_is_executable_and_passes_probes_to_qemu() -> None:
+    assert os.access(SHIM, os.X_OK), "chmod +x harness/backends/uml/shim.py"
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.skip("qemu not installed")
+    result = subprocess.run([str(SHIM), "-version"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "QEMU emulator" in result.stdout
+
+
+def test_setup_says_why_uml_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BackendUnavailable, match="no-such-linux.*user-mode-linux"):
+        UmlBackend("uml", linux="no-such-linux").setup(tmp_path, 1)
+    monkeypatch.setattr("harness.backends.uml.noexec_mount", lambda path: True)
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
+    with pytest.raises(BackendUnavailable, match="/dev/shm is mounted noexec"):
+        UmlBackend("uml").setup(tmp_path, 1)
+
+
+# -- real appliances ------------------------------------------------------------------------
+
+def uml_pids() -> set[int]:
+    """Living linux.uml processes of lgbench trials or of these tests."""
+    return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["name"] == "linux.uml"
+            and any("/tmp/lgb-" in a or "lgbench-uml-test" in a for a in p.info["cmdline"] or ())}
+
+
+@pytest.fixture(scope="module")
+def cache_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="lgbench-uml-cache-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def backend(cache_dir: Path) -> UmlBackend:
+    uml = UmlBackend("uml")
+    try:
+        uml.setup(cache_dir, 60)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    return uml
+
+
+def lgbench(cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
+    return subprocess.run([str(LGBENCH), "backend=uml", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.mark.appliance
+def test_uml_launch_rows_and_nothing_left(cache_dir: Path, tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "runs=2", "warmup=1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    assert len(trials) == 3
+    assert (trials["status"] == "ok").all(), trials[["status", "error"]]
+    assert set(trials["accel_effective"]) == {"uml"}
+    assert not uml_pids()
+
+
+@pytest.mark.appliance
+def test_uml_timeout_kills_every_uml_process(cache_dir: Path, tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "runs=1", "warmup=0", "timeout_s=3", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    row = pd.read_parquet(tmp_path / "trials.parquet").iloc[0]
+    assert row["status"] == "timeout"
+    assert not uml_pids()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="lgbench-uml-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.appliance
+def test_uml_transfers_both_ways_with_matching_sha256(backend: UmlBackend, cache_dir: Path,
+                                                      workdir: Path) -> None:
+    size, piece = 2 << 20, 1 << 20
+    g = backend.create_handle(None, 1, workdir, False)
+    try:
+        g.set_cachedir(str(cache_dir))
+        g.add_drive_scratch(size + (16 << 20))
+        g.launch()
+        assert backend.effective_accel(g, workdir) == "uml"
+        device = g.list_devices()[0]
+        data = os.urandom(size)
+        for offset in range(0, size, piece):  # host -> guest through the paced relay
+            g.pwrite_device(device, data[offset:offset + piece], offset)
+        back = b"".join(g.pread_device(device, piece, offset) for offset in range(0, size, piece))
+        assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
+        g.download_offset(device, str(workdir / "out"), 0, size)  # a FileOut stream
+        assert hashlib.sha256((workdir / "out").read_bytes()).digest() == \
+            hashlib.sha256(data).digest()
+    finally:
+        g.close()
+    assert not uml_pids()
+
+
+@pytest.mark.appliance
+def test_uml_refuses_a_qcow2_disk_clearly(backend: UmlBackend, cache_dir: Path,
+                                          workdir: Path) -> None:
+    disk = workdir / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    g = backend.create_handle(None, 1, workdir, False)
+    messages = []
+    import guestfs
+
+    g.set_event_callback(lambda ev, eh, buf, arr: messages.append(buf), guestfs.EVENT_APPLIANCE)
+    try:
+        g.set_cachedir(str(cache_dir))
+        g.add_drive(str(disk), format="qcow2")
+        with pytest.raises(RuntimeError):
+            g.launch()
+    finally:
+        g.close()
+    text = "".join(m.decode() if isinstance(m, bytes) else m for m in messages)
+    assert "unsupported" in text and "qcow2" in text and "raw" in text
+    assert not uml_pids()
