@@ -66,7 +66,7 @@ def run(cfg: DictConfig) -> None:
         run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg), parallel=cfg.parallel,
         runs=cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize, smp=cfg.smp,
         timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
-        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose)
+        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline)
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": hostinfo.host_metadata(),
                 "doctor": (doctor.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
@@ -77,7 +77,8 @@ def run(cfg: DictConfig) -> None:
     writer = store.TrialWriter(run_dir)
     interrupted = False
     try:
-        run_cell(plan, backend, appliance, workload, writer)
+        run_cell(plan, backend, appliance, workload, writer,
+                 store.TrialWriter(run_dir, store.EVENTS_FILE))
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: keeping the %d rows measured so far", len(writer.rows))

@@ -67,6 +67,7 @@ class LgbenchConf:
     timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)
     seed: int = 0  # seeds bootstrap resampling and any generated data
     verbose: bool = False  # libguestfs verbose (trace) output into the run log
+    timeline: bool = False  # record timestamped events (verbose) -> events/stages.parquet
     reference: str | None = None  # published figure to overlay: a harness/reference/*.csv name
     probe_timeout_s: float = 60.0  # bound on the one-off KVM probe of backend=auto
 

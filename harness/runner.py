@@ -53,6 +53,7 @@ class CellPlan:
     cache_dir: Path
     probe_timeout_s: float
     verbose: bool = False
+    timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
 
     @property
     def repetitions(self) -> int:
@@ -74,9 +75,14 @@ class Instance:
     tmpdir: Path
 
 
+EventRows = Callable[[list[dict[str, Any]]], None]
+
+
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
-             emit: Callable[[list[TrialRow]], None]) -> None:
-    """Run every repetition of one cell, handing each repetition's rows to `emit` at once.
+             emit: Callable[[list[TrialRow]], None], emit_events: EventRows | None = None
+             ) -> None:
+    """Run every repetition of one cell, handing each repetition's rows to `emit` at once
+    (and, with plan.timeline, its timestamped events to `emit_events`).
 
     Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
     caches hot); measured repetitions launch `parallel` at once.
@@ -104,7 +110,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
     try:
         started = time.monotonic()
         for rep in range(plan.repetitions):
-            rows = run_repetition(plan, backend, appliance, workload, rep)
+            rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
             emit(rows)
             done = rep + 1
             eta = (time.monotonic() - started) / done * (plan.repetitions - done)
@@ -118,7 +124,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
 
 
 def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
-                   rep: int) -> list[TrialRow]:
+                   rep: int, emit_events: EventRows | None = None) -> list[TrialRow]:
     """Release the repetition's instances together; rows for all of them, whatever happens."""
     appliance.before_trial()
     instances = plan.instances(rep)
@@ -156,6 +162,14 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
         log.warning("killed leftover processes %s", killed)
     timed_out = [{"status": STATUS_TIMEOUT,
                   "error": f"no result within timeout_s={plan.timeout_s:g}; appliance killed"}]
+    events = []
+    for i, measurements in results.items():
+        instance_events = [m.pop("events", None) for m in measurements][0] or []
+        events += [{"run_id": plan.run_id, "cell": plan.cell, "repetition": rep, "instance": i,
+                    "warmup": rep < plan.warmup, "t_s": t, "kind": kind, "message": message}
+                   for t, kind, message in instance_events]
+    if events and emit_events is not None:
+        emit_events(events)
     rows = [_row(plan, backend, appliance, workload, i, rep, **fields)
             for i in range(instances) for fields in results.get(i, timed_out)]
     return _with_makespan(rows)
@@ -204,12 +218,17 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     total_s excludes the untimed check of which accelerator really ran.
     """
     from harness.console import ConsoleTail
+    from harness.timeline import EventLog
 
     released = time.perf_counter()
     fields: dict[str, Any] = {"started_at": time.time(), "released": released}
     handle = job.backend.create_handle(job.plan.memsize, job.plan.smp, job.tmpdir,
-                                       job.plan.verbose)
+                                       job.plan.verbose or job.plan.timeline)
     tail = ConsoleTail(handle)
+    log = None
+    if job.plan.timeline:
+        log = EventLog(handle, released)
+        handle.set_trace(True)
     job.appliance.configure(handle)
     job.workload.add_drives(handle)
     try:
@@ -225,8 +244,12 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         handle.close()
         fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
                       finished=time.perf_counter())
+        if log is not None:
+            fields["events"] = log.flush()
         return [fields]
     fields.update(ended_at=time.time(), finished=time.perf_counter())
+    if log is not None:
+        fields["events"] = log.flush()
     rows = [{**fields, "status": STATUS_OK, **m} for m in measurements]
     if accel != job.backend.accel:
         for row in rows:

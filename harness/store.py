@@ -20,6 +20,7 @@ from harness.records import SCHEMA_VERSION, TrialRow
 TRIALS_FILE = "trials.parquet"
 SUMMARY_FILE = "summary.csv"
 METADATA_FILE = "metadata.json"
+EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true runs
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -56,12 +57,12 @@ def write_text(path: Path, text: str) -> None:
 class TrialWriter:
     """Rows of one run directory, rewritten to trials.parquet after every repetition."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / TRIALS_FILE
+    def __init__(self, run_dir: Path, file_name: str = TRIALS_FILE) -> None:
+        self.path = run_dir / file_name
         self.rows: list[dict[str, Any]] = []
 
-    def __call__(self, rows: Iterable[TrialRow]) -> None:
-        self.rows.extend(row.to_dict() for row in rows)
+    def __call__(self, rows: Iterable[TrialRow | dict[str, Any]]) -> None:
+        self.rows.extend(row if isinstance(row, dict) else row.to_dict() for row in rows)
         write_frame_parquet(self.path, pd.DataFrame(self.rows))
 
 

@@ -1,0 +1,48 @@
+"""Where a launch goes: libguestfs events, timestamped, turned into boot stages.
+
+A trial with `timeline=true` records every library, trace, warning and appliance-console
+message with its time since the instance was released (EventLog, in the worker). Stages are
+derived afterwards from those events by the regular-expression markers in conf/stages/, so
+they can be recomputed from events.parquet without re-running.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class EventLog:
+    """Collect a handle's messages as (seconds since `origin`, event kind, line)."""
+
+    def __init__(self, handle: Any, origin: float) -> None:
+        import guestfs
+
+        self.origin = origin
+        self.events: list[tuple[float, str, str]] = []
+        self._pending: dict[str, str] = {}  # console output arrives in pieces, not lines
+        kinds = (guestfs.EVENT_APPLIANCE | guestfs.EVENT_LIBRARY | guestfs.EVENT_WARNING
+                 | guestfs.EVENT_TRACE)
+        self._names = {guestfs.EVENT_APPLIANCE: "appliance", guestfs.EVENT_LIBRARY: "library",
+                       guestfs.EVENT_WARNING: "warning", guestfs.EVENT_TRACE: "trace"}
+        handle.set_event_callback(self._on_event, kinds)
+
+    def _on_event(self, event: int, event_handle: int, buf: str | bytes, array: Any) -> None:
+        now = time.perf_counter() - self.origin
+        if isinstance(buf, bytes):
+            buf = buf.decode(errors="replace")
+        kind = self._names.get(event, str(event))
+        text = self._pending.pop(kind, "") + buf
+        *lines, rest = text.replace("\r", "").split("\n")
+        if kind != "appliance":  # library and trace messages are whole lines already
+            lines, rest = [*lines, rest], ""
+        self.events += [(now, kind, line) for line in lines if line.strip()]
+        if rest:
+            self._pending[kind] = rest
+
+    def flush(self) -> list[tuple[float, str, str]]:
+        """All events, an unterminated last console line included."""
+        now = time.perf_counter() - self.origin
+        self.events += [(now, kind, rest) for kind, rest in self._pending.items() if rest.strip()]
+        self._pending.clear()
+        return self.events
