@@ -224,3 +224,58 @@ def failures_vs_parallel(trials: pd.DataFrame) -> Figure:
     fig.legend(*axes[0][0].get_legend_handles_labels(), title="status", fontsize="small",
                loc="outside right upper")
     return fig
+
+
+def throughput_vs_size(trials: pd.DataFrame, model: pd.DataFrame | None = None) -> Figure:
+    """MiB/s of every ok transfer against its size, a panel per direction and a colour per
+    series, with the fitted model's curve size / (t0 + size / bandwidth) over the sizes.
+
+    The curve shows why small transfers look slow: t0 dominates them, the bandwidth the large
+    ones. Both axes are logarithmic: sizes go in powers of 4, and backends may differ tenfold
+    (UML against KVM). `model` is stats.transfer_model(trials) unless given.
+    """
+    import matplotlib.pyplot as plt
+
+    if model is None:
+        model = stats.transfer_model(trials)
+    # Labelled as in the model: from the transfer workload's rows, failed ones included.
+    measured = stats.measured_trials(trials[trials["workload"] == stats.TRANSFER_WORKLOAD])
+    measured = measured.assign(series=stats.series_labels(measured,
+                                                          stats.TRANSFER_SERIES_COLUMNS))
+    ok = measured[measured["status"] == STATUS_OK]
+    ok = ok.dropna(subset=["size_bytes"]) if stats.has_transfers(ok) else ok.iloc[0:0]
+    series = list(pd.unique(ok["series"]))
+    colors = {name: f"C{i}" for i, name in enumerate(series)}
+
+    fig, axes = plt.subplots(1, len(stats.DIRECTIONS), sharey=True, figsize=(12.0, 5.0),
+                             layout="constrained")
+    if ok.empty:
+        axes[0].set_title("transfer throughput against size")
+        _no_data(axes[0], "no successful transfers")
+        axes[1].set_axis_off()
+        return fig
+
+    sizes = np.sort(pd.unique(ok["size_bytes"] / stats.MiB))
+    for ax, direction in zip(axes, stats.DIRECTIONS, strict=True):
+        for name, rows in ok.groupby("series", sort=False):
+            size_mib = rows["size_bytes"] / stats.MiB
+            ax.scatter(size_mib, size_mib / rows[f"{direction}_s"], color=colors[name],
+                       alpha=0.7, label=f"{name}: measured")
+        fits = model[(model["direction"] == direction) & model["series"].isin(series)]
+        for _, fit in fits.iterrows():
+            t0, bandwidth = fit["overhead_ms"] / 1000, fit["bandwidth_mib_s"]
+            if not np.isfinite(t0) or not np.isfinite(bandwidth):
+                continue
+            curve = np.geomspace(fit["size_min_mib"], fit["size_max_mib"], 50)
+            ax.plot(curve, curve / (t0 + curve / bandwidth), color=colors[fit["series"]],
+                    label=f"{fit['series']}: fit, {1000 * t0:.3g} ms + size / "
+                          f"{bandwidth:.4g} MiB/s")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+        ax.minorticks_off()
+        ax.set_title(f"{direction} (ok transfers, warm-ups excluded)")
+        ax.set_xlabel("size (MiB, log scale)")
+        ax.legend(fontsize="small")
+    axes[0].set_ylabel("throughput (MiB/s, log scale)")
+    return fig

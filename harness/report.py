@@ -23,6 +23,10 @@ SEED_LAUNCH_LIMIT_S = 6.0
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
                  "mean", "stdev", "min", "max", "n_outliers"]
+# The transfer model's rows of the summary, shown apart from the timed metrics.
+MODEL_TABLE_COLUMNS = ["cell", "metric", "n", "overhead_ms", "overhead_ci_low",
+                       "overhead_ci_high", "bandwidth_mib_s", "bandwidth_ci_low",
+                       "bandwidth_ci_high", "r2"]
 
 SCALING_FILE = "scaling.csv"
 SCALING_TABLE_COLUMNS = ["series", "parallel", "n_reps", "n_reps_ok", "median", "ci_low",
@@ -36,6 +40,13 @@ SEED_PARALLEL_CLAIM = ("Provided there is enough free memory, there should be li
 # appliances at most 1.25 times one appliance's (efficiency T(1)/T(N) of at least 0.8).
 LITTLE_DIFFERENCE = 1.25
 
+# guestfs-performance(1), USING USER-MODE LINUX.
+SEED_TRANSFER_CLAIM = ("Upload and download is as much as 10 times slower on UML than KVM.  "
+                       "Libguestfs sends this data over the UML emulated serial port, which is "
+                       "far less efficient than KVM's virtio-serial.")
+SEED_UML_SLOWDOWN = 10.0
+UML_BACKEND = "uml"
+
 # How this run's conditions are set against a published figure's: (row, a word that picks the
 # fragment of the reference's notes describing the same thing).
 CONDITIONS = [("accelerator", "KVM"), ("CPUs", "core"), ("host memory", "RAM"),
@@ -47,6 +58,9 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0) -> pd.DataF
     """Read the trials of run_dirs, write summary, plots and report.md into out_dir."""
     trials = store.read_trials(run_dirs)
     summary = stats.summarize(trials, seed=seed)
+    model = stats.transfer_model(trials) if stats.has_transfers(trials) else None
+    if model is not None:
+        summary = stats.summary_with_model(summary, model)
     store.write_csv(out_dir / store.SUMMARY_FILE, summary)
     # A sweep root's jobs each hold the metadata of their cell.
     metadata = [json.loads(f.read_text()) for d in run_dirs
@@ -59,10 +73,10 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0) -> pd.DataF
         name = reference_name(metadata)
         if name in available():
             reference = load_reference(name)
-    plot_files = _save_plots(trials, out_dir / "plots", scaling is not None, reference)
+    plot_files = _save_plots(trials, out_dir / "plots", scaling is not None, reference, model)
     store.write_text(out_dir / "report.md",
                      render_markdown(trials, summary, metadata, plot_files, out_dir, scaling,
-                                     reference))
+                                     reference, model))
     return summary
 
 
@@ -74,7 +88,7 @@ def reference_name(metadata: list[dict[str, Any]]) -> str | None:
 
 
 def _save_plots(trials: pd.DataFrame, plot_dir: Path, parallel: bool,
-                reference: Reference | None) -> list[Path]:
+                reference: Reference | None, model: pd.DataFrame | None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,6 +103,8 @@ def _save_plots(trials: pd.DataFrame, plot_dir: Path, parallel: bool,
             "makespan_vs_parallel.png": plots.makespan_vs_parallel(trials, reference),
             "latency_vs_parallel.png": plots.latency_vs_parallel(trials),
             "failures_vs_parallel.png": plots.failures_vs_parallel(trials)})
+    if model is not None:
+        figures["throughput_vs_size.png"] = plots.throughput_vs_size(trials, model)
     paths = []
     for name, figure in figures.items():
         figure.savefig(plot_dir / name, dpi=110, bbox_inches="tight")
@@ -97,11 +113,30 @@ def _save_plots(trials: pd.DataFrame, plot_dir: Path, parallel: bool,
     return paths
 
 
+def table_columns(summary: pd.DataFrame) -> list[str]:
+    """TABLE_COLUMNS, with size_bytes after the cell when the summary splits cells by size."""
+    if "size_bytes" in summary.columns:
+        return [TABLE_COLUMNS[0], "size_bytes", *TABLE_COLUMNS[1:]]
+    return TABLE_COLUMNS
+
+
+def _timed_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's rows of timed metrics, without the transfer model's."""
+    return summary[~summary["metric"].isin(stats.MODEL_METRICS)]
+
+
 def table(summary: pd.DataFrame) -> str:
-    """The summary as a plain-text table for the terminal."""
+    """The summary as plain-text tables for the terminal: timed metrics, then the transfer
+    model (overhead and bandwidth) if there is one."""
     if summary.empty:
         return "(no trials)"
-    return summary[TABLE_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    timed = _timed_rows(summary)
+    text = timed[table_columns(timed)].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    model = summary[summary["metric"].isin(stats.MODEL_METRICS)]
+    if len(model):
+        text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,
+                                                              float_format=lambda v: f"{v:.3f}")
+    return text
 
 
 def seed_expectation(trials: pd.DataFrame) -> list[str]:
@@ -122,9 +157,11 @@ def seed_expectation(trials: pd.DataFrame) -> list[str]:
 
 def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[dict[str, Any]],
                     plot_files: list[Path], out_dir: Path, scaling: pd.DataFrame | None = None,
-                    reference: Reference | None = None) -> str:
-    """report.md: what ran where, the summary table, the plots, the seed's expectations, and
-    with a scaling table (several N) the parallel-appliances analysis."""
+                    reference: Reference | None = None,
+                    model: pd.DataFrame | None = None) -> str:
+    """report.md: what ran where, the summary table, the plots, the seed's expectations, with a
+    transfer model the upload/download analysis, and with a scaling table (several N) the
+    parallel-appliances analysis."""
     parts = ["# lgbench report", ""]
     for meta in (m for m in metadata if "backend" in m):
         host = meta.get("host", {})
@@ -138,12 +175,15 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
               "", "## Summary", "",
               "Median with a bootstrap 95% CI; success rate with n_ok of n. Times in seconds.", ""]
     if not summary.empty:
-        parts.append(summary[TABLE_COLUMNS].to_markdown(index=False, floatfmt=".3f"))
+        timed = _timed_rows(summary)
+        parts.append(timed[table_columns(timed)].to_markdown(index=False, floatfmt=".3f"))
     failures = trials[trials["status"] != STATUS_OK][["cell", "repetition", "instance", "status",
                                                       "error"]]
     if len(failures):
         parts += ["", "## Failures", "", failures.to_markdown(index=False)]
     parts += ["", "## The seed's expectation", ""] + seed_expectation(trials)
+    if model is not None:
+        parts += ["", *transfer_section(trials, model)]
     if scaling is not None:
         parts += ["", *parallel_section(trials, scaling, metadata, reference)]
     parts += ["", "## Plots", ""]
@@ -360,4 +400,165 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame,
     elif name:
         lines += ["", f"The configured reference `{name}` is not a published figure lgbench "
                   f"ships ({_values(available())}); nothing was overlaid."]
+    return lines
+
+
+def _estimate(value: float, low: float, high: float, fmt: str) -> str:
+    """`value (low to high)`, `value (no CI)` where the fit had too few transfers for one,
+    `n/a` without a fit."""
+    if math.isnan(low) and math.isnan(high):
+        return "n/a" if math.isnan(value) else f"{_num(value, fmt)} (no CI)"
+    return f"{_num(value, fmt)} ({_num(low, fmt)} to {_num(high, fmt)})"
+
+
+def _model_table(model: pd.DataFrame) -> str:
+    """The transfer model per series and direction as a markdown table."""
+    rows = []
+    for _, fit in model.iterrows():
+        sizes = (f"{fit['size_min_mib']:g} to {fit['size_max_mib']:g}" if fit["n"] else "none")
+        rows.append({
+            "series": fit["series"], "direction": fit["direction"],
+            "ran under": fit["accel_effective"] or "n/a", "transfers": fit["n"],
+            "sizes (MiB)": sizes,
+            "overhead t0 (ms), 95% CI": _estimate(fit["overhead_ms"], fit["overhead_ci_low"],
+                                                  fit["overhead_ci_high"], ".1f"),
+            "bandwidth (MiB/s), 95% CI": _estimate(fit["bandwidth_mib_s"],
+                                                   fit["bandwidth_ci_low"],
+                                                   fit["bandwidth_ci_high"], ".4g"),
+            "r²": _num(fit["r2"], ".3f")})
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def _checksum_lines(trials: pd.DataFrame) -> list[str]:
+    """Whether every transfer came back intact, warm-ups included: wrong data is never fine."""
+    transfers = trials[trials["workload"] == stats.TRANSFER_WORKLOAD]
+    done = transfers.dropna(subset=["size_bytes"])
+    bad = done[~done["sha_ok"].astype(bool)]
+    if bad.empty:
+        lines = [f"- SHA-256 matched both ways on all {len(done)} transfers (warm-ups "
+                 "included)."]
+    else:
+        lines = [f"- **{len(bad)} of {len(done)} transfers failed the SHA-256 check** (warm-ups "
+                 "included; error rows, left out of the model):"]
+        lines += [f"  - `{row['cell']}`, {int(row['size_bytes'])} bytes, repetition "
+                  f"{row['repetition']}, instance {row['instance']}: {row['error']}"
+                  for _, row in bad.iterrows()]
+    undone = len(transfers) - len(done)
+    if undone:
+        lines.append(f"- {undone} trial rows ended before any transfer (see Failures).")
+    return lines
+
+
+def _aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
+    """Aggregate bandwidth per cell, size and direction: median over repetitions."""
+    aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / stats.MiB)
+    table = (aggregate.groupby(["cell", "parallel", "size_mib", "direction"], sort=False)
+             .agg(repetitions=("repetition", "size"),
+                  complete=("aggregate_mib_s", "count"),
+                  median_mib_s=("aggregate_mib_s", "median"),
+                  min_mib_s=("aggregate_mib_s", "min"),
+                  max_mib_s=("aggregate_mib_s", "max"),
+                  median_overlap=("overlap", "median"))
+             .reset_index())
+    return ["### Aggregate bandwidth (N appliances at once)", "",
+            "Per repetition: N × size / (last end − first start) over the N instances' "
+            "transfers of one size, in MiB/s; `complete` counts the repetitions in which every "
+            "instance's transfer was ok. Each appliance goes through the sizes on its own, so "
+            "`median_overlap` gives the share of that span in which two or more transfers ran "
+            "at once (1: all along, 0: one after another); with little overlap the aggregate "
+            "is not a concurrent bandwidth.", "",
+            table.to_markdown(index=False, floatfmt=".3g")]
+
+
+def _backend_run(measured: pd.DataFrame, backend: str) -> str:
+    """`backend` (what it ran under), or its statuses when no transfer of it succeeded."""
+    rows = measured[measured["backend"] == backend]
+    ok = rows[rows["status"] == STATUS_OK]
+    if len(ok):
+        return f"`{backend}` (ran under {_values(ok['accel_effective'])})"
+    counts = rows["status"].value_counts()
+    statuses = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts.get(s))
+    first_error = rows["error"].dropna()
+    reason = f": {first_error.iloc[0]}" if len(first_error) else ""
+    return f"`{backend}` (no successful transfer: {statuses}{reason})"
+
+
+def _ratio_line(ratio: pd.Series) -> str:
+    """One direction's UML/other bandwidth ratio, as a slowdown, held against the seed's 10x."""
+    head = (f"- {ratio['direction']}: bandwidth `{ratio['numerator']}` / "
+            f"`{ratio['denominator']}`")
+    value, low, high = ratio["ratio"], ratio["ratio_ci_low"], ratio["ratio_ci_high"]
+    if math.isnan(value):
+        return f"{head}: n/a (a bandwidth could not be estimated; see the model table)."
+    slowdown = f"UML is **{1 / value:.2f}x** slower"
+    limit = 1 / SEED_UML_SLOWDOWN
+    if math.isnan(low) or math.isnan(high) or math.isinf(high):
+        ci = "no CI" if math.isnan(high) else "95% CI unbounded"
+        verdict = "cannot be judged without a bounded CI"
+    else:
+        ci = f"95% CI {low:.3g} to {high:.3g}"
+        slowdown += (f" (95% CI {1 / high:.2f} to "
+                     f"{_num(1 / low if low > 0 else math.inf)})")
+        if high < limit:
+            verdict = (f"more than {SEED_UML_SLOWDOWN:g} times slower, beyond the seed's "
+                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+        elif low > limit:
+            verdict = (f"less than {SEED_UML_SLOWDOWN:g} times slower, within the seed's "
+                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+        else:
+            verdict = (f"consistent with the seed's {SEED_UML_SLOWDOWN:g} times (the CI "
+                       f"contains 1/{SEED_UML_SLOWDOWN:g})")
+    return f"{head} = **{value:.3g}** ({ci}), i.e. {slowdown}: {verdict}."
+
+
+def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+    """The seed's UML claim held against the measured UML/other bandwidth ratios, or what
+    the comparison still needs."""
+    measured = stats.measured_trials(trials[trials["workload"] == stats.TRANSFER_WORKLOAD])
+    backends = list(pd.unique(measured["backend"]))
+    ran = "; ".join(_backend_run(measured, b) for b in backends)
+    others = [b for b in backends if b != UML_BACKEND]
+    if UML_BACKEND not in backends or not others:
+        return [f"Measured here: {ran}. Holding the claim needs `backend={UML_BACKEND}` (being "
+                "built) and another backend in one sweep, e.g. "
+                "`lgbench experiment=transfer_sweep`."]
+    if not (measured.loc[measured["backend"] == UML_BACKEND, "status"] == STATUS_OK).any():
+        return [f"Measured here: {ran}. No UML bandwidth to compare yet: holding the claim "
+                f"needs successful `backend={UML_BACKEND}` transfers."]
+    lines = [f"Measured here: {ran}.", "",
+             f"UML over each other backend, the CI by Fieller's theorem from the two fits "
+             f"(see the model table); the seed's claim is a ratio of at most 1/"
+             f"{SEED_UML_SLOWDOWN:g}:", ""]
+    for other in others:
+        ratios = stats.bandwidth_ratio(model, UML_BACKEND, other)
+        if ratios.empty:
+            lines.append(f"- `{other}`: no series matching a `{UML_BACKEND}` one in every "
+                         "other factor (appliance, N, memsize, ...).")
+        lines += [_ratio_line(ratio) for _, ratio in ratios.iterrows()]
+        accels = _values(measured.loc[(measured["backend"] == other)
+                                      & (measured["status"] == STATUS_OK), "accel_effective"])
+        if accels != "kvm" and len(ratios):
+            lines.append(f"  The seed compares with KVM; `{other}` ran under {accels} here (an "
+                         "emulated CPU slows its transfers too), so this is not a UML/KVM "
+                         "ratio.")
+    return lines
+
+
+def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+    """The "## Upload and download" part of report.md, for runs of the transfer workload."""
+    lines = ["## Upload and download", "",
+             "Each size is uploaded into the appliance (a file on a scratch ext4 disk) and "
+             "downloaded back, SHA-256 checked both ways. Per series and direction, "
+             "t = t0 + size / bandwidth is fitted by least squares to every ok transfer "
+             "(warm-ups excluded): t0 is the fixed overhead of one transfer, the bandwidth what "
+             "the size adds. 95% CIs are t-based; the bandwidth's is the slope's inverted, "
+             "`inf` where the sizes measured cannot bound it. Also in `summary.csv` (metric "
+             "`upload_model`, `download_model`).", "",
+             _model_table(model), "", "### Checksums", "", *_checksum_lines(trials)]
+    aggregate = stats.aggregate_bandwidth(trials)
+    if (aggregate["parallel"] > 1).any():
+        lines += ["", *_aggregate_lines(aggregate)]
+    lines += ["", "### The seed's claim", "", f"> {SEED_TRANSFER_CLAIM}",
+              "> (guestfs-performance(1), USING USER-MODE LINUX)", "",
+              *_uml_lines(trials, model)]
     return lines

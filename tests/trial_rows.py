@@ -25,3 +25,20 @@ def sweep(makespan, ns=(1, 2, 3, 4), reps=3, **overrides):
                   run_id=f"{backend}-p{n}", repetition=r, instance=i,
                   makespan_s=makespan(n, r), total_s=makespan(n, r), **overrides)
             for n in ns for r in range(reps) for i in range(n)]
+
+
+MiB = 2**20
+
+
+def transfers(upload, download=None, sizes=(MiB, 4 * MiB, 16 * MiB, 64 * MiB), reps=3,
+              **overrides):
+    """Trial rows of one transfer cell, one per repetition and size, as the transfer workload
+    makes them: uploads taking `upload(size, rep)` seconds, downloads `download(size, rep)`
+    (the same as uploads unless given), SHA-256 matched."""
+    backend = overrides.pop("backend", "tcg")
+    download = download or upload
+    return [trial(cell=f"{backend}/cached-hot/transfer/p1", backend=backend,
+                  accel_requested=backend, workload="transfer", run_id=f"{backend}-transfer",
+                  repetition=r, size_bytes=size, upload_s=upload(size, r),
+                  download_s=download(size, r), sha_ok=True, **overrides)
+            for r in range(reps) for size in sizes]
