@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from harness import plots, stats, store
+from harness.comparison import compare_backends
 from harness.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
 from harness.reference import Reference, available, load_reference
 
@@ -46,6 +47,14 @@ SEED_TRANSFER_CLAIM = ("Upload and download is as much as 10 times slower on UML
                        "far less efficient than KVM's virtio-serial.")
 SEED_UML_SLOWDOWN = 10.0
 UML_BACKEND = "uml"
+COMPARISON_FILE = "comparison.csv"
+SEED_UML_CLAIMS = (
+    "UML usually performs the same or slightly slower than KVM, on baremetal.",
+    "However UML often performs the same under virtualization as it does on baremetal, whereas "
+    "KVM can run much slower under virtualization (since hardware virt acceleration is not "
+    "available).",
+    "Upload and download is as much as 10 times slower on UML than KVM.",
+    "UML lacks some features (eg. qcow2 support), so it may not be applicable at all.")
 
 # How this run's conditions are set against a published figure's: (row, a word that picks the
 # fragment of the reference's notes describing the same thing).
@@ -73,11 +82,51 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0) -> pd.DataF
         name = reference_name(metadata)
         if name in available():
             reference = load_reference(name)
+    comparison = uml_comparison(trials, seed)
+    if comparison is not None:
+        store.write_csv(out_dir / COMPARISON_FILE, comparison)
     plot_files = _save_plots(trials, out_dir / "plots", scaling is not None, reference, model)
     store.write_text(out_dir / "report.md",
                      render_markdown(trials, summary, metadata, plot_files, out_dir, scaling,
-                                     reference, model))
+                                     reference, model, comparison))
     return summary
+
+
+def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
+    """UML against the other backend of the run, when a run has UML and exactly one other."""
+    backends = set(trials["backend"])
+    others = sorted(backends - {UML_BACKEND})
+    if UML_BACKEND not in backends or len(others) != 1:
+        return None
+    return compare_backends(trials, others[0], UML_BACKEND, seed=seed)
+
+
+def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
+    """UML/other ratios with CIs and p-values, the seed's UML claims beside them."""
+    measured = stats.measured_trials(trials)
+    other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
+    accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
+                             .dropna().unique())) or "unknown"
+    lines = [f"## UML against `{other}` (ran under {accel})", "",
+             "Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U.",
+             ""]
+    if comparison.empty:
+        lines.append("No metric has successful trials on both sides.")
+    else:
+        table = comparison.drop(columns=["baseline", "candidate"])
+        lines.append(table.to_markdown(index=False, floatfmt=".3g"))
+    lines += ["", "The seed (guestfs-performance(1), USING USER-MODE LINUX) says:", ""]
+    lines += [f"> {claim}" for claim in SEED_UML_CLAIMS]
+    launch = comparison[comparison["metric"] == "launch_s"]
+    for _, row in launch.iterrows():
+        lines += ["", f"Measured here: UML launches take {row['ratio']:.2f}x the time of "
+                      f"`{other}` under {accel} (95% CI {_num(row['ratio_ci_low'])} to "
+                      f"{_num(row['ratio_ci_high'])}; {row['verdict']}, p = "
+                      f"{row['p_value']:.3g}, workload {row['workload']})."]
+    if accel != "kvm":
+        lines += ["", f"`{other}` did not run under KVM, so this is UML against software "
+                      "emulation: the seed's 'under virtualization' case, not its bare-metal one."]
+    return lines
 
 
 def reference_name(metadata: list[dict[str, Any]]) -> str | None:
@@ -158,7 +207,8 @@ def seed_expectation(trials: pd.DataFrame) -> list[str]:
 def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[dict[str, Any]],
                     plot_files: list[Path], out_dir: Path, scaling: pd.DataFrame | None = None,
                     reference: Reference | None = None,
-                    model: pd.DataFrame | None = None) -> str:
+                    model: pd.DataFrame | None = None,
+                    comparison: pd.DataFrame | None = None) -> str:
     """report.md: what ran where, the summary table, the plots, the seed's expectations, with a
     transfer model the upload/download analysis, and with a scaling table (several N) the
     parallel-appliances analysis."""
@@ -186,6 +236,8 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
         parts += ["", *transfer_section(trials, model)]
     if scaling is not None:
         parts += ["", *parallel_section(trials, scaling, metadata, reference)]
+    if comparison is not None:
+        parts += ["", *comparison_section(comparison, trials)]
     parts += ["", "## Plots", ""]
     parts += [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plot_files]
     return "\n".join(parts) + "\n"
