@@ -98,16 +98,9 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
     if infeasible:
         skip_all(STATUS_INFEASIBLE, "; ".join(infeasible))
         return
-    try:
+    try:  # teardown undoes whatever part of setup ran, even if setup itself failed
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
-    except BackendUnavailable as exc:
-        skip_all(STATUS_UNSUPPORTED, str(exc))
-        return
-    except ApplianceError as exc:
-        skip_all(STATUS_ERROR, str(exc))
-        return
-    try:
         started = time.monotonic()
         for rep in range(plan.repetitions):
             rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
@@ -119,6 +112,10 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                                 else f"{r.status}: {r.error}" for r in first_row_per_instance)
             log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
                      " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
+    except BackendUnavailable as exc:
+        skip_all(STATUS_UNSUPPORTED, str(exc))
+    except ApplianceError as exc:
+        skip_all(STATUS_ERROR, str(exc))
     finally:
         backend.teardown()
 

@@ -211,12 +211,21 @@ def test_run_repetition_empties_the_cold_cache(tmp_path):
 
 
 class Unavailable(FakeBackend):
+    """Changes the host, then finds it cannot run (as libvirt limits + no KVM would)."""
+
+    torn_down = False
+
     def setup(self, cache_dir, probe_timeout_s):
         raise BackendUnavailable("no such hypervisor here")
 
+    def teardown(self):
+        self.torn_down = True
+
 
 def test_an_unavailable_backend_gives_unsupported_rows(tmp_path, hot):
-    rows, calls = run(plan(tmp_path, runs=2, warmup=1, parallel=2), Unavailable(), hot)
+    backend = Unavailable()
+    rows, calls = run(plan(tmp_path, runs=2, warmup=1, parallel=2), backend, hot)
+    assert backend.torn_down  # what setup changed is undone even though setup failed
     assert calls == [1, 2, 2]  # a warm-up launches one appliance, measured repetitions two
     assert {r.status for r in rows} == {"unsupported"}
     assert all(r.error == "no such hypervisor here" for r in rows)
