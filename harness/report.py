@@ -389,7 +389,10 @@ def _agreement_line(row: pd.Series) -> str:
     ci = ("no CI (too few repetitions)" if math.isnan(row["ratio_ci_low"]) else
           f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, from the measured "
           "slope's")
-    if not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"]:
+    if not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
+        verdict = ("inconclusive: the CI reaches zero, so the measured slope is not pinned down "
+                   "(more N values or repetitions narrow it)")
+    elif not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"]:
         verdict = "consistent with the published figure (the CI contains 1)"
     else:
         verdict = (f"relative to one launch, the makespan here grows {row['ratio']:.2f}x as fast "
