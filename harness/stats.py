@@ -160,8 +160,9 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     return counts.groupby(keys, dropna=False, sort=False)[list(STATUSES)].sum().reset_index()
 
 
-# The factors of a cell other than N: cells that differ only in `parallel` form one series.
-SERIES_COLUMNS = tuple(c for c in CELL_COLUMNS if c not in ("cell", "parallel"))
+# The factors of a cell other than N: cells that differ only in `parallel` form one series
+# (a transfer's sizes are rows of one trial, sharing its makespan, not series of their own).
+SERIES_COLUMNS = tuple(c for c in CELL_COLUMNS if c not in ("cell", "parallel", "size_bytes"))
 
 SCALING_STATS = ("n_reps", "n_reps_ok", "median", "ci_low", "ci_high", "efficiency", "speedup",
                  "n_instances", "n_failed", "failure_rate", *STATUSES)
