@@ -68,6 +68,7 @@ class LgbenchConf:
     seed: int = 0  # seeds bootstrap resampling and any generated data
     verbose: bool = False  # libguestfs verbose (trace) output into the run log
     timeline: bool = False  # record timestamped events (verbose) -> events/stages.parquet
+    stages: Any = MISSING  # boot-stage markers for timeline runs (conf/stages/)
     reference: str | None = None  # published figure to overlay: a harness/reference/*.csv name
     probe_timeout_s: float = 60.0  # bound on the one-off KVM probe of backend=auto
 

@@ -2,6 +2,8 @@
 
 Format history (bump SCHEMA_VERSION on any change of columns or meaning):
   1: first version.
+  2: `timeline` (the trial recorded verbose events, which slows it) became a column and a
+     cell factor.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -24,7 +26,7 @@ TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s")
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
-                "parallel", "memsize", "smp", "size_bytes")
+                "parallel", "memsize", "smp", "timeline", "size_bytes")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TrialRow:
     launch_s: float | None
     total_s: float | None
     makespan_s: float | None
+    timeline: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 

@@ -265,7 +265,7 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         cache_state=appliance.cache_state, workload=workload.name, parallel=plan.parallel,
         memsize=plan.memsize, smp=plan.smp, instance=instance, repetition=rep,
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
-        extra=fields, **core)
+        timeline=plan.timeline, extra=fields, **core)
 
 
 def _with_makespan(rows: list[TrialRow]) -> list[TrialRow]:

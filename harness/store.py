@@ -76,6 +76,9 @@ def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no {TRIALS_FILE} in {', '.join(map(str, run_dirs))}")
     trials = pd.concat(frames, ignore_index=True)
+    if "timeline" not in trials.columns:  # schema 1: no trial recorded a timeline
+        trials["timeline"] = False
+    trials["timeline"] = trials["timeline"].fillna(False).astype(bool)
     newer = trials[trials["schema_version"] > SCHEMA_VERSION]
     if len(newer):
         raise ValueError(f"trials written by a newer lgbench (schema "

@@ -126,3 +126,11 @@ def test_trial_row_is_frozen_and_flat():
     flat = r.to_dict()
     assert flat["inspect_s"] == 1.5 and "extra" not in flat
     assert flat["schema_version"] == SCHEMA_VERSION
+
+
+def test_schema_1_trials_read_as_without_timeline(tmp_path):
+    old = pd.DataFrame([{k: v for k, v in row(schema_version=1).to_dict().items()
+                         if k != "timeline"}])
+    old.to_parquet(tmp_path / "trials.parquet")
+    trials = store.read_trials([tmp_path])
+    assert trials["timeline"].tolist() == [False]

@@ -1,0 +1,34 @@
+"""Real appliances (marker `appliance`): `timeline=true` writes boot stages and their plots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.appliance
+LGBENCH = Path(sys.executable).parent / "lgbench"
+
+
+@pytest.mark.parametrize("backend", ["tcg", "uml"])
+def test_timeline_run_writes_boot_stages(backend: str, tmp_path: Path) -> None:
+    result = subprocess.run([str(LGBENCH), f"backend={backend}", "timeline=true", "runs=1",
+                             "warmup=0", f"hydra.run.dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    assert list(trials["status"]) == ["ok"], trials["error"].tolist()
+    stages = pd.read_parquet(tmp_path / "stages.parquet")
+    found = set(stages["stage"])
+    assert {"hypervisor", "kernel", "/init", "udev settle", "guestfsd", "shutdown"} <= found
+    assert ("firmware" in found) == (backend != "uml")  # SeaBIOS boots qemu, not UML
+    assert (stages["duration"] >= 0).all()
+    # The stages cover the launch: the workload stage starts when launch returned.
+    workload = stages.set_index("stage").loc["workload"]
+    assert workload["start"] == pytest.approx(trials["launch_s"].iloc[0], abs=0.05)
+    assert (tmp_path / "plots" / "stages.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "timeline.png").stat().st_size > 0
+    assert "## Boot stages" in (tmp_path / "report.md").read_text()
