@@ -153,26 +153,12 @@ def stage_markers(metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return timeline.default_markers()
 
 
-def timeline_runs(trials: pd.DataFrame, metadata: list[dict[str, Any]],
-                  events: pd.DataFrame) -> pd.Series:
-    """Per trial row: did it run with timeline=true? From a `timeline` column if the rows have
-    one, else from each run's config in metadata, else from which runs recorded events."""
-    if "timeline" in trials.columns:
-        return trials["timeline"].astype(bool)
-    configured = {m["run_id"]: bool(m["config"].get("timeline")) for m in metadata
-                  if "run_id" in m and "config" in m}
-    with_events = set(events["run_id"])
-    return trials["run_id"].map(lambda run: configured.get(run, run in with_events))
-
-
-def verbose_cost_lines(trials: pd.DataFrame, with_timeline: pd.Series,
-                       summary: pd.DataFrame) -> list[str]:
+def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """Median launch_s with and without timeline (verbose) per cell measured both ways."""
     lines = ["### The cost of verbose mode", "",
              "`timeline=true` turns on libguestfs's verbose and trace output, which slows the "
-             "launch it measures (the appliance prints its console, and /init runs extra "
-             "diagnostics).", ""]
-    trials = trials.assign(timeline=with_timeline)
+             "launch it measures (the appliance prints its console; /init skips its diagnostic "
+             "dump through `guestfs_boot_analysis=1`, as libguestfs's boot-analysis did).", ""]
     measured = stats.measured_trials(trials)
     ok = measured[(measured["status"] == STATUS_OK) & measured["launch_s"].notna()]
     found = False
@@ -239,7 +225,7 @@ def boot_stages(run_dirs: list[Path], out_dir: Path, trials: pd.DataFrame,
         lines.append(f"- `plots/{name}`: `{cell}`, repetition {first['repetition']}, instance "
                      f"{first['instance']}, the trial whose total ({trial['duration'].sum():.2f}"
                      " s from the first stage) is closest to the cell's median.")
-    lines += ["", *verbose_cost_lines(trials, timeline_runs(trials, metadata, events), summary)]
+    lines += ["", *verbose_cost_lines(trials, summary)]
     paths = []
     for name, figure in figures.items():
         path = out_dir / "plots" / name

@@ -196,7 +196,7 @@ def test_report_of_a_timeline_sweep_writes_stages_plots_and_the_verbose_cost(tmp
     for job, on, launch in [("0", False, 10.0), ("1", True, 12.5)]:
         run_id = f"host:sweep/{job}"
         write_run(root / job,
-                  [trial(run_id=run_id, cell=cell, repetition=r, launch_s=launch)
+                  [trial(run_id=run_id, cell=cell, repetition=r, launch_s=launch, timeline=on)
                    for r in range(2)],
                   [{"run_id": run_id, "cell": cell,
                     "config": {"timeline": on, "stages": {"markers": MARKERS}}}])

@@ -68,6 +68,12 @@ class FakeHandle:
     def set_path(self, path: str) -> None:
         self.path = path
 
+    def set_trace(self, trace: bool) -> None:
+        """Fake appliances trace nothing."""
+
+    def set_append(self, append: str) -> None:
+        self.append = append
+
     def launch(self) -> None:
         # The tmpdir in argv lets the runner's clean-up find this process, like qemu's.
         self.child = subprocess.Popen(
