@@ -33,12 +33,19 @@ def run_in_group(command: list[str], env: dict[str, str] | None = None,
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL a whole process group; a group already gone is fine."""
+def kill_group(pgid: int, wait_s: float = 10.0) -> None:
+    """SIGKILL a whole process group and wait until its members are dead (gone or zombies).
+
+    A process in the middle of a KVM or disk call can take a while to die after SIGKILL;
+    returning before that would let it overlap the next trial.
+    """
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + wait_s
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def group_members(pgid: int) -> list[int]:
