@@ -1,5 +1,6 @@
 """backend=uml: the qemu->linux.uml translation (fast, nothing boots) and real UML appliances
-(marker `appliance`): launch rows, teardown after close and timeout, checksummed transfers,
+(marker `appliance`): launch rows, teardown after close and timeout, checksummed transfers
+(64 MiB each way, two appliances in parallel), the preload that keeps the channel alive,
 and a clear error for what UML cannot do."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psutil
 import pytest
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.uml import SHIM, UmlBackend, relay, shim
+from harness.backends.uml import SHIM, UmlBackend, build_preload, relay, shim
 
 LGBENCH = Path(sys.executable).parent / "lgbench"
 SOCK = "/tmp/libguestfsX/guestfsd.sock"
@@ -111,11 +112,80 @@ def test_translate_refuses_network_drives_and_missing_files(tmp_path: Path) -> N
 
 
 def test_relay_pacing_settings() -> None:
-    assert relay.Pacing.parse("chunk=256,gap_ms=3") == relay.Pacing(chunk=256, gap_ms=3.0)
+    assert relay.Pacing.parse("") == relay.Pacing(chunk=0, rearm=1)  # unpaced, re-armed
+    assert not relay.Pacing.parse("").paced
+    assert relay.Pacing.parse("chunk=256,gap_ms=3,rearm=0") == relay.Pacing(
+        chunk=256, gap_ms=3.0, rearm=0)
     with pytest.raises(ValueError, match="unknown relay setting"):
         relay.Pacing.parse("speed=9")
     with pytest.raises(ValueError, match="chunk"):
         relay.Pacing.parse("chunk=4000")
+    with pytest.raises(ValueError, match="rearm"):
+        relay.Pacing.parse("rearm=2")
+
+
+def test_uml_environment_names_the_fds_to_rearm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(shim.REARM_VARIABLE, "99")
+    env = shim.uml_environment("/p.so", (7,))
+    assert env["LD_PRELOAD"].startswith("/p.so") and env[shim.REARM_VARIABLE] == "7"
+    assert shim.REARM_VARIABLE not in shim.uml_environment("/p.so", ())
+
+
+# What UML 6.1 does with the channel's input fd, played with ctypes in a plain process that has
+# the preload library: activate_fd's ADD, line_throttle's DEL, line_unthrottle's reads.
+REARM_SCRIPT = """
+import ctypes, os, sys
+fd, w = int(sys.argv[1]), int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+class Ev(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("events", ctypes.c_uint32), ("ptr", ctypes.c_void_p)]
+IN, ET, ADD, DEL = 0x1, 1 << 31, 1, 2
+entry = ctypes.create_string_buffer(bytes(range(200)))  # UML's irq_entry
+ep = libc.epoll_create1(0)
+assert libc.epoll_ctl(ep, ADD, fd, ctypes.byref(Ev(IN | ET, ctypes.addressof(entry)))) == 0
+out = (Ev * 4)()
+def ready():
+    return [out[i].ptr for i in range(libc.epoll_wait(ep, out, 4, 0))]
+os.write(w, b"a")
+shadow = ready()
+assert len(shadow) == 1 and shadow[0] != ctypes.addressof(entry), "the shadow is in the set"
+assert ctypes.string_at(shadow[0], 200) == bytes(range(200)), "a copy of UML's entry"
+assert os.read(fd, 1) == b"a"
+assert libc.epoll_ctl(ep, DEL, fd, None) == 0  # throttled
+ctypes.memset(entry, 0, 200)  # UML kfree()s its entry
+os.write(w, b"bc")
+assert ready() == [], "no interrupt while the tty is throttled"
+assert os.read(fd, 1) + os.read(fd, 1) == b"bc"  # line_unthrottle reads what is there...
+try:
+    os.read(fd, 1)
+    raise AssertionError("pipe should be empty")
+except BlockingIOError:  # ... until EAGAIN: the interrupt is back
+    pass
+os.write(w, b"d")
+assert ready() == shadow, "the read interrupt is armed again, on the shadow"
+assert ctypes.string_at(shadow[0], 200) == bytes(range(200))
+assert os.read(fd, 1) == b"d"
+print("ok")
+"""
+
+
+def test_preload_rearms_the_read_interrupt_after_a_throttle(tmp_path: Path) -> None:
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler")
+    library = build_preload(tmp_path)
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", REARM_SCRIPT, str(r), str(w)], pass_fds=(r, w),
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "LD_PRELOAD": str(library), shim.REARM_VARIABLE: str(r)})
+    finally:
+        os.close(r)
+        os.close(w)
+    assert result.stdout.strip() == "ok", result.stderr
+    assert "throttled the daemon channel" in result.stderr
 
 
 def test_shim_is_executable_and_passes_probes_to_qemu() -> None:
@@ -238,3 +308,55 @@ def test_uml_refuses_a_qcow2_disk_clearly(backend: UmlBackend, cache_dir: Path,
     text = "".join(m.decode() if isinstance(m, bytes) else m for m in messages)
     assert "unsupported" in text and "qcow2" in text and "raw" in text
     assert not uml_pids()
+
+
+def uml_gone(wait_s: float = 5.0) -> bool:
+    """No linux.uml left, allowing the relay its moment to end UML's helpers after close
+    (it does so asynchronously: under parallel load a helper can outlive lgbench briefly)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while uml_pids():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def sizes_override(sizes: list[int]) -> str:
+    return f"workload.sizes=[{','.join(map(str, sizes))}]"
+
+
+def transfer_rows(tmp_path: Path, result: subprocess.CompletedProcess) -> pd.DataFrame:
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    problems = trials[(trials["status"] != "ok") | ~trials["sha_ok"].astype(bool)]
+    assert problems.empty, problems[["instance", "size_bytes", "status", "error"]].to_string()
+    return trials
+
+
+@pytest.mark.appliance
+def test_uml_transfer_workload_uploads_and_downloads_verified(cache_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """The acceptance command, plus 64 MiB each way (FileIn/FileOut streams, SHA-256 both
+    ways): uploads larger than the guest tty's 4 KiB used to stall the channel."""
+    sizes = [1 << 20, 16 << 20, 64 << 20]
+    result = lgbench(cache_dir, "workload=transfer", sizes_override(sizes), "runs=1", "warmup=0",
+                     f"hydra.run.dir={tmp_path}")
+    trials = transfer_rows(tmp_path, result)
+    assert sorted(trials["size_bytes"]) == sizes
+    assert (trials["upload_s"] > 0).all() and (trials["download_s"] > 0).all()
+    assert uml_gone()
+
+
+@pytest.mark.appliance
+def test_uml_channel_under_stress_two_appliances_in_parallel(cache_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """Two UML appliances at once, twice, each doing several transfers in a row."""
+    sizes = [3 << 20, 8 << 20, 1 << 20, 12 << 20]
+    result = lgbench(cache_dir, "workload=transfer", sizes_override(sizes),
+                     "parallel=2", "runs=2", "warmup=0", f"hydra.run.dir={tmp_path}")
+    trials = transfer_rows(tmp_path, result)
+    assert len(trials) == 2 * 2 * len(sizes)
+    assert set(trials["instance"]) == {0, 1}
+    assert uml_gone()

@@ -2,9 +2,11 @@
 
 The direct backend runs `shim.py` as its hypervisor (`set_hv`): feature probes go to the real
 qemu, the launch becomes a `linux.uml` command line (UBD disks, COW overlays, the appliance root,
-the console on fd 0/1, the daemon channel on ttyS0 through a paced relay). A small LD_PRELOAD
+the console on fd 0/1, the daemon channel on ttyS0 through a relay). A small LD_PRELOAD
 library (uml_preload.c, built once per host into the cache) keeps UML in the worker's process
-group and lets UML 6.1 run guest processes on hosts with a large XSAVE area (AVX-512, AMX).
+group, lets UML 6.1 run guest processes on hosts with a large XSAVE area (AVX-512, AMX), and
+re-arms the channel's read interrupt that UML loses when the guest tty throttles (without it,
+any upload stalls the handle).
 """
 
 from __future__ import annotations

@@ -1,21 +1,25 @@
-"""The daemon channel between libguestfs's Unix socket and UML's serial line ttyS0, paced.
+"""The daemon channel between libguestfs's Unix socket and UML's serial line ttyS0.
 
 UML reads its serial input one byte per host read() into the guest tty. Once more than about
 3.9 KiB sit unread there, the tty throttles the line and UML's line driver takes the fd out of
-its epoll set (line_throttle -> deactivate_chan); line_unthrottle reads what is pending once but
-never re-arms it, so from then on input that arrives later is never noticed and the handle hangs.
+its epoll set (line_throttle -> deactivate_chan -> deactivate_fd: epoll_ctl DEL, and its irq
+entry freed); line_unthrottle reads what is pending once but never re-arms it, so from then on
+input that arrives later is never noticed and the handle hangs. This happens whenever
+libguestfs sends more than that while guestfsd is not reading, which FileIn streams (upload,
+tar_in ...) do: the chunks follow the request while guestfsd is still busy (udevadm settle).
 
-So host->guest bytes go into a one-page pipe a chunk at a time: the next chunk only after UML
-has taken the last (FIONREAD on the pipe) and a gap for guestfsd to read it. That is enough
-while guestfsd is reading a message (requests of any size, e.g. a 2 MiB pwrite_device), but
-not for FileIn streams (upload, tar_in ...): libguestfs sends the chunks right behind the
-request while guestfsd is still busy (udevadm settle), nothing reads the tty, and it throttles.
-There is no feedback from the guest to pace against (mconsole `proc` cannot read per-process
-files such as /proc/PID/io), so for those a watchdog turns the stall into a clear error: when
-input has waited in the pipe for `stall_s` and UML's epoll set no longer watches the pipe, the
-relay says so on the console and stops UML, and the library call fails instead of hanging.
+The fix is in UML's process (uml_preload.c, `rearm`): the input pipe's read interrupt comes
+back once the throttled tty has taken what was pending (where UML forgets to re-arm it).
+With it the relay just moves bytes both ways through pipes (`chunk=0`, the default).
 
-Guest->host bytes are not paced (UML writes them in bulk).
+Without it (`rearm=0`, or a linux.uml the library cannot be preloaded into), the relay can
+pace host->guest bytes instead: a chunk at a time into a one-page pipe, the next only after
+UML has taken the last (FIONREAD on the pipe) and a gap. That is a heuristic (512 B / 2 ms
+got through in a few runs, 1 KiB / 2 ms failed 2 of 3). Either way a watchdog turns a stall
+into a clear error: when input has waited in the pipe for `stall_s` and UML's epoll set no
+longer watches the pipe, the relay says so on the console and stops UML, and the library call
+fails instead of hanging.
+
 Standard library only (runs under the system python3 next to linux.uml).
 """
 
@@ -34,6 +38,10 @@ from dataclasses import dataclass, fields
 F_SETPIPE_SZ = 1031
 EPOLLIN = 0x1
 PIPE_PAGE = 4096
+PIPE_BIG = 1 << 20  # guest->host pipe capacity
+# Host->guest pipe capacity when bytes are not paced: UML's read interrupt takes all the pipe
+# holds into the guest tty's flip buffers, which should stay far below their 640 KiB limit.
+PIPE_IN = 64 << 10
 TTY_THROTTLE_AT = 4096 - 128  # n_tty throttles with more than this unread
 BACKLOG_MAX = 4 << 20  # bytes buffered per direction before the relay stops reading
 
@@ -42,9 +50,10 @@ BACKLOG_MAX = 4 << 20  # bytes buffered per direction before the relay stops rea
 class Pacing:
     """How host->guest bytes are fed to UML."""
 
-    chunk: int = 512  # bytes per write into UML's input pipe (< 3968)
-    gap_ms: float = 2.0  # after a chunk, wait at least this long and until UML took it
+    chunk: int = 0  # bytes per write into UML's input pipe (< 3968); 0: unpaced
+    gap_ms: float = 0.0  # paced: after a chunk, wait at least this long and until UML took it
     stall_s: float = 10.0  # input left untaken this long with UML's read interrupt gone: dead
+    rearm: int = 1  # keep the input pipe's read interrupt armed (uml_preload.c); 0: don't
 
     @classmethod
     def parse(cls, text: str) -> Pacing:
@@ -55,12 +64,18 @@ class Pacing:
             key, _, value = part.partition("=")
             if key not in known:
                 raise ValueError(f"unknown relay setting {key!r} (known: {', '.join(known)})")
-            values[key] = int(value) if key == "chunk" else float(value)
+            values[key] = int(value) if key in ("chunk", "rearm") else float(value)
         pacing = cls(**values)  # type: ignore[arg-type]
-        if not 1 <= pacing.chunk < TTY_THROTTLE_AT:
-            raise ValueError(f"relay chunk must be 1..{TTY_THROTTLE_AT - 1} bytes "
-                             f"(got {pacing.chunk})")
+        if not 0 <= pacing.chunk < TTY_THROTTLE_AT:
+            raise ValueError(f"relay chunk must be 0 (unpaced) or 1..{TTY_THROTTLE_AT - 1} "
+                             f"bytes (got {pacing.chunk})")
+        if pacing.rearm not in (0, 1):
+            raise ValueError(f"relay rearm must be 0 or 1 (got {pacing.rearm})")
         return pacing
+
+    @property
+    def paced(self) -> bool:
+        return self.chunk > 0
 
 
 def read_irq_armed(pid: int, fd: int) -> bool | None:
@@ -162,13 +177,17 @@ class Relay:
         self.g2h = bytearray()  # from UML, not yet sent to libguestfs
         self.next_put = 0.0  # earliest time for the next chunk
         self.waiting_since: float | None = None  # input untaken in the pipe since then
+        self.level = 0  # bytes in UML's input pipe at the last look
+        self.next_look = 0.0  # earliest time to look at UML's epoll set again
         for fd in (sock, to_guest, from_guest):
             os.set_blocking(fd, False)
-        fcntl.fcntl(to_guest, F_SETPIPE_SZ, PIPE_PAGE)
-        try:
-            fcntl.fcntl(from_guest, F_SETPIPE_SZ, 1 << 20)
-        except OSError:
-            pass
+        for fd, size in ((to_guest, PIPE_IN if not pacing.paced else PIPE_PAGE),
+                         (from_guest, PIPE_BIG)):
+            try:
+                fcntl.fcntl(fd, F_SETPIPE_SZ, size)
+            except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default
+                if size == PIPE_PAGE:
+                    raise
 
     def _in_pipe(self) -> int:
         """Bytes UML has not taken from its input pipe yet."""
@@ -176,8 +195,16 @@ class Relay:
 
     def _feed(self, now: float) -> float | None:
         """Give UML the next chunk when it took the last and the gap is over; the poll
-        timeout (s) until the next try, None when there is nothing to give."""
+        timeout (s) until the next try, None when there is nothing to give (or, unpaced,
+        when the pipe's POLLOUT says when)."""
         if not self.h2g:
+            return None
+        if not self.pacing.paced:
+            try:
+                n = os.write(self.to_guest, self.h2g)
+            except BlockingIOError:
+                n = 0
+            del self.h2g[:n]
             return None
         if now < self.next_put:
             return self.next_put - now
@@ -197,6 +224,8 @@ class Relay:
             now = time.monotonic()
             timeout = self._feed(now)
             wanted = {self.sock: 0, self.from_guest: select.POLLIN, self.to_guest: 0}
+            if self.h2g and not self.pacing.paced:
+                wanted[self.to_guest] = select.POLLOUT
             if len(self.h2g) < BACKLOG_MAX:
                 wanted[self.sock] |= select.POLLIN
             if self.g2h:
@@ -205,8 +234,8 @@ class Relay:
                 wanted[self.from_guest] = 0
             for fd, events in wanted.items():
                 poller.register(fd, events)
-            if self.waiting_since is not None:
-                timeout = min(timeout if timeout is not None else 1.0, 1.0)
+            if self.waiting_since is not None or self._in_pipe():
+                timeout = min(timeout if timeout is not None else 1.0, 1.0)  # the watchdog
             ready = poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
             for fd, events in ready:
                 if not self._serve(fd, events):
@@ -217,7 +246,7 @@ class Relay:
     def _serve(self, fd: int, events: int) -> bool:
         """Handle one ready fd; False when the relay should end."""
         if fd == self.to_guest:
-            return not events & (select.POLLERR | select.POLLHUP)  # UML gone
+            return not events & (select.POLLERR | select.POLLHUP)  # UML gone (POLLOUT: _feed)
         if fd == self.from_guest:
             try:
                 data = os.read(fd, 1 << 20)
@@ -253,16 +282,24 @@ class Relay:
         return True
 
     def _watchdog(self) -> bool:
-        """True (after stopping UML) when input has waited too long on a dead read interrupt."""
+        """True (after stopping UML) when input has waited too long on a dead read interrupt.
+
+        Waiting counts from the last time UML took something from its input pipe; UML's
+        epoll set is looked at (in /proc) at most once a second, after a second without
+        progress."""
         now = time.monotonic()
-        if not self._in_pipe():
-            self.waiting_since = None
+        level = self._in_pipe()
+        if not level or level < self.level:
+            self.waiting_since = None if not level else now
+            self.level = level
             return False
+        self.level = level
         if self.waiting_since is None:
             self.waiting_since = now
         waited = now - self.waiting_since
-        if waited < 1.0:
+        if waited < 1.0 or now < self.next_look:
             return False
+        self.next_look = now + 1.0
         armed = read_irq_armed(self.uml_pid, self.uml_input_fd)
         if armed is None:
             return True  # UML is gone

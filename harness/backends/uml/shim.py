@@ -6,8 +6,9 @@ Feature probes (no `-kernel` in argv: `-help`, `-version`, `-device ?`, QMP ...)
 qemu. The launch is translated (`translate`, a pure function) into a `linux.uml` command line:
 each `-drive` becomes a UBD device (COW overlays for snapshot and read-only drives), the
 appliance drive is `root=`, `-m` gives `mem=`, the console goes back to libguestfs on fd 0/1,
-and the daemon channel is UML's serial line ttyS0, fed through a paced relay (relay.py) from the
-Unix socket libguestfs listens on. The shim then execs linux.uml, so libguestfs's pid for the
+and the daemon channel is UML's serial line ttyS0, fed through a relay (relay.py) from the
+Unix socket libguestfs listens on (uml_preload.c re-arms its read interrupt, which UML loses
+when the guest tty throttles). The shim then execs linux.uml, so libguestfs's pid for the
 appliance is UML's; the relay lives on in the same process group.
 
 Standard library only: this runs under the system python3, outside lgbench's venv.
@@ -15,7 +16,8 @@ Extra options only lgbench passes (through `guestfs.config`), stripped before an
   -lgbench-workdir DIR   where COW files and UML's pid/mconsole files go (default: the folder of
                          libguestfs's daemon socket)
   -lgbench-linux PATH    the UML kernel (default: linux.uml on PATH)
-  -lgbench-relay K=V,..  relay pacing (see relay.Pacing)
+  -lgbench-relay K=V,..  daemon channel settings (see relay.Pacing)
+  -lgbench-preload PATH  uml_preload.c built (setsid, XSAVE, the channel's read interrupt)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ QEMU_FLAGS = {"-no-user-config", "-nodefaults", "-no-reboot", "-no-hpet", "-nogr
 DROPPED_KERNEL_WORDS = ("root=", "console=")
 GUEST_CHANNEL = "/dev/ttyS0"
 EXIT_UNSUPPORTED = 3
+REARM_VARIABLE = "LGBENCH_UML_REARM_FDS"  # read by uml_preload.c
 UMID = "m"  # short: uml_dir/umid/mconsole must fit a Unix socket address (108 bytes)
 
 
@@ -262,14 +265,18 @@ def _connect(path: str) -> int:
     return sock.detach()
 
 
-def uml_environment(preload: str | None) -> dict[str, str]:
+def uml_environment(preload: str | None, rearm_fds: tuple[int, ...] = ()) -> dict[str, str]:
     """UML maps its RAM from a file in TMP/TEMP/TMPDIR, else /dev/shm: prefer /dev/shm.
-    `preload` (the XSAVE fix, see xstate_preload.c) goes in LD_PRELOAD."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TMP", "TEMP", "TMPDIR")}
+    `preload` (uml_preload.c) goes in LD_PRELOAD; `rearm_fds` are the fds whose read
+    interrupt it keeps armed (the daemon channel's input)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TMP", "TEMP", "TMPDIR", REARM_VARIABLE)}
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         env["TMPDIR"] = "/dev/shm"
     if preload:
         env["LD_PRELOAD"] = " ".join(filter(None, [preload, env.get("LD_PRELOAD")]))
+        if rearm_fds:
+            env[REARM_VARIABLE] = ",".join(map(str, rearm_fds))
     return env
 
 
@@ -284,14 +291,16 @@ def launch(argv: list[str]) -> None:
     linux = shutil.which(words[0])
     if linux is None:
         raise Unsupported(f"{words[0]} not found (apt-get install user-mode-linux)")
+    pacing = relay.Pacing.parse(parsed.relay)
     sock = _connect(parsed.socket_path)
-    relay.start(sock, to_guest_w, from_guest_r, os.getpid(), to_guest_r,
-                relay.Pacing.parse(parsed.relay), f"uml_dir={cow_dir}")
+    relay.start(sock, to_guest_w, from_guest_r, os.getpid(), to_guest_r, pacing,
+                f"uml_dir={cow_dir}")
     for fd in (sock, to_guest_w, from_guest_r):
         os.close(fd)
     os.set_inheritable(to_guest_r, True)
     os.set_inheritable(from_guest_w, True)
-    os.execve(linux, words, uml_environment(parsed.preload))
+    os.execve(linux, words,
+              uml_environment(parsed.preload, (to_guest_r,) if pacing.rearm else ()))
 
 
 def main(argv: list[str]) -> int:
