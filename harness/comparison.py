@@ -8,6 +8,7 @@ p-value, on ok, non-warm-up rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import comb
 
 import numpy as np
 import pandas as pd
@@ -42,9 +43,12 @@ def ratio_of_medians(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0
     return ratio, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def _verdict(ratio: float, low: float, high: float, p_value: float) -> str:
+def _verdict(ratio: float, low: float, high: float, p_value: float, n_a: int, n_b: int) -> str:
     if np.isnan(p_value) or np.isnan(low):
         return "too few trials to tell"
+    # The smallest two-sided p Mann-Whitney can give for these sample sizes.
+    if 2 / comb(n_a + n_b, n_a) >= ALPHA:
+        return f"too few trials for the test (needs about 4 per side; CI {low:.2f} to {high:.2f})"
     if p_value < ALPHA and low > 1:
         return f"candidate slower ({ratio:.2f}x)"
     if p_value < ALPHA and high < 1:
@@ -77,5 +81,5 @@ def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
                 "n_candidate": len(b), "median_baseline": float(np.median(a)),
                 "median_candidate": float(np.median(b)), "ratio": ratio, "ratio_ci_low": low,
                 "ratio_ci_high": high, "p_value": p_value,
-                "verdict": _verdict(ratio, low, high, p_value)})
+                "verdict": _verdict(ratio, low, high, p_value, len(a), len(b))})
     return pd.DataFrame(records, columns=list(COLUMNS))

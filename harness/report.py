@@ -118,7 +118,8 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[s
         lines.append(table.to_markdown(index=False, floatfmt=".3g"))
     lines += ["", "The seed (guestfs-performance(1), USING USER-MODE LINUX) says:", ""]
     lines += [f"> {claim}" for claim in SEED_UML_CLAIMS]
-    launch = comparison[comparison["metric"] == "launch_s"]
+    # One launch line per workload (a transfer's sizes share their launch).
+    launch = comparison[comparison["metric"] == "launch_s"].drop_duplicates("workload")
     for _, row in launch.iterrows():
         lines += ["", f"Measured here: UML launches take {row['ratio']:.2f}x the time of "
                       f"`{other}` under {accel} (95% CI {_num(row['ratio_ci_low'])} to "

@@ -68,3 +68,9 @@ def test_a_sweep_with_uml_reports_the_comparison_and_the_seed_claims(tmp_path):
     comparison = pd.read_csv(tmp_path / "comparison.csv")
     assert set(comparison["metric"]) >= {"launch_s", "total_s"}
     assert (comparison["candidate"] == "uml").all()
+
+
+def test_three_trials_a_side_cannot_be_significant_and_the_verdict_says_so():
+    trials = pd.DataFrame(rows("tcg", [10.0, 10.1, 10.2]) + rows("uml", [20.0, 20.1, 20.2]))
+    row = compare_backends(trials, "tcg", "uml", metrics=["launch_s"]).iloc[0]
+    assert row["p_value"] >= 0.05 and row["verdict"].startswith("too few trials for the test")
