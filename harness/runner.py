@@ -198,6 +198,7 @@ def _worker(job: Instance, barrier: Any, send: Any) -> None:
     os.setpgid(0, 0)
     processes.die_with_parent()
     try:
+        job.workload.prepare(job.tmpdir)
         barrier.wait()
         measurements = measure(job)
     except Exception as exc:  # a harness bug must still become a row

@@ -8,6 +8,7 @@ clock of the harness; launch and close are timed by the runner.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -34,6 +35,9 @@ class Workload:
     def problems(self, scratch_dir: str, instances: int) -> list[str]:
         """Why this workload cannot run here (e.g. too little free space), checked up front."""
         return []
+
+    def prepare(self, host_dir: Path) -> None:
+        """Host-side set-up (e.g. payload files) before the instance is released: untimed."""
 
     def add_drives(self, handle: Any) -> None:
         """Add the disks before launch (inside the timed launch)."""

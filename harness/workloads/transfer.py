@@ -43,18 +43,26 @@ class TransferWorkload(Workload):
             raise ValueError(f"workload.sizes must be positive byte counts (got {sizes})")
         self.sizes = [int(s) for s in sizes]
         self.seed = seed
+        self.expected: dict[int, str] = {}  # sha256 of each payload, set by prepare()
 
     def disk_bytes(self) -> int:
         return int(max(self.sizes) * 1.1) + FILESYSTEM_SLACK
 
     def problems(self, scratch_dir: str, instances: int) -> list[str]:
-        # Per instance at once: the scratch disk filling up, plus source and downloaded copy.
-        need = instances * (self.disk_bytes() + 2 * max(self.sizes))
+        # Per instance: the scratch disk filling up, every payload file, one downloaded copy.
+        per_instance = self.disk_bytes() + sum(self.sizes) + max(self.sizes)
         free = shutil.disk_usage(scratch_dir).free
-        if need > free:
-            return [f"disk: {instances} x {self.disk_bytes() / MiB + 2 * max(self.sizes) / MiB:.0f}"
-                    f" MiB needed in {scratch_dir}, {free / MiB:.0f} MiB free"]
+        if instances * per_instance > free:
+            return [f"disk: {instances} x {per_instance / MiB:.0f} MiB needed in {scratch_dir}, "
+                    f"{free / MiB:.0f} MiB free"]
         return []
+
+    def prepare(self, host_dir: Path) -> None:
+        """Write and hash the payloads before the timed trial starts."""
+        for size in self.sizes:
+            source = host_dir / f"up-{size}"
+            source.write_bytes(payload(size, self.seed))
+            self.expected[size] = sha256_file(source)
 
     def add_drives(self, handle: Any) -> None:
         handle.add_drive_scratch(self.disk_bytes())
@@ -68,8 +76,7 @@ class TransferWorkload(Workload):
 
     def _transfer(self, handle: Any, size: int, host_dir: Path) -> dict[str, Any]:
         source, copy = host_dir / f"up-{size}", host_dir / f"down-{size}"
-        source.write_bytes(payload(size, self.seed))
-        expected = sha256_file(source)
+        expected = self.expected[size]
         with Timer() as up:
             handle.upload(str(source), "/payload")
         in_guest = handle.checksum("sha256", "/payload")
