@@ -232,21 +232,28 @@ def wait_for(condition, timeout: float):
     return None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
-    proc = start(tmp_path, "backend=fake", "backend.hang=true", "timeout_s=600", "runs=3",
-                 "warmup=0")
+def interrupt_when(proc, ready, sig=signal.SIGINT):
+    """Wait for `ready()` (a truthy value), send `sig`, and return (value, stdout + stderr);
+    the process never outlives the test."""
     try:
-        child = wait_for(lambda: hung_child(proc.pid), 15)
-        assert child is not None, "the fake hypervisor never started"
+        value = ready()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, out + err
-    assert "Traceback" not in out + err
+    return value, out + err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
+    proc = start(tmp_path, "backend=fake", "backend.hang=true", "timeout_s=600", "runs=3",
+                 "warmup=0")
+    child, output = interrupt_when(proc, lambda: wait_for(lambda: hung_child(proc.pid), 15), sig)
+    assert child is not None, "the fake hypervisor never started"
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output
     assert wait_for(lambda: not alive(child.pid), 5), "the fake hypervisor survived"
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["interrupted"] is True
@@ -255,15 +262,9 @@ def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
 def test_an_interrupt_keeps_the_trials_measured_so_far(tmp_path):
     proc = start(tmp_path, "backend=fake", "backend.launch_s=0.5", "runs=20", "warmup=0")
     trials = tmp_path / "run" / "trials.parquet"
-    try:
-        assert wait_for(trials.exists, 20), "no trial row was written"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, out + err
+    written, output = interrupt_when(proc, lambda: wait_for(trials.exists, 20))
+    assert written, "no trial row was written"
+    assert proc.returncode == 130, output
     kept = pd.read_parquet(trials)
     assert 1 <= len(kept) < 20
     assert set(kept["status"]) == {"ok"}
