@@ -50,6 +50,7 @@ class TransferWorkloadConf(WorkloadConf):
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
     cache_dir: str = "/var/tmp/lgbench"  # appliances, probe verdicts; survives reboots
+    images_dir: str = "${.cache_dir}/images"  # guest disk images built by lgbench-images
 
 
 @dataclass

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(libguestfs-tools python3-guestfs qemu-system-x86 qemu-utils user-mode-linux
           libvirt-daemon-system libvirt-clients linux-image-amd64 python3-venv
-          gcc libc6-dev)  # gcc: the UML backend builds a small LD_PRELOAD library
+          gcc libc6-dev  # gcc: the UML backend builds a small LD_PRELOAD library
+          debootstrap  # lgbench-images build debian
+          chromium)  # the HTML report's rendering test
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,1 @@
+"""Guest disk images for inspection (placeholder until the images module lands)."""
