@@ -47,6 +47,24 @@ class TransferWorkloadConf(WorkloadConf):
 
 
 @dataclass
+class InspectWorkloadConf(WorkloadConf):
+    image: str = "linux-lvm"  # a recipe of lgbench-images or a path to a disk image
+    images_dir: str = MISSING  # where recipes' images are built
+    cache_dir: str = MISSING  # where cached inspection results are kept
+    applications: bool = False  # time inspect_list_applications2 too
+    icon: bool = False  # time inspect_get_icon too
+    cache: bool = False  # reuse inspection results of the same image across trials
+
+
+@dataclass
+class MultiGuestWorkloadConf(WorkloadConf):
+    images: list[str] = field(default_factory=lambda: ["linux-lvm"])  # cycled over the guests
+    guests: int = 2  # guests per trial, all in one appliance (shared) or one each (separate)
+    mode: str = "shared"  # shared | separate
+    images_dir: str = MISSING
+
+
+@dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
     cache_dir: str = "/var/tmp/lgbench"  # appliances, probe verdicts; survives reboots
@@ -72,6 +90,7 @@ class LgbenchConf:
     stages: Any = MISSING  # boot-stage markers for timeline runs (conf/stages/)
     reference: str | None = None  # published figure to overlay: a harness/reference/*.csv name
     probe_timeout_s: float = 60.0  # bound on the one-off KVM probe of backend=auto
+    resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
 
 
 def register_configs() -> None:
@@ -83,6 +102,8 @@ def register_configs() -> None:
     cs.store(group="appliance", name="appliance_schema", node=ApplianceConf)
     cs.store(group="workload", name="workload_schema", node=WorkloadConf)
     cs.store(group="workload", name="transfer_schema", node=TransferWorkloadConf)
+    cs.store(group="workload", name="inspect_schema", node=InspectWorkloadConf)
+    cs.store(group="workload", name="multi_guest_schema", node=MultiGuestWorkloadConf)
 
 
 def validate(cfg: Any) -> list[str]:

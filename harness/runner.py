@@ -32,7 +32,7 @@ from harness.records import (
     STATUS_UNSUPPORTED,
     TrialRow,
 )
-from harness.workloads.base import Workload
+from harness.workloads.base import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 FORK = multiprocessing.get_context("fork")
@@ -101,6 +101,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
+        workload.setup(backend.accel)
         started = time.monotonic()
         for rep in range(plan.repetitions):
             rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
@@ -114,7 +115,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                      " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
     except BackendUnavailable as exc:
         skip_all(STATUS_UNSUPPORTED, str(exc))
-    except ApplianceError as exc:
+    except (ApplianceError, WorkloadError) as exc:
         skip_all(STATUS_ERROR, str(exc))
     finally:
         backend.teardown()
@@ -231,17 +232,24 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         # which would otherwise add about a second to every timed launch.
         handle.set_append("guestfs_boot_analysis=1")
     job.appliance.configure(handle)
-    job.workload.add_drives(handle)
+
+    def open_handle() -> Any:
+        another = job.backend.create_handle(job.plan.memsize, job.plan.smp, job.tmpdir,
+                                            job.plan.verbose)
+        job.appliance.configure(another)
+        return another
+
     try:
+        job.workload.add_drives(handle)
         handle.launch()
         fields["launch_s"] = time.perf_counter() - released
         accel = job.backend.effective_accel(handle, job.tmpdir)
         fields["accel_effective"] = accel
         work_start = time.perf_counter()
-        measurements = job.workload.run(handle)
+        measurements = job.workload.run(handle, open_handle)
         handle.close()
         fields["total_s"] = fields["launch_s"] + time.perf_counter() - work_start
-    except RuntimeError as exc:
+    except (RuntimeError, WorkloadError) as exc:
         handle.close()
         fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
                       finished=time.perf_counter())

@@ -40,3 +40,16 @@ def run_lgbench_in(tmp: Path, *args: str, program: Path = LGBENCH,
 def run_lgbench(tmp_path: Path):
     """`run_lgbench(*args, program=LGBENCH)` -> CompletedProcess; the run dir is tmp_path/run."""
     return partial(run_lgbench_in, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def guest_images(tmp_path_factory) -> Path:
+    """One images folder for the whole session (recipes built once, on first use), reachable
+    by libvirt's qemu user; removed at the end."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="lgbench-test-images-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

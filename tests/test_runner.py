@@ -178,7 +178,7 @@ def test_an_accel_mismatch_is_an_error_saying_requested_and_ran(tmp_path, hot):
 class CacheProbe(Workload):
     """Counts what each trial finds in the supermin cache dir, then builds something there."""
 
-    def run(self, handle):
+    def run(self, handle, open_handle):
         cache = Path(handle.cachedir)
         found = len(list(cache.iterdir()))
         (cache / f"appliance-{os.getpid()}").write_text("built")
@@ -235,12 +235,12 @@ def test_an_unavailable_backend_gives_unsupported_rows(tmp_path, hot):
 class Crashes(Workload):
     """A workload bug (not a libguestfs RuntimeError) after the appliance launched."""
 
-    def run(self, handle):
+    def run(self, handle, open_handle):
         raise KeyError("oops")
 
 
 class Dies(Workload):
-    def run(self, handle):
+    def run(self, handle, open_handle):
         os._exit(3)
 
 

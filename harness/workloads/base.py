@@ -8,8 +8,16 @@ clock of the harness; launch and close are timed by the runner.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# Gives another handle configured like the runner's (backend, memory, appliance), not launched.
+OpenHandle = Callable[[], Any]
+
+
+class WorkloadError(Exception):
+    """The workload cannot run with this input (e.g. a missing image); rows become `error`."""
 
 
 class Timer:
@@ -32,6 +40,14 @@ class Workload:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def variant(self) -> str:
+        """What tells this workload's cells apart beyond its name (e.g. the image), or ''."""
+        return ""
+
+    def setup(self, accel: str) -> None:
+        """Once per cell, untimed (e.g. find or build the guest image on the cell's
+        accelerator `accel`); raise WorkloadError when the workload cannot run."""
+
     def problems(self, scratch_dir: str, instances: int) -> list[str]:
         """Why this workload cannot run here (e.g. too little free space), checked up front."""
         return []
@@ -42,8 +58,10 @@ class Workload:
     def add_drives(self, handle: Any) -> None:
         """Add the disks before launch (inside the timed launch)."""
 
-    def run(self, handle: Any) -> list[dict[str, Any]]:
+    def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
         """Work on the launched appliance; one dict of extra columns per row.
+
+        `open_handle` is for workloads that launch more appliances in the same trial.
 
         A dict may carry `status` and `error` (e.g. a checksum mismatch is an `error` row).
         """

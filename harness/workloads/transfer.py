@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.records import STATUS_ERROR
-from harness.workloads.base import Timer, Workload
+from harness.workloads.base import OpenHandle, Timer, Workload
 
 MiB = 2**20
 # ext4 metadata and journal on the scratch disk, beyond the largest file.
@@ -67,7 +67,7 @@ class TransferWorkload(Workload):
     def add_drives(self, handle: Any) -> None:
         handle.add_drive_scratch(self.disk_bytes())
 
-    def run(self, handle: Any) -> list[dict[str, Any]]:
+    def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
         device = handle.list_devices()[0]
         handle.mkfs("ext4", device)
         handle.mount(device, "/")

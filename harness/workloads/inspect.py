@@ -1,0 +1,143 @@
+"""guestfs-performance(1) BASELINE: `guestfish --ro -a disk.img -i exit`.
+
+Launch on a guest image, inspect it, mount its filesystems as inspection says (shortest
+mountpoint first, as guestfish -i does), unmount, close. Inspection, mounting, listing
+applications and fetching the icon are timed apart, because the seed's advice on shortening
+inspection is about which of them to skip; `cache` reuses earlier inspection results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness import images, inspection_cache
+from harness.records import STATUS_ERROR
+from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
+
+
+def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, str]:
+    """The image a `workload.image` names (a recipe, built if needed on `accel`, or a path)
+    and its format. Raises WorkloadError with a message a user can act on.
+    """
+    try:
+        # The cell's own accelerator: no second KVM probe; UML builds on qemu like the rest.
+        path = images.resolve(spec, images_dir, accel=accel if accel in ("kvm", "tcg")
+                              else "auto")
+    except Exception as exc:  # a recipe build failing must be a row, not a traceback
+        raise WorkloadError(f"building image {spec!r} failed: {exc}") from exc
+    if not path.exists():
+        raise WorkloadError(f"image {spec}: no such file, and not one of the recipes "
+                            f"{', '.join(images.RECIPES)}")
+    if not path.is_file() and not path.is_block_device():
+        raise WorkloadError(f"image {spec}: not a file or block device")
+    if path.stat().st_size == 0 and path.is_file():
+        raise WorkloadError(f"image {spec}: empty file (0 bytes), not a disk image")
+    # --backing-chain opens every backing file too, so a broken chain is caught here.
+    info = subprocess.run(["qemu-img", "info", "--output=json", "-U", "--backing-chain",
+                           str(path)], capture_output=True, text=True)
+    if info.returncode != 0:
+        reason = info.stderr.strip().splitlines()[-1] if info.stderr.strip() else "no reason"
+        raise WorkloadError(f"image {spec}: qemu-img cannot read it: {reason}")
+    return path, json.loads(info.stdout)[0]["format"]
+
+
+def image_label(spec: str) -> str:
+    """A recipe name as is, a path by its file name."""
+    return spec if spec in images.RECIPES else Path(spec).name
+
+
+def describe(handle: Any, root: str) -> dict[str, Any]:
+    """What inspection says about one operating system, JSON-ready."""
+    return {
+        "root": root,
+        "os_type": handle.inspect_get_type(root),
+        "distro": handle.inspect_get_distro(root),
+        "version": f"{handle.inspect_get_major_version(root)}."
+                   f"{handle.inspect_get_minor_version(root)}",
+        "product_name": handle.inspect_get_product_name(root),
+        "hostname": handle.inspect_get_hostname(root),
+        # Shortest first, so / is mounted before /boot.
+        "mountpoints": sorted(handle.inspect_get_mountpoints(root).items(),
+                              key=lambda item: len(item[0])),
+    }
+
+
+def mount_all(handle: Any, mountpoints: list[tuple[str, str]]) -> None:
+    for mountpoint, device in mountpoints:
+        handle.mount_ro(device, mountpoint)
+
+
+class InspectWorkload(Workload):
+    def __init__(self, name: str, image: str, images_dir: str, cache_dir: str,
+                 applications: bool = False, icon: bool = False, cache: bool = False) -> None:
+        super().__init__(name)
+        self.spec = image
+        self.images_dir = Path(images_dir)
+        self.cache_dir = Path(cache_dir)
+        self.applications, self.icon, self.cache = applications, icon, cache
+        self.path: Path | None = None  # set by setup()
+        self.format = ""
+
+    def variant(self) -> str:
+        flags = [flag for flag, on in (("apps", self.applications), ("icon", self.icon),
+                                       ("cache", self.cache)) if on]
+        return "+".join([image_label(self.spec), *flags])
+
+    def setup(self, accel: str) -> None:
+        self.path, self.format = find_image(self.spec, self.images_dir, accel)
+
+    def add_drives(self, handle: Any) -> None:
+        handle.add_drive_opts(str(self.path), readonly=True, format=self.format)
+
+    def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
+        row: dict[str, Any] = {"image": str(self.path), "image_format": self.format}
+        found = None
+        if self.cache:
+            with Timer() as lookup:
+                identity = inspection_cache.image_identity(self.path)
+                found = inspection_cache.load(self.cache_dir, identity)
+                if found is not None and not self._answers(found):
+                    found = None
+            row.update(lookup_s=lookup.seconds, cache_hit=found is not None)
+        results = found
+        if results is None:
+            with Timer() as inspecting:
+                roots = handle.inspect_os()
+            row.update(inspect_s=inspecting.seconds, roots=len(roots))
+            if not roots:
+                return [{**row, "status": STATUS_ERROR,
+                         "error": f"no operating system found in {self.path}"}]
+            results = describe(handle, roots[0])
+        row.update({k: v for k, v in results.items() if k not in ("root", "mountpoints")})
+        row["filesystems_mounted"] = len(results["mountpoints"])
+        with Timer() as mounting:
+            mount_all(handle, results["mountpoints"])
+        row["mount_s"] = mounting.seconds
+        if self.applications:
+            if found is None:
+                with Timer() as listing:
+                    results["applications"] = len(
+                        handle.inspect_list_applications2(results["root"]))
+                row["applications_s"] = listing.seconds
+            row["applications"] = results["applications"]
+        if self.icon:
+            if found is None:
+                with Timer() as fetching:
+                    results["icon_bytes"] = len(handle.inspect_get_icon(
+                        results["root"], favicon=False, highquality=False))
+                row["icon_s"] = fetching.seconds
+            row["icon_bytes"] = results["icon_bytes"]
+        with Timer() as unmounting:
+            handle.umount_all()
+        row["umount_s"] = unmounting.seconds
+        if self.cache and found is None:
+            inspection_cache.save(self.cache_dir, identity, results)
+        return [row]
+
+    def _answers(self, cached: dict[str, Any]) -> bool:
+        """Whether a cached entry holds everything this cell asks for."""
+        return ((not self.applications or "applications" in cached)
+                and (not self.icon or "icon_bytes" in cached))

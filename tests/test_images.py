@@ -1,0 +1,331 @@
+"""Guest images: recipe hashing and caching, atomic builds, the CLI, and (marker `appliance`)
+real builds inspected by a real appliance."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness import images
+from harness.processes import referencing
+
+LGBENCH_IMAGES = Path(sys.executable).parent / "lgbench-images"
+appliance = pytest.mark.appliance
+
+
+def fake_recipe(monkeypatch, name: str, make) -> None:
+    """Replace recipe `name`'s build step (its hash stays the same)."""
+    monkeypatch.setitem(images.RECIPES, name, dataclasses.replace(images.RECIPES[name], make=make))
+
+
+def write_bytes(target: Path, images_dir: Path, progress, accel: str) -> None:
+    target.write_bytes(b"\0" * 4096)
+
+
+# ---------------------------------------------------------------- fast tests
+
+
+def test_recipes_include_the_three_guests():
+    assert {"debian", "linux-lvm", "no-os"} <= set(images.RECIPES)
+
+
+def test_image_paths_are_keyed_by_the_recipe_hash(tmp_path, monkeypatch):
+    path = images.image_path("linux-lvm", tmp_path)
+    assert path.parent == tmp_path
+    assert path.name == f"linux-lvm-{images.recipe_hash('linux-lvm')}.img"
+    assert path == images.image_path("linux-lvm", tmp_path)  # stable
+    assert len({images.recipe_hash(name) for name in images.RECIPES}) == len(images.RECIPES)
+    monkeypatch.setitem(images.LVM, "hostname", "another-host")
+    assert images.image_path("linux-lvm", tmp_path) != path  # an input changed
+    monkeypatch.undo()
+    monkeypatch.setattr(images, "RECIPE_FORMAT", images.RECIPE_FORMAT + 1)
+    assert images.image_path("linux-lvm", tmp_path) != path  # the recipe format changed
+
+
+def test_the_debian_hash_follows_the_mirror(monkeypatch):
+    before = images.recipe_hash("debian")
+    monkeypatch.setattr(images, "apt_mirror", lambda suite: "http://mirror.example/debian")
+    assert images.recipe_hash("debian") != before
+
+
+def test_default_images_dir_follows_lgbench_cache(monkeypatch):
+    monkeypatch.setenv("LGBENCH_CACHE", "/srv/cache")
+    assert images.default_images_dir() == Path("/srv/cache/images")
+    monkeypatch.delenv("LGBENCH_CACHE")
+    assert images.default_images_dir() == Path("/var/tmp/lgbench/images")
+
+
+def test_an_unknown_recipe_is_a_value_error_listing_the_recipes(tmp_path):
+    with pytest.raises(ValueError, match="unknown recipe 'windows'.*debian, linux-lvm, no-os"):
+        images.build("windows", tmp_path)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        images.image_path("windows", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resolve_returns_a_path_unchanged_without_building(tmp_path, monkeypatch):
+    fake_recipe(monkeypatch, "no-os", lambda *args: pytest.fail("must not build"))
+    assert images.resolve("/nonexistent/disk.img", tmp_path) == Path("/nonexistent/disk.img")
+    assert images.resolve("disk.img", tmp_path) == Path("disk.img")
+
+
+def test_resolve_builds_a_recipe_once_then_uses_the_cache(tmp_path, monkeypatch):
+    calls = []
+
+    def make(target, images_dir, progress, accel):
+        calls.append(accel)
+        progress("working")
+        write_bytes(target, images_dir, progress, accel)
+
+    fake_recipe(monkeypatch, "no-os", make)
+    lines: list[str] = []
+    first = images.resolve("no-os", tmp_path, log=lines.append)
+    assert first == images.image_path("no-os", tmp_path) and first.stat().st_size == 4096
+    assert any("working" in line for line in lines) and "built" in lines[-1]
+    assert images.resolve("no-os", tmp_path, log=lines.append) == first
+    assert calls == ["auto"]
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temp file left
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("mkfs failed"), KeyboardInterrupt()])
+def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch, failure):
+    def make(target, images_dir, progress, accel):
+        target.write_bytes(b"half an image")
+        raise failure
+
+    fake_recipe(monkeypatch, "linux-lvm", make)
+    with pytest.raises(type(failure)):
+        images.build("linux-lvm", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert images.list_images(tmp_path) == []
+
+
+def test_list_and_remove(tmp_path, monkeypatch):
+    fake_recipe(monkeypatch, "no-os", write_bytes)
+    fake_recipe(monkeypatch, "linux-lvm", write_bytes)
+    images.build("no-os", tmp_path)
+    current = images.build("linux-lvm", tmp_path)
+    stale = tmp_path / "linux-lvm-000000000000.img"
+    stale.write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "sources" / "linux-lvm").mkdir(parents=True)
+    listed = {(i["name"], i["hash"]): i for i in images.list_images(tmp_path)}
+    assert set(listed) == {("no-os", images.recipe_hash("no-os")),
+                           ("linux-lvm", images.recipe_hash("linux-lvm")),
+                           ("linux-lvm", "000000000000")}
+    entry = listed[("linux-lvm", images.recipe_hash("linux-lvm"))]
+    assert entry["path"] == str(current) and entry["size_bytes"] == 4096 and entry["current"]
+    assert entry["built_at"].startswith(time.strftime("%Y", time.gmtime()))
+    assert not listed[("linux-lvm", "000000000000")]["current"]
+    assert images.remove("linux-lvm", tmp_path) is True
+    assert not current.exists() and not stale.exists()
+    assert not (tmp_path / "sources" / "linux-lvm").exists()
+    assert [i["name"] for i in images.list_images(tmp_path)] == ["no-os"]
+    assert images.remove("linux-lvm", tmp_path) is False
+
+
+def test_apt_mirror_reads_one_line_and_deb822_sources(tmp_path):
+    sources_dir = tmp_path / "sources.list.d"
+    sources_dir.mkdir()
+    sources_list = tmp_path / "sources.list"
+    (sources_dir / "debian.sources").write_text(
+        "Types: deb\n# a comment\nURIs: http://security.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n\n"
+        "Types: deb deb-src\nURIs: http://mirror.example/debian/\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n")
+    assert images.apt_mirror("bookworm", sources_list, sources_dir) == \
+        "http://mirror.example/debian"
+    # A one-line entry naming the suite wins; options in brackets are skipped.
+    sources_list.write_text("# deb http://commented.example/debian bookworm main\n"
+                            "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian "
+                            "bookworm main\n")
+    assert images.apt_mirror("bookworm", sources_list, sources_dir) == "http://one.example/debian"
+    # Another release's main archive serves the suite too; the security archive does not.
+    assert images.apt_mirror("trixie", sources_list, sources_dir) == "http://one.example/debian"
+    sources_list.unlink()
+    (sources_dir / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\nSuites: trixie-security\n")
+    assert images.apt_mirror("bookworm", sources_list, sources_dir) == images.FALLBACK_MIRROR
+
+
+def test_the_icon_is_a_png_inspection_accepts():
+    data = images.icon_png(images.LVM["icon_px"])
+    with Image.open(io.BytesIO(data)) as icon:
+        icon.load()
+        assert icon.format == "PNG" and icon.size == (32, 32)
+        assert icon.getpixel((16, 16)) == (215, 10, 83, 255) and icon.getpixel((0, 0))[3] == 0
+    assert len(data) < 2048  # libguestfs's limit for a Debian icon
+
+
+def test_the_dpkg_database_lists_every_package_installed():
+    status = images.dpkg_status(images.DPKG_PACKAGES)
+    names = images.DPKG_PACKAGES.split()[::2]
+    assert len(names) >= 30
+    assert status.count("Status: install ok installed\n") == len(names)
+    assert f"Package: {names[-1]}\n" in status and "\n\nPackage: " in status
+    assert status.endswith("\n\n")  # libguestfs drops a last stanza without a blank line
+
+
+def test_a_failing_command_reports_its_last_line_and_first_stages(tmp_path):
+    lines: list[str] = []
+    script = ("echo 'I: Retrieving a'; echo 'I: Retrieving b'; echo 'I: Validating a'; "
+              "echo noise; echo 'E: no space left'; exit 3")
+    with pytest.raises(RuntimeError, match=r"sh failed \(exit 3\): E: no space left"):
+        images._run_logged(["sh", "-c", script], lines.append)
+    assert lines == ["sh: Retrieving a", "sh: Validating a"]
+
+
+def test_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    assert images.main(["build", "windows", "--images-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown recipe 'windows'" in err
+    assert images.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 2
+    assert "no image of 'no-os'" in capsys.readouterr().err
+
+
+def test_cli_build_list_remove_recipes(tmp_path, monkeypatch, capsys):
+    fake_recipe(monkeypatch, "no-os", write_bytes)
+    assert images.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(images.image_path("no-os", tmp_path)) and "built" in err
+    assert images.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().endswith("(cached)")
+    assert images.main(["list", "--images-dir", str(tmp_path)]) == 0
+    assert str(images.image_path("no-os", tmp_path)) in capsys.readouterr().out
+    assert images.main(["recipes", "--images-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "no-os" in out and "built" in out and "debian" in out and "not built" in out
+    assert images.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- real builds, real inspection
+
+
+def inspect(path: Path) -> dict:
+    """What a real appliance's inspection says about a disk (mounted as inspection says)."""
+    import guestfs
+
+    g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
+    try:
+        g.set_backend("direct")
+        g.set_backend_settings(["force_tcg"])
+        g.add_drive_opts(str(path), readonly=True, format="raw")
+        g.launch()
+        roots = g.inspect_os()
+        found: dict = {"roots": roots}
+        if len(roots) == 1:
+            root = roots[0]
+            mountpoints = g.inspect_get_mountpoints(root)
+            for mountpoint in sorted(mountpoints, key=len):
+                g.mount_ro(mountpoints[mountpoint], mountpoint)
+            found.update(
+                type=g.inspect_get_type(root), distro=g.inspect_get_distro(root),
+                major=g.inspect_get_major_version(root), hostname=g.inspect_get_hostname(root),
+                product=g.inspect_get_product_name(root), arch=g.inspect_get_arch(root),
+                mountpoints=mountpoints,
+                applications=[a["app2_name"] for a in g.inspect_list_applications2(root)],
+                icon=g.inspect_get_icon(root, favicon=False, highquality=False))
+            g.umount_all()
+        return found
+    finally:
+        g.close()
+
+
+def timed_build(name: str, images_dir: Path) -> tuple[Path, float]:
+    start = time.monotonic()
+    path = images.build(name, images_dir, accel="tcg")
+    seconds = time.monotonic() - start
+    print(f"\nbuild of {name}: {seconds:.1f} s")
+    return path, seconds
+
+
+@pytest.fixture(scope="module")
+def lvm_image(guest_images) -> Path:
+    return timed_build("linux-lvm", guest_images)[0]
+
+
+@pytest.fixture(scope="module")
+def no_os_image(guest_images) -> Path:
+    return timed_build("no-os", guest_images)[0]
+
+
+@appliance
+def test_the_synthetic_lvm_guest_is_inspected_as_debian_12(lvm_image):
+    found = inspect(lvm_image)
+    assert found["roots"] == [f"/dev/{images.LVM['vg']}/root"]
+    assert (found["type"], found["distro"], found["major"]) == ("linux", "debian", 12)
+    assert found["hostname"] == images.LVM["hostname"] and found["arch"] == "x86_64"
+    assert found["product"].startswith("12")
+    assert set(found["mountpoints"]) == {"/", "/boot", "/home", "/var"}
+    assert found["mountpoints"]["/boot"] == "/dev/sda1"
+    assert found["mountpoints"]["/var"] == f"/dev/{images.LVM['vg']}/var"
+    assert found["applications"] == images.DPKG_PACKAGES.split()[::2]
+    assert found["icon"] == images.icon_png(images.LVM["icon_px"])
+
+
+@appliance
+def test_a_disk_without_an_os_has_no_roots(no_os_image):
+    assert inspect(no_os_image)["roots"] == []
+
+
+@appliance
+def test_the_debootstrapped_debian_is_inspected_with_its_packages(guest_images):
+    path, seconds = timed_build("debian", guest_images)
+    assert seconds < 900, f"the debian build took {seconds:.0f} s"
+    found = inspect(path)
+    assert len(found["roots"]) == 1
+    assert (found["type"], found["distro"], found["major"]) == ("linux", "debian", 12)
+    assert found["hostname"] == images.DEBIAN["hostname"]
+    assert found["mountpoints"] == {"/": "/dev/sda1"}
+    assert len(found["applications"]) > 50
+    assert {"dpkg", "base-files", "libc6"} <= set(found["applications"])
+
+
+@appliance
+def test_cli_lists_built_images_and_a_second_build_is_cached(lvm_image, no_os_image):
+    images_dir = str(lvm_image.parent)
+    listed = subprocess.run([str(LGBENCH_IMAGES), "list", "--images-dir", images_dir],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert str(lvm_image) in listed.stdout and str(no_os_image) in listed.stdout
+    start = time.monotonic()
+    again = subprocess.run([str(LGBENCH_IMAGES), "build", "linux-lvm", "--images-dir",
+                            images_dir], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"{lvm_image}  (cached)"
+    assert time.monotonic() - start < 10
+
+
+@appliance
+def test_ctrl_c_during_a_build_ends_the_appliance_and_leaves_nothing(tmp_path_factory):
+    images_dir = tmp_path_factory.mktemp("interrupted")
+    proc = subprocess.Popen([str(LGBENCH_IMAGES), "build", "no-os", "--images-dir",
+                             str(images_dir), "--accel", "tcg"], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert "launching an appliance" in proc.stderr.readline()
+        disk = f"{images_dir}/."  # qemu's command line names the hidden temp disk
+        deadline = time.monotonic() + 30
+        while not referencing(disk) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert referencing(disk), "no qemu started on the image"
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "interrupted; nothing left behind" in err and "Traceback" not in err
+    assert list(images_dir.iterdir()) == []
+    assert referencing(disk) == []

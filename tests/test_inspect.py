@@ -1,0 +1,163 @@
+"""Inspection workloads without an appliance: image checks, the inspection cache, the report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+from trial_rows import trial
+
+from harness import inspection_cache
+from harness.report_inspection import (
+    cache_lines,
+    expectation_lines,
+    multi_guest_lines,
+    step_medians,
+)
+from harness.workloads.base import WorkloadError
+from harness.workloads.inspect import InspectWorkload, find_image
+from harness.workloads.multi_guest import MultiGuestWorkload
+
+
+def test_a_missing_image_is_named_with_the_recipes(tmp_path):
+    with pytest.raises(WorkloadError, match=r"/nonexistent: no such file.*linux-lvm"):
+        find_image("/nonexistent", tmp_path)
+
+
+def test_an_empty_file_is_not_a_disk_image(tmp_path):
+    (tmp_path / "empty.img").touch()
+    with pytest.raises(WorkloadError, match="empty file"):
+        find_image(str(tmp_path / "empty.img"), tmp_path)
+
+
+def test_a_directory_is_not_a_disk_image(tmp_path):
+    with pytest.raises(WorkloadError, match="not a file"):
+        find_image(str(tmp_path), tmp_path)
+
+
+def test_an_image_qemu_cannot_open_is_explained(tmp_path):
+    image = tmp_path / "orphan.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-u", "-f", "qcow2", "-F", "raw", "-b",
+                    str(tmp_path / "gone.raw"), str(image), "1M"], check=True)
+    with pytest.raises(WorkloadError, match="qemu-img cannot read it"):
+        find_image(str(image), tmp_path)
+
+
+def test_a_raw_file_is_found_with_its_format(tmp_path):
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    assert find_image(str(image), tmp_path) == (image, "raw")
+
+
+def test_the_identity_changes_when_the_image_is_written(tmp_path):
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"a" * 1000)
+    first = inspection_cache.image_identity(image)
+    assert inspection_cache.image_identity(image) == first
+    image.write_bytes(b"b" * 1000)
+    os.utime(image, ns=(0, 0))  # same size, and even an older mtime: the content tells
+    assert inspection_cache.image_identity(image) != first
+
+
+def test_cached_results_come_back(tmp_path):
+    assert inspection_cache.load(tmp_path, "abc") is None
+    inspection_cache.save(tmp_path / "c", "abc", {"distro": "debian", "mountpoints": [["/", "x"]]})
+    assert inspection_cache.load(tmp_path / "c", "abc")["distro"] == "debian"
+    assert list((tmp_path / "c").iterdir()) == [tmp_path / "c" / "abc.json"]
+
+
+def test_cells_are_told_apart_by_image_and_flags(tmp_path):
+    plain = InspectWorkload("inspect", "linux-lvm", str(tmp_path), str(tmp_path))
+    full = InspectWorkload("inspect", "/x/guest.img", str(tmp_path), str(tmp_path),
+                           applications=True, icon=True, cache=True)
+    assert plain.variant() == "linux-lvm"
+    assert full.variant() == "guest.img+apps+icon+cache"
+
+
+def test_a_repeated_image_makes_clones(tmp_path):
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    for image in (a, b):
+        image.write_bytes(b"\0" * 4096)
+    workload = MultiGuestWorkload("multi_guest", [str(a), str(b)], 5, "shared", str(tmp_path))
+    workload.setup("tcg")
+    assert [path for path, _ in workload.disks] == [a, b, a, b, a]
+    assert workload.clones() == 3
+    assert workload.variant() == "shared+k5+a.img+b.img"
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [({"mode": "both"}, "workload.mode"),
+                                               ({"guests": 0}, "at least 1")])
+def test_bad_multi_guest_settings_are_refused(tmp_path, kwargs, words):
+    settings = {"images": ["linux-lvm"], "guests": 2, "mode": "shared", **kwargs}
+    with pytest.raises(ValueError, match=words):
+        MultiGuestWorkload("multi_guest", images_dir=str(tmp_path), **settings)
+
+
+def inspect_rows(cell="tcg/cached-hot/inspect[linux-lvm]/p1", total=12.0, **fields):
+    return [trial(cell=cell, workload="inspect", repetition=r, launch_s=10.0, total_s=total + r,
+                  inspect_s=1.0, mount_s=0.3, distro="debian", image="/i/linux-lvm.img",
+                  **fields) for r in range(3)]
+
+
+def test_step_medians_per_cell():
+    steps = step_medians(pd.DataFrame(inspect_rows()))
+    (row,) = steps.to_dict("records")
+    assert row["distro"] == "debian" and row["n"] == 3
+    assert row["inspect_s"] == 1.0 and row["total_s"] == 13.0
+
+
+def test_the_seed_expectation_uses_a_launch_cell_of_the_same_backend():
+    launch = [trial(cell="tcg/cached-hot/launch/p1", repetition=r, total_s=10.0)
+              for r in range(3)]
+    meets = pd.DataFrame(inspect_rows(total=12.0) + launch)
+    (line,) = expectation_lines(meets, step_medians(meets))
+    assert "+3.00 s over the launch baseline" in line and " meets " in line
+    misses = pd.DataFrame(inspect_rows(total=20.0) + launch)
+    (line,) = expectation_lines(misses, step_medians(misses))
+    assert "+11.00 s" in line and "does not meet" in line
+
+
+def test_without_a_launch_cell_the_expectation_uses_the_same_trials():
+    rows = pd.DataFrame(inspect_rows(total=12.0))
+    (line,) = expectation_lines(rows, step_medians(rows))
+    assert "+3.00 s over the launch of the same trials" in line
+
+
+def test_the_cache_saving_compares_misses_with_hits():
+    cell = "tcg/cached-hot/inspect[linux-lvm+cache]/p1"  # inspect_rows' cell, cached
+    rows = [trial(cell=cell, workload="inspect", repetition=0, warmup=True, total_s=20.0,
+                  cache_hit=False, image="/i/linux-lvm.img"),
+            *[trial(cell=cell, workload="inspect", repetition=r, total_s=12.0, cache_hit=True,
+                    image="/i/linux-lvm.img") for r in (1, 2)],
+            *inspect_rows(total=15.0)]
+    lines = cache_lines(pd.DataFrame(rows))
+    assert "a hit saves 8.00 s (40%)" in lines[0]
+    assert lines[1] == ("- `tcg/cached-hot/inspect[linux-lvm]/p1` median 16.00 s, with the "
+                        "cache 12.00 s: +4.00 s saved.")
+
+
+def test_time_per_guest_both_ways_and_clone_conflicts():
+    rows = [trial(cell=f"tcg/cached-hot/multi_guest[{mode}+k4]/p1", workload="multi_guest",
+                  repetition=r, total_s=total, guests=4, mode=mode, clones=3, guests_found=4,
+                  misattributed_mounts=3 if mode == "shared" else 0)
+            for mode, total in (("shared", 20.0), ("separate", 60.0)) for r in range(2)]
+    lines = multi_guest_lines(pd.DataFrame(rows))
+    assert any("5.00 s per guest in one appliance against 15.00 s" in line and "(3.0x)" in line
+               for line in lines)
+    assert any("3 mountpoint(s) resolved to another guest's disk" in line for line in lines)
+
+
+@pytest.mark.parametrize("image", ["/nonexistent", "EMPTY"])
+def test_bad_images_give_error_rows_not_tracebacks(run_lgbench, tmp_path, image):
+    if image == "EMPTY":
+        image = str(tmp_path / "empty.img")
+        open(image, "w").close()
+    result = run_lgbench("backend=fake", "workload=inspect", f"workload.image={image}",
+                         "runs=2", "warmup=1")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
+    assert list(trials["status"]) == ["error"] * 3
+    assert trials["error"].str.contains("no such file|empty file").all()

@@ -1,0 +1,79 @@
+"""The inspection baseline and several guests per appliance, on real appliances (TCG here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.appliance
+LGBENCH = Path(sys.executable).parent / "lgbench"
+
+
+def lgbench(tmp: Path, images: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run lgbench into tmp/run with the shared images folder; return the result and run dir."""
+    run_dir = tmp / "run"
+    env = {**os.environ, "LGBENCH_CACHE": str(images.parent / f"{images.name}-cache")}
+    result = subprocess.run([str(LGBENCH), *args, f"paths.images_dir={images}",
+                             f"hydra.run.dir={run_dir}"],
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result, run_dir
+
+
+def measured(run_dir: Path) -> pd.DataFrame:
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    return trials[~trials["warmup"]]
+
+
+def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, guest_images):
+    """The warm-up inspects (a cache miss, every step timed); the measured trial reuses it."""
+    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=inspect_cached",
+                              "workload.image=linux-lvm", "runs=1", "warmup=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    assert list(trials["status"]) == ["ok", "ok"], trials["error"].tolist()
+    miss, hit = trials.sort_values("repetition").to_dict("records")
+    assert miss["os_type"] == "linux" and miss["distro"] == "debian"
+    steps = ("launch_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
+    assert all(miss[step] > 0 for step in steps), miss
+    # Every step happened inside the trial: their sum is less than the trial's total.
+    assert sum(miss[step] for step in steps) < miss["total_s"]
+    assert miss["applications"] > 0 and miss["icon_bytes"] > 0
+    assert miss["filesystems_mounted"] >= 3 and not miss["cache_hit"]
+    assert hit["cache_hit"] and pd.isna(hit["inspect_s"]) and pd.isna(hit["applications_s"])
+    assert hit["distro"] == miss["distro"] and hit["applications"] == miss["applications"]
+    assert hit["mount_s"] > 0  # the filesystems are still mounted, from the cached layout
+    report = (run_dir / "report.md").read_text()
+    assert "## Inspection" in report and "the seed's \"no more than 5 seconds\"" in report
+    assert "a hit saves" in report
+
+
+def test_a_disk_without_an_os_is_an_error_row(tmp_path, guest_images):
+    blank = tmp_path / "blank.img"
+    with open(blank, "wb") as f:
+        f.truncate(64 * 2**20)
+    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=inspect",
+                              f"workload.image={blank}", "runs=1", "warmup=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = pd.read_parquet(run_dir / "trials.parquet").to_dict("records")
+    assert row["status"] == "error" and "no operating system found" in row["error"]
+    assert row["launch_s"] > 0 and row["inspect_s"] > 0
+
+
+@pytest.mark.parametrize("mode", ["shared", "separate"])
+def test_two_cloned_guests_in_one_appliance_or_one_each(tmp_path, guest_images, mode):
+    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=multi_guest",
+                              "workload.images=[linux-lvm]", "workload.guests=2",
+                              f"workload.mode={mode}", "runs=1", "warmup=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = pd.read_parquet(run_dir / "trials.parquet").to_dict("records")
+    assert row["status"] == "ok", row["error"]
+    assert row["guests_found"] == 2 and row["clones"] == 1
+    # In one appliance the clone's /boot, named by UUID in fstab, resolves to the first disk.
+    assert (row["misattributed_mounts"] > 0) == (mode == "shared")
+    assert "per guest" in (run_dir / "report.md").read_text()
