@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import plots, stats, store, timeline
+from harness import html_report, plots, report_inspection, stats, store, timeline
 from harness.comparison import compare_backends
 from harness.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
 from harness.reference import Reference, available, load_reference
@@ -63,9 +63,13 @@ CONDITIONS = [("accelerator", "KVM"), ("CPUs", "core"), ("host memory", "RAM"),
               ("samples", "sample"), ("warm-up", "warm-up")]
 
 
-def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0) -> pd.DataFrame:
-    """Read the trials of run_dirs, write summary, plots and report.md into out_dir."""
-    trials = store.read_trials(run_dirs)
+def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
+                 trials: pd.DataFrame | None = None,
+                 sections: list[str] | None = None) -> pd.DataFrame:
+    """Read the trials of run_dirs (or take `trials`, e.g. merged ones with a host column),
+    write summary, plots, report.md (with `sections`' lines at its end) and report.html into
+    out_dir."""
+    trials = store.read_trials(run_dirs) if trials is None else trials
     summary = stats.summarize(trials, seed=seed)
     model = stats.transfer_model(trials) if stats.has_transfers(trials) else None
     if model is not None:
@@ -87,9 +91,11 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0) -> pd.DataF
         store.write_csv(out_dir / COMPARISON_FILE, comparison)
     plot_files = _save_plots(trials, out_dir / "plots", scaling is not None, reference, model)
     boot_lines, boot_plots = boot_stages(run_dirs, out_dir, trials, metadata)
-    store.write_text(out_dir / "report.md",
-                     render_markdown(trials, summary, metadata, plot_files + boot_plots, out_dir,
-                                     scaling, reference, model, comparison, boot_lines))
+    text = render_markdown(trials, summary, metadata, plot_files + boot_plots, out_dir,
+                           scaling, reference, model, comparison, boot_lines)
+    text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
+    store.write_text(out_dir / "report.md", text)
+    html_report.write(out_dir, text, metadata)
     return summary
 
 
@@ -329,6 +335,11 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
                      f"{host.get('cpu_model')}, {host.get('cores')} cores, kernel "
                      f"{host.get('kernel')}, libguestfs {libguestfs}"
                      f"; KVM: {meta.get('backend', {}).get('kvm_verdict') or 'not probed'}")
+    launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
+    if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice
+        parts += ["", f"**Warning:** cells ran as concurrent jobs (Hydra launcher "
+                      f"{', '.join(launchers)}); cells sharing a host disturb each other's "
+                      f"timings. Use the default (basic) launcher for comparable numbers."]
     n_warm = int(trials["warmup"].astype(bool).sum())
     parts += ["", f"{len(trials)} trial rows ({n_warm} warm-up rows, left out of the statistics).",
               "", "## Summary", "",
@@ -349,6 +360,8 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
         parts += ["", *comparison_section(comparison, trials)]
     if boot:
         parts += ["", *boot]
+    if report_inspection.has_inspection(trials):
+        parts += ["", *report_inspection.inspection_section(trials)]
     parts += ["", "## Plots", ""]
     parts += [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plot_files]
     return "\n".join(parts) + "\n"

@@ -1,26 +1,230 @@
-"""`lgbench-report`: summaries, plots and reports again from stored runs, without re-running."""
+"""`lgbench-report`: summaries, plots and reports again from stored runs, without re-running;
+several runs and hosts merged and compared; a baseline gate for CI pipelines."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
+import time
 from pathlib import Path
 
+import pandas as pd
+
+from harness import comparison, merge, store
+from harness.records import TIMED_COLUMNS
 from harness.report import build_report, table
+
+AUTO, NONE = "auto", "none"
+BASELINE_RUN, CANDIDATE_RUN = "baseline", "candidate"
+GATE_FILE = "baseline-check.csv"
+EXIT_SLOWER, EXIT_BAD_INPUT = 1, 2
+
+GATE_RULE = """\
+Baseline gate (--baseline A --candidate B): cells are matched on their factors (backend,
+appliance, workload, N, memsize, ...; runs and hosts pooled). A cell fails when the candidate is
+slower than the threshold with 95% confidence: the lower bound of the bootstrap 95% CI of
+median(candidate) / median(baseline) exceeds 1 + threshold. Mann-Whitney p-values (Holm-
+corrected across cells) are shown beside it but do not decide: with 3 trials a side the test
+cannot reach 5%, while the CI bound works from 2 trials a side (more trials narrow it).
+Exit status: 0 no cell fails, 1 some cell fails, 2 bad input (missing folder, bad threshold,
+no cell measured on both sides, or too few ok trials to judge any cell)."""
+
+
+def parse_threshold(text: str) -> float:
+    """`5%` or `0.05` -> 0.05; a bare number of 1 or more is refused as ambiguous."""
+    value_text = text.strip().removesuffix("%")
+    try:
+        value = float(value_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write it as 5% or 0.05") from None
+    if text.strip().endswith("%"):
+        value /= 100
+    elif value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} would be {value:.0%}: write 5% or 0.05")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the threshold must be 0% or more")
+    return value
+
+
+def grouping(choice: str, trials: pd.DataFrame) -> str | None:
+    """The column to compare along: the choice, or with `auto` the first of backend, host and
+    run that has two levels or more."""
+    if choice == NONE:
+        return None
+    if choice == AUTO:
+        return next((c for c in ("backend", "host", "run") if trials[c].nunique() > 1), None)
+    if choice not in trials.columns:
+        raise ValueError(f"--compare {choice}: not a column of these trials "
+                         f"(try {', '.join(c for c in comparison.FACTORS if c in trials)})")
+    levels = trials[choice].dropna().unique()
+    if len(levels) < 2:
+        raise ValueError(f"--compare {choice}: every trial has the same value "
+                         f"({', '.join(map(str, levels)) or 'none'}); nothing to compare")
+    return choice
+
+
+def matched_on(result: pd.DataFrame) -> list[str]:
+    """The factors a comparison matched cells on: its columns before `baseline`."""
+    return list(result.columns[:list(result.columns).index("baseline")])
+
+
+def check_metrics(metrics: list[str], trials: pd.DataFrame) -> None:
+    """Refuse a metric the trials do not have (a typo would otherwise compare nothing)."""
+    unknown = [m for m in metrics if m not in trials.columns]
+    if unknown:
+        timed = [c for c in TIMED_COLUMNS if c in trials.columns]
+        raise ValueError(f"--metric {', '.join(unknown)}: not measured in these runs "
+                         f"(try {', '.join(timed)})")
+
+
+def display_columns(result: pd.DataFrame) -> list[str]:
+    """The matching keys that vary between rows (else the cell), then what a reader needs."""
+    keys = [c for c in matched_on(result) if result[c].nunique(dropna=False) > 1]
+    return [*(keys or ["baseline_cell"]), "metric", "baseline", "candidate", "n_baseline",
+            "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
+            "ratio_ci_high", "p_holm", "verdict"]
+
+
+def comparison_text(result: pd.DataFrame, extra: tuple[str, ...] = ()) -> str:
+    return result[[*display_columns(result), *extra]].to_string(
+        index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def hosts_note(trials: pd.DataFrame, result: pd.DataFrame, by: str) -> str | None:
+    """A warning when the compared sides ran on different hosts, so the host is compared too."""
+    hosts = sorted(trials["host"].unique())
+    if by == "host" or len(hosts) < 2 or "host" in matched_on(result):
+        return None
+    return (f"note: the sides ran on different hosts ({', '.join(hosts)}), so each difference "
+            f"is the {by}'s and the host's together")
+
+
+def comparison_lines(result: pd.DataFrame, by: str, note: str | None) -> list[str]:
+    """The "## Comparison by ..." section of report.md."""
+    lines = [f"## Comparison by {by}", "",
+             f"Each other `{by}` against `{result['baseline'].iloc[0]}`, per cell of the "
+             f"factors both sides share ({', '.join(matched_on(result))}). "
+             "Ratio of medians candidate / baseline with a bootstrap 95% CI; two-sided "
+             "Mann-Whitney U, p Holm-corrected across the rows (`p_holm`). \"surely\": the CI "
+             "excludes 1 and p_holm < 0.05; \"likely\": the CI excludes 1 but the test does "
+             f"not confirm it. Also in `comparison-{by}.csv`.", "",
+             result[display_columns(result)].to_markdown(index=False, floatfmt=".4g")]
+    return lines + (["", f"**{note[0].upper()}{note[1:]}.**"] if note else [])
+
+
+def default_out(run_dirs: list[Path]) -> Path:
+    """One folder: itself (its report redone). Several: a new folder here, so no run's own
+    summary is overwritten by a merged one."""
+    if len(run_dirs) == 1:
+        return run_dirs[0]
+    return Path(f"lgbench-report-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+
+
+def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Merge, compare, write summary/plots/report.md/report.html; print the tables."""
+    try:
+        trials = merge.load(args.run_dirs)
+        check_metrics(args.metric, trials)
+        by = grouping(args.compare, trials)
+    except (FileNotFoundError, ValueError) as exc:
+        parser.error(str(exc))
+    out = args.out or default_out(args.run_dirs)
+    result, sections, note = None, None, None
+    if by is not None:
+        result = comparison.compare(trials, by, args.metric, seed=args.seed)
+        store.write_csv(out / f"comparison-{by}.csv", result)
+        note = hosts_note(trials, result, by)
+        sections = comparison_lines(result, by, note) if len(result) else [
+            f"## Comparison by {by}", "", "No cell was measured on both sides."]
+    summary = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections)
+    print(table(summary))
+    if result is not None:
+        print(f"\ncomparison by {by} ({', '.join(args.metric)}):")
+        print(comparison_text(result) if len(result) else
+              "no cell was measured on both sides (cells are matched on "
+              f"{', '.join(comparison.matching_keys(trials, by))})")
+    if note:
+        print(note)
+    print(f"\nreport: {out / 'report.html'}")
+    return 0
+
+
+def gate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """--baseline/--candidate: exit 1 when some cell of the candidate is slower than the
+    threshold with 95% confidence (see GATE_RULE)."""
+    try:
+        trials = merge.load([args.baseline, args.candidate], [BASELINE_RUN, CANDIDATE_RUN])
+        check_metrics(args.metric, trials)
+    except (FileNotFoundError, ValueError) as exc:
+        parser.error(str(exc))
+    result = comparison.compare(trials, "run", args.metric, baseline=BASELINE_RUN,
+                                seed=args.seed)
+    if result.empty:
+        sides = {run: sorted(trials.loc[trials["run"] == run, "cell"].unique())
+                 for run in (BASELINE_RUN, CANDIDATE_RUN)}
+        parser.error(f"no cell measured on both sides with an ok {'/'.join(args.metric)}: "
+                     f"baseline has {sides[BASELINE_RUN]}, candidate has "
+                     f"{sides[CANDIDATE_RUN]}")
+    threshold = args.threshold
+    slower = comparison.regressed(result, threshold)
+    judged = result["ratio_ci_low"].notna()
+    result["gate"] = ["FAIL" if s else ("pass" if j else "too few trials")
+                      for s, j in zip(slower, judged, strict=True)]
+    if args.out:
+        store.write_csv(args.out / GATE_FILE, result)
+    print(f"baseline {args.baseline} against candidate {args.candidate}, "
+          f"threshold {threshold:.1%}:")
+    print(comparison_text(result, ("gate",)))
+    note = hosts_note(trials, result, "run")
+    if note:
+        print(note)
+    if not judged.any():
+        parser.error("too few ok trials to judge any cell (the CI needs 2 per side)")
+    failing = result[slower]
+    if len(failing):
+        for row in failing.itertuples():
+            print(f"FAIL: {row.baseline_cell} {row.metric}: candidate {row.ratio:.3f}x the "
+                  f"baseline's median (95% CI {row.ratio_ci_low:.3f} to "
+                  f"{row.ratio_ci_high:.3f}), slower than the {threshold:.1%} allowed")
+        return EXIT_SLOWER
+    print(f"OK: no cell of the candidate is slower than the baseline by more than "
+          f"{threshold:.1%} with 95% confidence ({int(judged.sum())} of {len(result)} "
+          "judged)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`lgbench-report RUN_DIR...`: summaries, plots and report.md again from stored trials."""
-    parser = argparse.ArgumentParser(prog="lgbench-report", description=main.__doc__)
-    parser.add_argument("run_dirs", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, help="output folder (default: the first RUN_DIR)")
+    """`lgbench-report RUN_DIR...` redoes summary.csv, plots, report.md and report.html from
+    stored trials, merging several runs (run folders or sweep roots, from any hosts) and
+    comparing them; `lgbench-report --baseline A --candidate B` gates a pipeline."""
+    parser = argparse.ArgumentParser(
+        prog="lgbench-report", description=inspect.cleandoc(main.__doc__ or ""),
+        epilog=GATE_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--out", type=Path, help="output folder (default: the RUN_DIR when "
+                        "there is one, else a new lgbench-report-<date> folder here)")
+    parser.add_argument("--compare", default=AUTO, metavar="COLUMN",
+                        help="compare along backend, host, run or another factor (appliance, "
+                        "parallel, memsize, ...); auto (default): the first of backend, host, "
+                        "run that varies; none: no comparison")
+    parser.add_argument("--metric", action="append",
+                        help="timed metric to compare, repeatable (default: total_s)")
+    parser.add_argument("--baseline", type=Path, help="the reference run (with --candidate)")
+    parser.add_argument("--candidate", type=Path, help="the run to check against --baseline")
+    parser.add_argument("--threshold", type=parse_threshold, default=parse_threshold("5%"),
+                        help="slowdown allowed before --candidate fails, e.g. 5%% (default) "
+                        "or 0.05")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
-    for d in args.run_dirs:
+    args.metric = args.metric or ["total_s"]
+    gating = args.baseline is not None or args.candidate is not None
+    if gating and (args.baseline is None or args.candidate is None or args.run_dirs):
+        parser.error("--baseline and --candidate go together, without RUN_DIR arguments")
+    if not gating and not args.run_dirs:
+        parser.error("give RUN_DIR arguments, or --baseline and --candidate")
+    for d in args.run_dirs or [args.baseline, args.candidate]:
         if not d.is_dir():
             parser.error(f"{d} is not a directory")
-    try:
-        summary = build_report(args.run_dirs, args.out or args.run_dirs[0], seed=args.seed)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.error(str(exc))
-    print(table(summary))
-    return 0
+    return gate(args, parser) if gating else report(args, parser)

@@ -1,0 +1,59 @@
+"""Several stored runs (run folders or sweep roots, from one host or many) as one trial frame.
+
+Each row gains `host` (the hostname its run's metadata.json records) and `run` (which of the
+given folders it came from), so runs and hosts can be summarised and compared side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from harness import store
+
+UNKNOWN_HOST = "unknown"
+
+
+def job_dirs(path: Path) -> list[Path]:
+    """The folders holding trials: a sweep root's jobs (each with the metadata of the host it
+    ran on), else the run folder itself."""
+    jobs = [p.parent for p in path.glob(f"*/{store.TRIALS_FILE}")]
+    if jobs:
+        return sorted(jobs, key=lambda p: (not p.name.isdigit(), len(p.name), p.name))
+    if (path / store.TRIALS_FILE).exists():
+        return [path]
+    raise FileNotFoundError(f"no {store.TRIALS_FILE} in {path} or its subfolders")
+
+
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Short distinct names for the folders: the fewest trailing path parts that tell them
+    apart (`a/run`, `b/run`), the folder name where that suffices."""
+    parts = [Path(p).resolve().parts for p in paths]
+    for depth in range(1, max(map(len, parts)) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(set(parts)):
+            return labels
+    return [str(p) for p in paths]
+
+
+def hostname(job: Path) -> str:
+    """The host a job ran on, as its metadata.json says."""
+    meta_file = job / store.METADATA_FILE
+    if not meta_file.exists():
+        return UNKNOWN_HOST
+    return json.loads(meta_file.read_text()).get("host", {}).get("hostname") or UNKNOWN_HOST
+
+
+def load(paths: Sequence[Path], labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """The trials of every folder with `host` and `run` columns. With several hosts, cell
+    labels are prefixed `host:` so summaries and plots keep the hosts apart."""
+    labels = list(labels) if labels is not None else run_labels(paths)
+    frames = [store.read_trials([job]).assign(host=hostname(job), run=label)
+              for path, label in zip(paths, labels, strict=True) for job in job_dirs(path)]
+    trials = pd.concat(frames, ignore_index=True)
+    if trials["host"].nunique() > 1:
+        trials["cell"] = trials["host"] + ":" + trials["cell"]
+    return trials

@@ -1,0 +1,299 @@
+"""`lgbench-report` over stored runs: merging runs and hosts, comparisons along a grouping, the
+report files, and the --baseline/--candidate gate (fake stored runs, no appliance)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import LGBENCH_REPORT, lgbench_env
+from trial_rows import trial
+
+from harness import merge, store
+from harness.comparison import compare, holm, matching_keys
+from harness.report_cli import main, parse_threshold
+
+CELL = "{backend}/cached-hot/launch/p1"
+
+
+def rows(backend: str, values, **overrides) -> list[dict]:
+    """One ok launch trial per value (total_s), warm-up first and far off (must be ignored)."""
+    overrides.setdefault("accel_requested", backend)
+    return [trial(backend=backend, cell=CELL.format(backend=backend), repetition=-1,
+                  warmup=True, total_s=99.0, **overrides)] + \
+        [trial(backend=backend, cell=CELL.format(backend=backend), repetition=i, total_s=v,
+               launch_s=v - 0.5, **overrides) for i, v in enumerate(values)]
+
+
+def store_run(run_dir: Path, trial_rows: list[dict], host: str = "host-a") -> Path:
+    """A run folder as lgbench leaves it: trials.parquet and metadata.json."""
+    store.write_frame_parquet(run_dir / store.TRIALS_FILE, pd.DataFrame(trial_rows))
+    store.write_json(run_dir / store.METADATA_FILE, {
+        "run_id": run_dir.name, "cell": trial_rows[0]["cell"],
+        "host": {"hostname": host, "cpu_model": "Test CPU", "cores": 2,
+                 "versions": {"libguestfs": "1.48.6", "qemu": "QEMU 7.2"}},
+        "backend": {"name": trial_rows[0]["backend"], "kvm_verdict": "not usable"}})
+    return run_dir
+
+
+def noisy(median: float, n: int, seed: int, spread: float = 0.02) -> np.ndarray:
+    """n launch times around `median`, a few % apart as real TCG launches are."""
+    return median * (1 + np.random.default_rng(seed).uniform(-spread, spread, n))
+
+
+# --- comparison ----------------------------------------------------------------------------
+
+
+def test_holm_adjusts_step_down_and_keeps_nan():
+    adjusted = holm([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+
+
+def test_comparing_hosts_matches_cells_and_says_how_much_slower():
+    trials = pd.DataFrame(rows("tcg", noisy(10, 8, 1), host="fast")
+                          + rows("tcg", noisy(12, 8, 2), host="slow")
+                          + rows("libvirt", noisy(14, 8, 3), host="fast")
+                          + rows("libvirt", noisy(14, 8, 4), host="slow"))
+    result = compare(trials, "host", ["total_s"])
+    assert "host" not in matching_keys(trials, "host")
+    by_backend = result.set_index("backend")
+    assert list(result["baseline"].unique()) == ["fast"]
+    tcg = by_backend.loc["tcg"]
+    assert abs(tcg["ratio"] - 1.2) < 0.05
+    assert tcg["verdict"] == f"slow {tcg['ratio']:.2f}x slower (surely)"
+    assert by_backend.loc["libvirt", "verdict"] == "no clear difference"
+    assert (result["n_baseline"] == 8).all()  # warm-ups left out
+
+
+def test_backends_of_two_runs_are_compared_though_run_and_accelerator_differ():
+    trials = pd.DataFrame(rows("tcg", noisy(10, 3, 1), run="A", accel_requested="tcg")
+                          + rows("libvirt", noisy(15, 3, 2), run="B", accel_requested="kvm"))
+    trials["host"] = "h"
+    result = compare(trials, "backend")
+    assert len(result) == 1
+    row = result.iloc[0]
+    assert (row["baseline"], row["candidate"]) == ("tcg", "libvirt")
+    # 3 trials a side: the CI is clear, Mann-Whitney cannot reach 5%.
+    assert row["ratio_ci_low"] > 1.3
+    assert row["verdict"] == (f"libvirt {row['ratio']:.2f}x slower "
+                              "(likely: too few trials for the test)")
+
+
+def test_holm_correction_across_cells_can_undo_a_raw_significance():
+    records = []
+    for n in range(1, 7):  # six cells, each a mild, noisy difference
+        rng = np.random.default_rng(n)
+        for host, shift in (("a", 0.0), ("b", 0.4)):
+            records += [trial(parallel=n, cell=f"p{n}", host=host, repetition=i, total_s=v)
+                        for i, v in enumerate(10 + shift + rng.normal(0, 0.5, 8))]
+    result = compare(pd.DataFrame(records), "host")
+    assert len(result) == 6
+    assert (result["p_holm"] >= result["p_value"]).all()
+    raw_only = result[(result["p_value"] < 0.05) & (result["p_holm"] >= 0.05)]
+    assert len(raw_only), result[["p_value", "p_holm"]]
+    assert not raw_only["verdict"].str.contains("surely").any()
+
+
+def test_makespan_counts_once_per_fully_successful_repetition():
+    trials = pd.DataFrame(
+        [trial(host=h, parallel=2, instance=i, repetition=r, makespan_s=m, run_id=h,
+               status="error" if (h, r, i) == ("b", 0, 1) else "ok")
+         for h, m in (("a", 10.0), ("b", 12.0)) for r in range(4) for i in range(2)])
+    row = compare(trials, "host", ["makespan_s"]).iloc[0]
+    assert (row["n_baseline"], row["n_candidate"]) == (4, 3)
+
+
+# --- merging ---------------------------------------------------------------------------------
+
+
+def test_runs_from_two_hosts_merge_with_host_and_run_columns(tmp_path):
+    a = store_run(tmp_path / "a" / "run", rows("tcg", [10, 10.1, 10.2]), host="alpha")
+    b = store_run(tmp_path / "b" / "run", rows("tcg", [11, 11.1, 11.2]), host="beta")
+    trials = merge.load([a, b])
+    assert set(zip(trials["run"], trials["host"], strict=True)) == {("a/run", "alpha"),
+                                                                     ("b/run", "beta")}
+    assert set(trials["cell"]) == {f"{h}:tcg/cached-hot/launch/p1" for h in ("alpha", "beta")}
+
+
+def test_a_sweep_root_brings_the_host_of_each_job(tmp_path):
+    root = tmp_path / "sweep"
+    store_run(root / "0", rows("tcg", [10, 10.1]), host="node1")
+    store_run(root / "1", rows("libvirt", [14, 14.1]), host="node2")
+    # The aggregate at the root and its metadata (the launching host) must not be read twice.
+    store.write_frame_parquet(root / store.TRIALS_FILE, pd.DataFrame(rows("tcg", [1.0])))
+    store.write_json(root / store.METADATA_FILE, {"host": {"hostname": "login"}})
+    trials = merge.load([root])
+    assert sorted(trials.groupby("host")["backend"].first().items()) == [
+        ("node1", "tcg"), ("node2", "libvirt")]
+    assert len(trials) == 6 and set(trials["run"]) == {"sweep"}
+
+
+# --- lgbench-report RUN_DIR... ---------------------------------------------------------------
+
+
+@pytest.fixture
+def two_backends(tmp_path):
+    a = store_run(tmp_path / "tcg", rows("tcg", noisy(10, 5, 1)))
+    b = store_run(tmp_path / "libvirt", rows("libvirt", noisy(13, 5, 2), accel_requested="kvm"))
+    return a, b
+
+
+def test_report_of_two_runs_prints_the_comparison_and_writes_both_reports(two_backends,
+                                                                           tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*map(str, two_backends), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "comparison by backend (total_s):" in printed
+    assert re.search(r"libvirt 1\.\d\dx slower \(surely\)", printed), printed
+    csv = pd.read_csv(out / "comparison-backend.csv")
+    assert list(csv[["baseline", "candidate", "metric"]].iloc[0]) == ["tcg", "libvirt",
+                                                                       "total_s"]
+    markdown = (out / "report.md").read_text()
+    assert "## Comparison by backend" in markdown and "## The seed's expectation" in markdown
+    html = (out / "report.html").read_text()
+    assert "Comparison by backend" in html and "Hosts and versions" in html
+    assert html.count('src="data:image/png;base64,') == len(list((out / "plots").glob("*.png")))
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
+    # The runs' own reports were left alone.
+    assert not (two_backends[0] / "report.md").exists()
+
+
+def test_a_comparison_across_hosts_says_so(tmp_path, capsys):
+    a = store_run(tmp_path / "tcg", rows("tcg", noisy(10, 5, 1)), host="alpha")
+    b = store_run(tmp_path / "uml", rows("uml", noisy(13, 5, 2)), host="beta")
+    assert main([str(a), str(b), "--out", str(tmp_path / "out")]) == 0
+    note = "note: the sides ran on different hosts (alpha, beta)"
+    assert note in capsys.readouterr().out
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "**Note: the sides ran on different hosts (alpha, beta)" in markdown
+
+
+def test_report_compares_runs_and_several_metrics_on_request(two_backends, tmp_path, capsys):
+    same = store_run(tmp_path / "again", rows("tcg", noisy(10, 5, 9)))
+    out = tmp_path / "out"
+    argv = [str(two_backends[0]), str(same), "--compare", "run", "--metric", "launch_s",
+            "--metric", "total_s", "--out", str(out)]
+    assert main(argv) == 0
+    csv = pd.read_csv(out / "comparison-run.csv")
+    assert list(csv["metric"]) == ["launch_s", "total_s"]
+    assert (csv["verdict"] == "no clear difference").all()
+    assert "comparison by run (launch_s, total_s):" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["RUN", "--compare", "nosuch"], "--compare nosuch: not a column"),
+    (["RUN", "--compare", "host"], "every trial has the same value (host-a)"),
+    (["RUN", "--metric", "total"], "--metric total: not measured in these runs (try launch_s, "),
+    (["/nonexistent/run"], "/nonexistent/run is not a directory"),
+    (["EMPTY"], "no trials.parquet in"),
+    ([], "give RUN_DIR arguments"),
+])
+def test_bad_report_input_exits_2(tmp_path, capsys, argv, words):
+    run = store_run(tmp_path / "run", rows("tcg", [10, 10.1]))
+    (tmp_path / "empty").mkdir()
+    argv = [{"RUN": str(run), "EMPTY": str(tmp_path / "empty")}.get(a, a) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+# --- the baseline gate ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "value"), [("5%", 0.05), ("0.05", 0.05), ("12.5%", 0.125),
+                                             (" 0% ", 0.0)])
+def test_thresholds_read_as_fractions(text, value):
+    assert parse_threshold(text) == pytest.approx(value)
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    return store_run(tmp_path / "baseline", rows("tcg", noisy(11, 3, 5, spread=0.03)))
+
+
+def slowed_copy(run_dir: Path, to: Path, factor: float) -> Path:
+    """Another run of the same cell: the baseline's trials, total_s times factor."""
+    trials = pd.read_parquet(run_dir / store.TRIALS_FILE)
+    trials["total_s"] *= factor
+    meta = json.loads((run_dir / store.METADATA_FILE).read_text())
+    store.write_frame_parquet(to / store.TRIALS_FILE, trials)
+    store.write_json(to / store.METADATA_FILE, meta)
+    return to
+
+
+def test_the_gate_fails_on_a_20_percent_slowdown(baseline, tmp_path, capsys):
+    candidate = slowed_copy(baseline, tmp_path / "candidate", 1.2)
+    out = tmp_path / "out"
+    code = main(["--baseline", str(baseline), "--candidate", str(candidate), "--threshold",
+                 "5%", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 1, printed
+    assert "FAIL: tcg/cached-hot/launch/p1 total_s: candidate 1.200x" in printed
+    assert pd.read_csv(out / "baseline-check.csv")["gate"].tolist() == ["FAIL"]
+
+
+def test_the_gate_passes_a_slowdown_within_the_threshold(baseline, tmp_path, capsys):
+    candidate = slowed_copy(baseline, tmp_path / "candidate", 1.2)
+    code = main(["--baseline", str(baseline), "--candidate", str(candidate), "--threshold",
+                 "30%"])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_the_gate_passes_another_run_of_the_same_cell(baseline, tmp_path, capsys):
+    other = store_run(tmp_path / "other", rows("tcg", noisy(11, 3, 6, spread=0.03)))
+    code = main(["--baseline", str(baseline), "--candidate", str(other)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "OK: no cell of the candidate is slower than the baseline by more than 5.0%" \
+        in printed
+
+
+def test_the_gate_as_a_pipeline_runs_it(baseline, tmp_path):
+    """The console script's exit status, as a CI job sees it."""
+    candidate = slowed_copy(baseline, tmp_path / "candidate", 1.2)
+
+    def gate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(LGBENCH_REPORT), "--baseline", str(baseline), *args],
+                              capture_output=True, text=True, env=lgbench_env(tmp_path),
+                              timeout=120)
+
+    slowed = gate("--candidate", str(candidate), "--threshold", "5%")
+    assert slowed.returncode == 1 and "FAIL:" in slowed.stdout, slowed.stdout + slowed.stderr
+    same = gate("--candidate", str(baseline))
+    assert same.returncode == 0 and "OK:" in same.stdout, same.stdout + same.stderr
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ("threshold=5x", "argument --threshold: '5x': write it as 5% or 0.05"),
+    ("threshold=5", "'5' would be 500%"),
+    ("threshold=-1%", "must be 0% or more"),
+    ("missing", "is not a directory"),
+    ("metric=upload_s", "--metric upload_s: not measured in these runs"),
+    ("other cell", "no cell measured on both sides with an ok total_s"),
+    ("one trial", "too few ok trials to judge any cell"),
+    ("no candidate", "--baseline and --candidate go together"),
+])
+def test_bad_gate_input_exits_2(baseline, tmp_path, capsys, change, words):
+    candidate = slowed_copy(baseline, tmp_path / "candidate", 1.0)
+    argv = ["--baseline", str(baseline), "--candidate", str(candidate)]
+    if change.startswith(("threshold=", "metric=")):
+        argv.append(f"--{change}")
+    elif change == "missing":
+        argv[-1] = str(tmp_path / "nosuch")
+    elif change == "other cell":
+        argv[-1] = str(store_run(tmp_path / "p4", rows("tcg", [11, 11.2], parallel=4)))
+    elif change == "one trial":
+        argv[1] = str(store_run(tmp_path / "short", rows("tcg", [11])))
+    elif change == "no candidate":
+        argv = argv[:2]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
