@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import signal
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -18,7 +20,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from harness import doctor, hostinfo, store
+from harness import doctor, hostinfo, resume, store
 from harness.appliances import Appliance
 from harness.config import register_configs, validate
 from harness.report import build_report, table
@@ -29,21 +31,58 @@ log = logging.getLogger("lgbench")
 # Hydra from resolving it as a Python module when run through the console script.
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 register_configs()
+resume.register_resolvers()
 
 
-def cell_label(cfg: DictConfig) -> str:
-    """A readable identity of the swept factors, e.g. `tcg/cached-hot/launch/p1`."""
+def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
+    """A readable identity of the swept factors, e.g. `tcg/cached-hot/launch/p1` (a workload's
+    variant, such as its guest image, in brackets after its name)."""
     appliance = cfg.appliance.type
     if appliance == "cached":
         appliance += f"-{cfg.appliance.cache_state}"
-    label = f"{cfg.backend.name}/{appliance}/{cfg.workload.name}/p{cfg.parallel}"
+    workload = cfg.workload.name + (f"[{workload_variant}]" if workload_variant else "")
+    label = f"{cfg.backend.name}/{appliance}/{workload}/p{cfg.parallel}"
     if cfg.memsize is not None:
         label += f"/m{cfg.memsize}"
     return label + (f"/smp{cfg.smp}" if cfg.smp != 1 else "")
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
+def _stop(signum: int, frame: Any) -> None:
+    """Ctrl-C or SIGTERM: end the cell as on Ctrl-C. Later signals are ignored, so that a
+    second one (submitit's job controller forwards the terminal's Ctrl-C) cannot cut the
+    clean-up of the appliances short."""
+    if frame is not None and frame.f_code.co_filename == logging.__file__:
+        # Python ignores exceptions raised in logging's fork callbacks (the runner forks
+        # workers), which would lose the interrupt: raise it 10 ms later, outside logging.
+        signal.signal(signal.SIGALRM, lambda _, later: _stop(signum, later))
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def launcher_name(hydra_cfg: DictConfig) -> str:
+    """The Hydra launcher of this run: `basic` runs cells one after another; the others
+    (submitit_local, submitit_slurm) run them as concurrent jobs."""
+    return str(hydra_cfg.runtime.choices.get("hydra/launcher") or "basic")
+
+
+def _skip_if_complete(cfg: DictConfig, run_dir: Path) -> bool:
+    """With resume=true: True if run_dir already holds this cell complete; otherwise set
+    aside whatever earlier results are in the way (an incomplete attempt is measured again
+    in full)."""
+    if not cfg.resume:
+        return False
+    if resume.is_complete(run_dir, resume.identity(cfg)):
+        if HydraConfig.get().mode != RunMode.MULTIRUN:  # the sweep's progress line says it
+            log.info("cell %s: complete in %s, skipped",
+                     (resume.metadata(run_dir) or {}).get("cell"), run_dir)
+        return True
+    aside = resume.set_aside(run_dir)
+    if aside is not None:
+        log.warning("incomplete earlier results moved to %s; measuring the cell again", aside)
+    return False
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -52,9 +91,12 @@ def run(cfg: DictConfig) -> None:
     if problems:
         print(f"lgbench: error: {'; '.join(problems)}", file=sys.stderr)
         sys.exit(2)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # clean up as on Ctrl-C
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if _skip_if_complete(cfg, run_dir):
+        return
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
@@ -62,14 +104,16 @@ def run(cfg: DictConfig) -> None:
     appliance = Appliance(**OmegaConf.to_container(cfg.appliance, resolve=True))
     workload = instantiate(cfg.workload)
     plan = CellPlan(
-        run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg), parallel=cfg.parallel,
+        run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg, workload.variant()),
+        parallel=cfg.parallel,
         runs=cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize, smp=cfg.smp,
         timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
         probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline)
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": hostinfo.host_metadata(),
                 "doctor": (doctor.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
-                "config": OmegaConf.to_container(cfg, resolve=True), "started_at": time.time()}
+                "config": OmegaConf.to_container(cfg, resolve=True),
+                "launcher": launcher_name(hydra_cfg), "started_at": time.time()}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
     log.info("cell %s: %d warm-up + %d runs, %d appliance(s) each, into %s", plan.cell,
              plan.warmup, plan.runs, plan.parallel, run_dir)
@@ -104,29 +148,45 @@ def count_jobs(overrides: list[str]) -> int:
 
 
 class SweepCallback(Callback):
-    """Cell progress with an ETA during sweeps, and the aggregate at the sweep root."""
+    """Cell progress with an ETA during sweeps, and the aggregate at the sweep root.
+
+    on_multirun_start/end run in the launching process; on_job_start/end run where the job
+    runs, which for submitit is a process of its own (a copy of this callback, pickled after
+    on_multirun_start: it knows the total, not the other jobs' progress).
+    """
 
     def __init__(self) -> None:
         self.total = 1
-        self.started = time.monotonic()
+        self.measuring = 0.0  # seconds spent on measured (not skipped) cells
+        self.measured = 0
         self.done = 0
+        self.job_started: float | None = None  # None while a skipped cell "runs"
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
         self.total = count_jobs(params + list(config.hydra.overrides.task))
-        self.started = time.monotonic()
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
+        progress = f"cell {config.hydra.job.num + 1} of {self.total}"
+        run_dir = Path(config.hydra.runtime.output_dir)
+        if config.resume and resume.is_complete(run_dir, resume.identity(config)):
+            self.job_started = None
+            log.info("%s: complete in %s, skipped", progress, run_dir)
+            return
+        self.job_started = time.monotonic()
         eta = ""
-        if self.done:
-            left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
+        if self.measured:
+            left = self.measuring / self.measured * (self.total - self.done)
             eta = f", sweep ETA {int(left) // 60}m{int(left) % 60:02d}s"
-        log.info("cell %d of %d%s", config.hydra.job.num + 1, self.total, eta)
+        log.info("%s%s", progress, eta)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         self.done += 1
+        if self.job_started is not None:
+            self.measuring += time.monotonic() - self.job_started
+            self.measured += 1
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = Path(config.hydra.sweep.dir)
@@ -137,11 +197,42 @@ class SweepCallback(Callback):
         store.write_frame_parquet(root / store.TRIALS_FILE, trials)
         store.write_json(root / store.METADATA_FILE, {
             "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
-            "host": hostinfo.host_metadata()})
+            "host": hostinfo.host_metadata(), "launcher": launcher_name(config.hydra)})
         summary = build_report([root], root, seed=config.seed)
         print(table(summary), flush=True)
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
 
 
 def main() -> None:
-    run()
+    """The console script: Hydra's app, plus Ctrl-C and SIGTERM in the launching process
+    (while a submitit launcher waits for its jobs), which end the jobs before exiting 130."""
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        run()
+    except KeyboardInterrupt:
+        ended = _end_jobs()
+        log.warning("interrupted%s", f": ended the job processes {ended}" if ended else "")
+        sys.exit(130)
+
+
+def _end_jobs(timeout_s: float = 60.0) -> list[int]:
+    """Interrupt the jobs a launcher started here and wait until they (and what they started)
+    are gone. The jobs themselves end their appliances on SIGINT, as on Ctrl-C; only they
+    are signalled (processes of this group below submitit's controllers, which are our
+    children), since a controller SIGKILLs its job one second after a signal of its own."""
+    me = psutil.Process()
+    descendants = me.children(recursive=True)
+    controllers = {p.pid for p in me.children()}
+    for proc in descendants:
+        try:
+            if proc.pid not in controllers and os.getpgid(proc.pid) == os.getpgrp():
+                proc.send_signal(signal.SIGINT)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    _, alive = psutil.wait_procs(descendants, timeout=timeout_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+    return sorted(p.pid for p in descendants)

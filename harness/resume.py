@@ -1,0 +1,132 @@
+"""`resume=true`: find a cell's earlier results, tell whether they are complete, and pick the
+folders a resumed run or sweep writes into.
+
+A cell is its resolved config (all of it but `resume`), not its job number: adding a value to a
+sweep renumbers the jobs, and a cell measured with other runs, warm-ups or settings is another
+measurement. Cells are complete when their run ended without interruption and every
+(repetition, instance) of the plan has a row; infeasible, unsupported, error and timeout rows
+count, since measuring again would only repeat them.
+
+Hydra resolves the run and sweep folders before the job starts, so the choice of folder lives
+in OmegaConf resolvers named in conf/config.yaml:
+- `resumed_run`: a single run reuses the newest run folder of its experiment holding the cell;
+- `resumed_sweep`: a sweep reuses the newest sweep folder (one with Hydra's multirun.yaml);
+- `resumed_job`: in it, a job reuses the folder that holds its cell, else its job number (or
+  `<num>-2`, ... when another cell has that folder).
+Without resume=true each returns Hydra's usual folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from harness import store
+
+SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
+NOT_CELL_KEYS = ("hydra", "resume")
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config that defines a cell's measurements, as metadata.json stores it."""
+    keys = [k for k in cfg if k not in NOT_CELL_KEYS]
+    container = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    return json.loads(json.dumps(container, default=str))  # the same types as stored JSON
+
+
+def metadata(run_dir: Path) -> dict[str, Any] | None:
+    """run_dir's metadata.json, or None if it has none readable."""
+    try:
+        return json.loads((run_dir / store.METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def holds(run_dir: Path, cell: dict[str, Any]) -> bool:
+    """Whether run_dir holds results (complete or not) of this cell."""
+    meta = metadata(run_dir)
+    config = meta.get("config") if meta else None
+    return isinstance(config, dict) and \
+        {k: v for k, v in config.items() if k not in NOT_CELL_KEYS} == cell
+
+
+def is_complete(run_dir: Path, cell: dict[str, Any]) -> bool:
+    """Whether run_dir holds every row of this cell from a run that ended normally."""
+    if not holds(run_dir, cell):
+        return False
+    meta = metadata(run_dir) or {}
+    if "ended_at" not in meta or meta.get("interrupted") is not False:
+        return False
+    try:
+        trials = pd.read_parquet(run_dir / store.TRIALS_FILE, columns=["repetition", "instance"])
+    except (OSError, ValueError):
+        return False
+    warmup, runs, parallel = cell["warmup"], cell["runs"], cell["parallel"]
+    expected = {(rep, i) for rep in range(warmup + runs)
+                for i in range(1 if rep < warmup else parallel)}
+    return expected <= set(zip(trials["repetition"], trials["instance"], strict=True))
+
+
+def set_aside(run_dir: Path) -> Path | None:
+    """Move earlier results out of run_dir into run_dir/superseded/<time>/ so that a new
+    measurement never mixes with them (Hydra's .hydra/ and the appended log stay)."""
+    if not (run_dir / store.METADATA_FILE).exists() and \
+            not (run_dir / store.TRIALS_FILE).exists():
+        return None
+    aside = run_dir / SUPERSEDED_DIR / time.strftime("%Y-%m-%d_%H-%M-%S")
+    aside.mkdir(parents=True, exist_ok=True)
+    for path in run_dir.iterdir():
+        if path.name not in (".hydra", SUPERSEDED_DIR) and path.suffix != ".log":
+            shutil.move(str(path), aside / path.name)
+    return aside
+
+
+def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
+    """Resolver: the newest run folder beside `fresh` holding this cell, else `fresh`."""
+    if not _root_.resume:
+        return fresh
+    cell = identity(_root_)
+    for run_dir in sorted(Path(fresh).parent.glob("*/"), reverse=True):
+        if holds(run_dir, cell):
+            return str(run_dir)
+    return fresh
+
+
+def resumed_sweep(fresh: str, resume: bool) -> str:
+    """Resolver: the newest sweep folder beside `fresh` (same experiment), else `fresh`."""
+    if not resume:
+        return fresh
+    sweeps = sorted(p.parent for p in Path(fresh).parent.glob("*/multirun.yaml"))
+    return str(sweeps[-1]) if sweeps else fresh
+
+
+def resumed_job(num: int, *, _root_: DictConfig) -> str:
+    """Resolver: the job folder in the sweep holding this cell (a complete one first), else
+    the job number, or `<num>-2`, ... when another cell's results have that folder."""
+    if not _root_.resume:
+        return str(num)
+    sweep = Path(str(_root_.hydra.sweep.dir))
+    cell = identity(_root_)
+    held = [d for d in sorted(sweep.glob("*/")) if holds(d, cell)]
+    if held:
+        return next((d for d in held if is_complete(d, cell)), held[0]).name
+    name, k = str(num), 1
+    while (sweep / name / store.METADATA_FILE).exists():
+        k += 1
+        name = f"{num}-{k}"
+    return name
+
+
+def register_resolvers() -> None:
+    """Make the resolvers of conf/config.yaml known (at import of the app, in every process
+    a launcher starts)."""
+    OmegaConf.register_new_resolver("resumed_run", resumed_run, replace=True)
+    OmegaConf.register_new_resolver("resumed_sweep", resumed_sweep, use_cache=True,
+                                    replace=True)
+    OmegaConf.register_new_resolver("resumed_job", resumed_job, replace=True)

@@ -1,0 +1,166 @@
+"""Hydra launchers: the basic one by default, submitit_slurm composes, submitit_local runs a
+sweep as concurrent jobs (progress, metadata, aggregate, report warning, Ctrl-C)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+from conftest import LGBENCH, lgbench_env, run_lgbench_in
+from test_cli import alive, wait_for
+from test_resume import TCG, shared_tcg_cache
+
+WARNING = "cells ran as concurrent jobs (Hydra launcher submitit_local)"
+
+
+def test_the_default_launcher_runs_cells_one_after_another(tmp_path):
+    root = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.05,0.1",
+                            "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
+    assert result.returncode == 0, result.stderr
+    assert "Launching 2 jobs locally" in result.stdout  # Hydra's basic launcher
+    for meta in [root / "metadata.json", *root.glob("*/metadata.json")]:
+        assert json.loads(meta.read_text())["launcher"] == "basic"
+    assert "Warning" not in (root / "report.md").read_text()
+
+
+def test_submitit_slurm_composes_with_the_usual_keys(tmp_path):
+    result = run_lgbench_in(tmp_path, "--cfg", "hydra", "hydra/launcher=submitit_slurm",
+                            "hydra.launcher.partition=bench", "hydra.launcher.timeout_min=240",
+                            "hydra.launcher.array_parallelism=4", "paths.results_dir=/shared/lgb")
+    assert result.returncode == 0, result.stderr
+    assert "_target_: hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" \
+        in result.stdout
+    for line in ("partition: bench", "timeout_min: 240", "array_parallelism: 4",
+                 "submitit_folder: ${hydra.sweep.dir}/.submitit/%j"):
+        assert line in result.stdout
+
+
+def check_submitit_sweep(root: Path, result: subprocess.CompletedProcess, rows: int) -> None:
+    """What every submitit_local sweep must leave: jobs, aggregate, metadata, warning."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Submitit 'local' sweep output dir" in output
+    assert sorted(p.parent.name for p in root.glob("*/trials.parquet")) == ["0", "1"]
+    for job in ("0", "1"):
+        meta = json.loads((root / job / "metadata.json").read_text())
+        assert meta["launcher"] == "submitit_local" and meta["interrupted"] is False
+        assert f"cell {int(job) + 1} of 2" in (root / job / "cli.log").read_text()
+    assert json.loads((root / "metadata.json").read_text())["launcher"] == "submitit_local"
+    assert len(pd.read_parquet(root / "trials.parquet")) == rows
+    assert f"aggregate of 2 cells: {root}" in output
+    assert WARNING in (root / "report.md").read_text()
+
+
+def test_submitit_local_runs_a_sweep_as_concurrent_jobs(tmp_path):
+    root = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, "-m", "hydra/launcher=submitit_local", "backend=fake",
+                            "backend.launch_s=0.5,0.6", "runs=4", "warmup=0",
+                            f"hydra.sweep.dir={root}")
+    check_submitit_sweep(root, result, rows=8)
+    spans = [pd.read_parquet(root / job / "trials.parquet") for job in ("0", "1")]
+    first, second = sorted((t["started_at"].min(), t["ended_at"].max()) for t in spans)
+    assert second[0] < first[1], "the jobs did not overlap"
+
+
+def descendants(pid: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def hung_fakes(pids: set[int]) -> list[int]:
+    found = []
+    for pid in pids:
+        try:
+            if any("time.sleep(3600)" in a for a in psutil.Process(pid).cmdline()):
+                found.append(pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["signal-to-lgbench", "terminal-ctrl-c"])
+def test_ctrl_c_during_a_submitit_local_sweep_ends_every_job(tmp_path, terminal):
+    """The terminal's Ctrl-C reaches the whole foreground group (launcher, submitit's
+    controllers and jobs); a signal to lgbench alone must reach the jobs too."""
+    root = tmp_path / "sweep"
+    proc = subprocess.Popen([str(LGBENCH), "-m", "hydra/launcher=submitit_local", "backend=fake",
+                             "backend.hang=true", "backend.launch_s=0.05,0.06", "timeout_s=600",
+                             "runs=2", "warmup=0", f"hydra.sweep.dir={root}"],
+                            env=lgbench_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen: set[int] = set()
+
+    def both_hung() -> bool:
+        seen.update(descendants(proc.pid))
+        return len(hung_fakes(seen)) == 2
+
+    try:
+        hung = wait_for(both_hung, 60)
+        if terminal:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert hung, "the two jobs' fake hypervisors never ran"
+    assert proc.returncode == 130, out + err
+    assert wait_for(lambda: not [p for p in seen if alive(p)], 10), "a job process survived"
+    for job in ("0", "1"):
+        assert json.loads((root / job / "metadata.json").read_text())["interrupted"] is True
+
+
+@pytest.fixture(scope="module")
+def tcg_cache(tmp_path_factory) -> Path:
+    return shared_tcg_cache(tmp_path_factory)
+
+
+def qemu_pids(pids: set[int]) -> set[int]:
+    found = set()
+    for pid in pids:
+        try:
+            if "qemu" in psutil.Process(pid).name():
+                found.add(pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.appliance
+def test_submitit_local_sweeps_real_appliances(tcg_cache, tmp_path):
+    root = tmp_path / "sweep"
+    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(tcg_cache)}
+    proc = subprocess.Popen([str(LGBENCH), "-m", "hydra/launcher=submitit_local", *TCG,
+                             "memsize=512,640", f"hydra.sweep.dir={root}"], env=env,
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    qemus: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            qemus.update(qemu_pids(descendants(proc.pid)))
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    check_submitit_sweep(root, subprocess.CompletedProcess(proc.args, proc.returncode, out, err),
+                         rows=2)
+    trials = pd.read_parquet(root / "trials.parquet")
+    assert set(trials["status"]) == {"ok"} and set(trials["accel_effective"]) == {"tcg"}
+    assert len(qemus) >= 2, "no qemu per cell among the jobs' processes"
+    assert wait_for(lambda: not [p for p in qemus if alive(p)], 10), "a qemu was left over"

@@ -1,0 +1,199 @@
+"""`resume=true`: interrupted sweeps and runs measure only their missing cells (fake backend,
+subprocesses), and once with real TCG appliances."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import LGBENCH, lgbench_env, run_lgbench_in
+from test_cli import interrupt_when, start, wait_for
+
+RESULT_FILES = ("trials.parquet", "metadata.json", "summary.csv", "report.md")
+
+
+def lgbench(tmp: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """lgbench with results under tmp/results (no run or sweep dir given: resume finds it)."""
+    return subprocess.run([str(LGBENCH), *args], capture_output=True, text=True,
+                          env=lgbench_env(tmp), cwd=tmp, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def popen(tmp: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(LGBENCH), *args], env=lgbench_env(tmp), cwd=tmp,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def mtimes(run_dir: Path) -> dict[str, int]:
+    return {name: (run_dir / name).stat().st_mtime_ns for name in RESULT_FILES}
+
+
+def launch_s_of(run_dir: Path) -> float:
+    return json.loads((run_dir / "metadata.json").read_text())["config"]["backend"]["launch_s"]
+
+
+def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_path):
+    # The second cell is long enough (5 s) for the interrupt to land in it on a busy machine.
+    cells = ["-m", "backend=fake", "backend.launch_s=0.05,1.0,0.06", "runs=5", "warmup=0"]
+    proc = popen(tmp_path, *cells)
+    experiment = tmp_path / "results" / "default"
+    partial = wait_for(lambda: next(experiment.glob("*/1/trials.parquet"), None), 60)
+    _, output = interrupt_when(proc, lambda: partial)
+    assert partial is not None, output
+    assert proc.returncode == 130, output
+    [root] = experiment.iterdir()
+    assert not (root / "2").exists(), "the interrupted sweep went on"
+    assert len(pd.read_parquet(root / "1" / "trials.parquet")) < 5
+    complete = mtimes(root / "0")
+    resumed_at = time.time()
+
+    result = lgbench(tmp_path, *cells, "resume=true")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert list(experiment.iterdir()) == [root], "resume did not reuse the latest sweep"
+    assert f"cell 1 of 3: complete in {root / '0'}, skipped" in output
+    assert "cell 2 of 3, " not in output and "cell 2 of 3" in output
+    assert mtimes(root / "0") == complete, "a complete cell was rewritten"
+    for job, launch_s in (("1", 1.0), ("2", 0.06)):
+        trials = pd.read_parquet(root / job / "trials.parquet")
+        assert len(trials) == 5 and (trials["started_at"] > resumed_at).all()
+        assert launch_s_of(root / job) == launch_s
+        assert json.loads((root / job / "metadata.json").read_text())["interrupted"] is False
+    [aside] = (root / "1" / "superseded").iterdir()
+    old = pd.read_parquet(aside / "trials.parquet")
+    assert 1 <= len(old) < 5 and (old["started_at"] < resumed_at).all()
+    assert json.loads((aside / "metadata.json").read_text())["interrupted"] is True
+    aggregate = pd.read_parquet(root / "trials.parquet")
+    assert len(aggregate) == 15 and aggregate["run_id"].nunique() == 3
+    assert json.loads((root / "metadata.json").read_text())["jobs"] == ["0", "1", "2"]
+
+
+def test_resume_matches_cells_by_config_not_by_job_number(tmp_path):
+    root = tmp_path / "sweep"
+    first = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.05,0.1",
+                           "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
+    assert first.returncode == 0, first.stderr
+    # A value added in front renumbers every job.
+    result = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.15,0.1,0.05",
+                            "runs=1", "warmup=0", "resume=true", f"hydra.sweep.dir={root}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"cell 2 of 3: complete in {root / '1'}, skipped" in output
+    assert f"cell 3 of 3: complete in {root / '0'}, skipped" in output
+    # Job 0 is the new cell; folder 0 holds another cell, so it goes to 0-2.
+    assert launch_s_of(root / "0-2") == 0.15
+    assert (launch_s_of(root / "0"), launch_s_of(root / "1")) == (0.05, 0.1)
+    assert len(pd.read_parquet(root / "trials.parquet")) == 3
+
+
+def test_a_changed_setting_is_another_cell(tmp_path):
+    """runs=2 is not complete because runs=1 was: resume measures it in a folder of its own."""
+    root = tmp_path / "sweep"
+    for runs in ("1", "2"):
+        result = run_lgbench_in(tmp_path, "-m", "backend=fake", f"runs={runs}", "warmup=0",
+                                "resume=true", f"hydra.sweep.dir={root}")
+        assert result.returncode == 0, result.stderr
+        assert "skipped" not in result.stdout + result.stderr
+    assert [len(pd.read_parquet(root / j / "trials.parquet")) for j in ("0", "0-2")] == [1, 2]
+
+
+def test_an_infeasible_cell_is_a_complete_result(tmp_path):
+    args = ("backend=fake", "parallel=64", "memsize=65536", "runs=2", "warmup=1", "resume=true")
+    first = run_lgbench_in(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    rows = pd.read_parquet(tmp_path / "run" / "trials.parquet")
+    assert set(rows["status"]) == {"infeasible"} and len(rows) == 1 + 2 * 64
+    again = run_lgbench_in(tmp_path, *args)
+    assert "complete in" in again.stdout and "skipped" in again.stdout
+
+
+def test_a_single_run_resumes_then_skips(tmp_path):
+    args = ("backend=fake", "backend.launch_s=0.4", "runs=8", "warmup=1", "resume=true")
+    run_dir = tmp_path / "run"
+    trials = run_dir / "trials.parquet"
+    proc = start(tmp_path, *args)
+    written, output = interrupt_when(proc, lambda: wait_for(trials.exists, 30))
+    assert written and proc.returncode == 130, output
+    resumed_at = time.time()
+
+    result = run_lgbench_in(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "incomplete earlier results moved to" in result.stdout
+    rows = pd.read_parquet(trials)
+    assert len(rows) == 9 and (rows["started_at"] > resumed_at).all()
+    assert len(list((run_dir / "superseded").glob("*/trials.parquet"))) == 1
+    complete = mtimes(run_dir)
+
+    again = run_lgbench_in(tmp_path, *args)
+    assert again.returncode == 0, again.stderr
+    assert f"cell fake/cached-hot/launch/p1: complete in {run_dir}, skipped" in again.stdout
+    assert mtimes(run_dir) == complete
+
+
+def test_a_single_run_finds_the_latest_run_of_its_cell(tmp_path):
+    experiment = tmp_path / "results" / "default"
+    assert lgbench(tmp_path, "backend=fake", "runs=1", "warmup=0").returncode == 0
+    [first] = experiment.iterdir()
+    skipped = lgbench(tmp_path, "backend=fake", "runs=1", "warmup=0", "resume=true")
+    assert f"complete in {first}, skipped" in skipped.stdout
+    time.sleep(1)  # run folders are named by the second
+    other = lgbench(tmp_path, "backend=fake", "runs=2", "warmup=0", "resume=true")
+    assert other.returncode == 0 and "skipped" not in other.stdout
+    assert len(list(experiment.iterdir())) == 2
+
+
+def shared_tcg_cache(tmp_path_factory) -> Path:
+    """One appliance cache and KVM verdict for the resume and launcher appliance tests of a
+    pytest session (a fresh cache costs a minute), removed when pytest exits."""
+    path = Path("/var/tmp") / f"lgbench-test-cache-{os.getuid()}-" \
+        f"{tmp_path_factory.getbasetemp().name}-resume-launchers"
+    if not path.exists():
+        path.mkdir(mode=0o755)
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tcg_cache(tmp_path_factory) -> Path:
+    return shared_tcg_cache(tmp_path_factory)
+
+
+# Both appliance tests pass these: a bounded KVM probe (it hangs here) keeps a fresh cache cheap.
+TCG = ("backend=tcg", "runs=1", "warmup=0", "probe_timeout_s=10")
+
+
+@pytest.mark.appliance
+def test_resume_with_real_appliances_measures_only_the_missing_cell(tcg_cache, tmp_path):
+    root = tmp_path / "sweep"
+    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(tcg_cache)}
+
+    def sweep(memsizes: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(LGBENCH), "-m", *TCG, f"memsize={memsizes}", "resume=true",
+                               f"hydra.sweep.dir={root}"], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+
+    first = sweep("512")
+    assert first.returncode == 0, first.stderr
+    complete = mtimes(root / "0")
+    resumed_at = time.time()
+    result = sweep("512,640")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"cell 1 of 2: complete in {root / '0'}, skipped" in output
+    assert output.count("trial 1/1: ok") == 1, "more than the missing cell was measured"
+    assert mtimes(root / "0") == complete
+    new = pd.read_parquet(root / "1" / "trials.parquet")
+    assert new["cell"].tolist() == ["tcg/cached-hot/launch/p1/m640"]
+    assert new["status"].tolist() == ["ok"] and (new["started_at"] > resumed_at).all()
+    aggregate = pd.read_parquet(root / "trials.parquet")
+    assert sorted(aggregate["cell"]) == ["tcg/cached-hot/launch/p1/m512",
+                                         "tcg/cached-hot/launch/p1/m640"]
