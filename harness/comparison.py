@@ -45,6 +45,17 @@ def ratio_of_medians(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0
     return ratio, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def contrast(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Sizes, medians, ratio of medians with its CI and the Mann-Whitney p of two samples."""
+    ratio, low, high = ratio_of_medians(baseline, candidate, seed)
+    p_value = (float(sps.mannwhitneyu(candidate, baseline, alternative="two-sided").pvalue)
+               if len(baseline) > 1 and len(candidate) > 1 else float("nan"))
+    return {"n_baseline": len(baseline), "n_candidate": len(candidate),
+            "median_baseline": float(np.median(baseline)),
+            "median_candidate": float(np.median(candidate)), "ratio": ratio,
+            "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p_value}
+
+
 def _verdict(ratio: float, low: float, high: float, p_value: float, n_a: int, n_b: int) -> str:
     if np.isnan(p_value) or np.isnan(low):
         return "too few trials to tell"
@@ -74,16 +85,13 @@ def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
             b = rows.loc[rows["backend"] == candidate, metric].dropna().to_numpy(dtype=float)
             if len(a) == 0 or len(b) == 0:
                 continue
-            ratio, low, high = ratio_of_medians(a, b, seed)
-            p_value = (float(sps.mannwhitneyu(b, a, alternative="two-sided").pvalue)
-                       if len(a) > 1 and len(b) > 1 else float("nan"))
+            measured = contrast(a, b, seed)
             records.append({
                 "workload": workload, "size_bytes": size, "metric": metric,
-                "baseline": baseline, "candidate": candidate, "n_baseline": len(a),
-                "n_candidate": len(b), "median_baseline": float(np.median(a)),
-                "median_candidate": float(np.median(b)), "ratio": ratio, "ratio_ci_low": low,
-                "ratio_ci_high": high, "p_value": p_value,
-                "verdict": _verdict(ratio, low, high, p_value, len(a), len(b))})
+                "baseline": baseline, "candidate": candidate, **measured,
+                "verdict": _verdict(measured["ratio"], measured["ratio_ci_low"],
+                                    measured["ratio_ci_high"], measured["p_value"], len(a),
+                                    len(b))})
     return pd.DataFrame(records, columns=list(COLUMNS))
 
 
@@ -185,16 +193,10 @@ def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",)
                 a, b = _samples(base, metric), _samples(other, metric)
                 if len(a) == 0 or len(b) == 0:
                     continue
-                ratio, low, high = ratio_of_medians(a, b, seed)
-                p_value = (float(sps.mannwhitneyu(b, a, alternative="two-sided").pvalue)
-                           if len(a) > 1 and len(b) > 1 else float("nan"))
                 records.append({
                     **dict(zip(keys, key, strict=True)), "baseline": baseline,
                     "candidate": candidate, "baseline_cell": base["cell"].iloc[0],
-                    "metric": metric, "n_baseline": len(a), "n_candidate": len(b),
-                    "median_baseline": float(np.median(a)),
-                    "median_candidate": float(np.median(b)), "ratio": ratio,
-                    "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p_value})
+                    "metric": metric, **contrast(a, b, seed)})
     result = pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS])
     result["p_holm"] = holm(result["p_value"])
     result["verdict"] = [
