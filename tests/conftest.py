@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -42,14 +45,22 @@ def run_lgbench(tmp_path: Path):
     return partial(run_lgbench_in, tmp_path)
 
 
-@pytest.fixture(scope="session")
-def guest_images(tmp_path_factory) -> Path:
-    """One images folder for the whole session (recipes built once, on first use), reachable
-    by libvirt's qemu user; removed at the end."""
-    import shutil
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="lgbench-test-images-", dir="/var/tmp"))
+def _session_folder(prefix: str) -> Iterator[Path]:
+    """A folder under /var/tmp reachable by libvirt's qemu user (pytest's are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def guest_images() -> Iterator[Path]:
+    """One images folder for the whole session: recipes are built once, on first use."""
+    yield from _session_folder("lgbench-test-images-")
+
+
+@pytest.fixture(scope="session")
+def shared_cache() -> Iterator[Path]:
+    """One LGBENCH_CACHE (supermin appliance, KVM verdict, doctor facts) for the appliance
+    tests that are not about a fresh cache, which costs about a minute here."""
+    yield from _session_folder("lgbench-test-cache-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -14,12 +15,18 @@ pytestmark = pytest.mark.appliance
 LGBENCH = Path(sys.executable).parent / "lgbench"
 
 
-def lgbench(tmp: Path, images: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """Run lgbench into tmp/run with the shared images folder; return the result and run dir."""
+@pytest.fixture
+def lgbench(tmp_path: Path, guest_images: Path, shared_cache: Path):
+    """`lgbench(*args)` into tmp_path/run with the session's images and cache -> (result, dir)."""
+    return partial(_lgbench, tmp_path, guest_images, shared_cache)
+
+
+def _lgbench(tmp: Path, images: Path, cache: Path, *args: str
+             ) -> tuple[subprocess.CompletedProcess, Path]:
     run_dir = tmp / "run"
-    env = {**os.environ, "LGBENCH_CACHE": str(images.parent / f"{images.name}-cache")}
-    result = subprocess.run([str(LGBENCH), *args, f"paths.images_dir={images}",
-                             f"hydra.run.dir={run_dir}"],
+    env = {**os.environ, "LGBENCH_CACHE": str(cache)}
+    result = subprocess.run([str(LGBENCH), *args, "probe_timeout_s=10",
+                             f"paths.images_dir={images}", f"hydra.run.dir={run_dir}"],
                             capture_output=True, text=True, env=env, timeout=900)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return result, run_dir
@@ -30,9 +37,9 @@ def measured(run_dir: Path) -> pd.DataFrame:
     return trials[~trials["warmup"]]
 
 
-def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, guest_images):
+def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, lgbench):
     """The warm-up inspects (a cache miss, every step timed); the measured trial reuses it."""
-    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=inspect_cached",
+    result, run_dir = lgbench("backend=tcg", "workload=inspect_cached",
                               "workload.image=linux-lvm", "runs=1", "warmup=1")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = pd.read_parquet(run_dir / "trials.parquet")
@@ -53,11 +60,11 @@ def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, guest_imag
     assert "a hit saves" in report
 
 
-def test_a_disk_without_an_os_is_an_error_row(tmp_path, guest_images):
+def test_a_disk_without_an_os_is_an_error_row(tmp_path, lgbench):
     blank = tmp_path / "blank.img"
     with open(blank, "wb") as f:
         f.truncate(64 * 2**20)
-    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=inspect",
+    result, run_dir = lgbench("backend=tcg", "workload=inspect",
                               f"workload.image={blank}", "runs=1", "warmup=0")
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = pd.read_parquet(run_dir / "trials.parquet").to_dict("records")
@@ -66,8 +73,8 @@ def test_a_disk_without_an_os_is_an_error_row(tmp_path, guest_images):
 
 
 @pytest.mark.parametrize("mode", ["shared", "separate"])
-def test_two_cloned_guests_in_one_appliance_or_one_each(tmp_path, guest_images, mode):
-    result, run_dir = lgbench(tmp_path, guest_images, "backend=tcg", "workload=multi_guest",
+def test_two_cloned_guests_in_one_appliance_or_one_each(tmp_path, lgbench, mode):
+    result, run_dir = lgbench("backend=tcg", "workload=multi_guest",
                               "workload.images=[linux-lvm]", "workload.guests=2",
                               f"workload.mode={mode}", "runs=1", "warmup=0")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from conftest import LGBENCH, lgbench_env, run_lgbench_in
 from test_cli import alive, wait_for
-from test_resume import TCG, shared_tcg_cache
+from test_resume import TCG
 
 WARNING = "cells ran as concurrent jobs (Hydra launcher submitit_local)"
 
@@ -123,11 +123,6 @@ def test_ctrl_c_during_a_submitit_local_sweep_ends_every_job(tmp_path, terminal)
         assert json.loads((root / job / "metadata.json").read_text())["interrupted"] is True
 
 
-@pytest.fixture(scope="module")
-def tcg_cache(tmp_path_factory) -> Path:
-    return shared_tcg_cache(tmp_path_factory)
-
-
 def qemu_pids(pids: set[int]) -> set[int]:
     found = set()
     for pid in pids:
@@ -140,9 +135,9 @@ def qemu_pids(pids: set[int]) -> set[int]:
 
 
 @pytest.mark.appliance
-def test_submitit_local_sweeps_real_appliances(tcg_cache, tmp_path):
+def test_submitit_local_sweeps_real_appliances(shared_cache, tmp_path):
     root = tmp_path / "sweep"
-    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(tcg_cache)}
+    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(shared_cache)}
     proc = subprocess.Popen([str(LGBENCH), "-m", "hydra/launcher=submitit_local", *TCG,
                              "memsize=512,640", f"hydra.sweep.dir={root}"], env=env,
                             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -1,18 +1,14 @@
 """Real appliances (marker `appliance`): stored tcg and libvirt runs compared by
 `lgbench-report`, and the baseline gate on two real runs of one cell.
 
-One module cache (a fresh folder under /var/tmp, reachable by libvirt's qemu user) and three
-runs shared by the tests: tcg twice, libvirt once.
+Three runs shared by the tests: tcg twice, libvirt once, in the session's shared cache.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -21,26 +17,21 @@ import pytest
 pytestmark = pytest.mark.appliance
 BIN = Path(sys.executable).parent
 # KVM hangs on these hosts; the probe that finds it out need not wait a full minute.
-COMMON = ["runs=3", "probe_timeout_s=20"]
+COMMON = ["warmup=0", "probe_timeout_s=10"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> Iterator[dict[str, Path]]:
-    cache = Path(tempfile.mkdtemp(prefix="lgbench-test-report-", dir="/var/tmp"))
-    cache.chmod(0o755)
+def runs(tmp_path_factory, shared_cache) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("report_runs")
-    env = {**os.environ, "LGBENCH_CACHE": str(cache)}
-    plan = {"tcg": ["backend=tcg", "warmup=1"], "tcg_again": ["backend=tcg", "warmup=0"],
-            "libvirt": ["backend=libvirt", "warmup=0"]}
-    try:
-        for name, args in plan.items():
-            result = subprocess.run([str(BIN / "lgbench"), *args, *COMMON,
-                                     f"hydra.run.dir={tmp / name}"],
-                                    capture_output=True, text=True, env=env, timeout=600)
-            assert result.returncode == 0, result.stdout + result.stderr
-        yield {name: tmp / name for name in plan}
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "LGBENCH_CACHE": str(shared_cache)}
+    plan = {"tcg": ["backend=tcg", "runs=3"], "tcg_again": ["backend=tcg", "runs=2"],
+            "libvirt": ["backend=libvirt", "runs=2"]}
+    for name, args in plan.items():
+        result = subprocess.run([str(BIN / "lgbench"), *args, *COMMON,
+                                 f"hydra.run.dir={tmp / name}"],
+                                capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return {name: tmp / name for name in plan}
 
 
 def report(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -56,7 +47,7 @@ def test_two_stored_runs_are_compared_and_reported_in_html(runs, tmp_path):
     assert f"report: {out.name}/report.html" in result.stdout
     row = pd.read_csv(out / "comparison-backend.csv").iloc[0]
     assert (row["baseline"], row["candidate"], row["n_baseline"], row["n_candidate"]) == \
-        ("tcg", "libvirt", 3, 3)
+        ("tcg", "libvirt", 3, 2)
     assert 0.3 < row["ratio"] < 3 and row["ratio_ci_low"] <= row["ratio"] <= row["ratio_ci_high"]
     assert row["verdict"] in result.stdout
     html = (out / "report.html").read_text()

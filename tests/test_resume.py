@@ -3,10 +3,7 @@ subprocesses), and once with real TCG appliances."""
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -151,30 +148,14 @@ def test_a_single_run_finds_the_latest_run_of_its_cell(tmp_path):
     assert len(list(experiment.iterdir())) == 2
 
 
-def shared_tcg_cache(tmp_path_factory) -> Path:
-    """One appliance cache and KVM verdict for the resume and launcher appliance tests of a
-    pytest session (a fresh cache costs a minute), removed when pytest exits."""
-    path = Path("/var/tmp") / f"lgbench-test-cache-{os.getuid()}-" \
-        f"{tmp_path_factory.getbasetemp().name}-resume-launchers"
-    if not path.exists():
-        path.mkdir(mode=0o755)
-        atexit.register(shutil.rmtree, path, True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tcg_cache(tmp_path_factory) -> Path:
-    return shared_tcg_cache(tmp_path_factory)
-
-
 # Both appliance tests pass these: a bounded KVM probe (it hangs here) keeps a fresh cache cheap.
 TCG = ("backend=tcg", "runs=1", "warmup=0", "probe_timeout_s=10")
 
 
 @pytest.mark.appliance
-def test_resume_with_real_appliances_measures_only_the_missing_cell(tcg_cache, tmp_path):
+def test_resume_with_real_appliances_measures_only_the_missing_cell(shared_cache, tmp_path):
     root = tmp_path / "sweep"
-    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(tcg_cache)}
+    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(shared_cache)}
 
     def sweep(memsizes: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(LGBENCH), "-m", *TCG, f"memsize={memsizes}", "resume=true",

@@ -215,10 +215,8 @@ def uml_pids() -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def cache_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="lgbench-uml-cache-", dir="/var/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def cache_dir(shared_cache: Path) -> Path:
+    return shared_cache
 
 
 @pytest.fixture
