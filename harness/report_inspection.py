@@ -39,8 +39,12 @@ def inspection_section(trials: pd.DataFrame) -> list[str]:
     if steps.empty:
         lines.append("- No successful inspection trials.")
     else:
+        # Rounded here, not by tabulate, which would also reformat versions such as "12.5".
+        shown = steps.round(2).astype(object).where(steps.notna(), "")
+        if "applications" in steps:
+            shown["applications"] = [str(int(v)) if v == v else "" for v in steps["applications"]]
         lines += ["Median seconds per step (ok trials, warm-ups excluded).", "",
-                  steps.to_markdown(index=False, floatfmt=".2f"), "",
+                  shown.to_markdown(index=False, disable_numparse=True), "",
                   "### The seed's expectation", "", *expectation_lines(trials, steps)]
     cache = cache_lines(trials)
     if cache:
@@ -68,9 +72,11 @@ def expectation_lines(trials: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
             extra = (rows["total_s"] - rows["launch_s"]).median()
             against = "the launch of the same trials (close included in the extra)"
         verdict = "meets" if extra <= SEED_INSPECTION_EXTRA_S else "does not meet"
+        accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
+        note = "" if accels == "kvm" else f" It ran under {accels}; the seed's figures assume KVM."
         lines.append(f"- `{cell}`: median {rows['total_s'].median():.2f} s, {extra:+.2f} s over "
                      f"{against}: {verdict} the seed's \"no more than "
-                     f"{SEED_INSPECTION_EXTRA_S:g} seconds\" longer.")
+                     f"{SEED_INSPECTION_EXTRA_S:g} seconds\" longer.{note}")
     return lines
 
 
