@@ -123,7 +123,8 @@ def per_guest(trials: pd.DataFrame) -> pd.DataFrame:
     return (ok.groupby(["backend", "mode", "guests", "clones"], sort=False)
             .agg(n=("per_guest_s", "size"), total_s=("total_s", "median"),
                  per_guest_s=("per_guest_s", "median"), guests_found=("guests_found", "min"),
-                 misattributed_mounts=("misattributed_mounts", "max"))
+                 misattributed_mounts=("misattributed_mounts", "max"),
+                 filtered_rescans=("filtered_rescans", "max"))
             .reset_index())
 
 
@@ -140,12 +141,15 @@ def multi_guest_lines(trials: pd.DataFrame) -> list[str]:
             lines.append(f"- {backend}, K={k}: {modes['shared']:.2f} s per guest in one "
                          f"appliance against {modes['separate']:.2f} s with one appliance each "
                          f"({modes['separate'] / modes['shared']:.1f}x).")
-    for row in table[table["misattributed_mounts"] > 0].itertuples():
+    for row in table[(table["misattributed_mounts"] > 0)
+                     | (table["filtered_rescans"] > 0)].itertuples():
         lines.append(f"- {row.backend}, {row.mode}, K={row.guests}: {row.clones} cloned "
-                     f"guest(s); {row.misattributed_mounts} mountpoint(s) resolved to another "
-                     f"guest's disk (the same filesystem UUID on clones), the interaction the "
-                     f"seed warns of. LVM was filtered to each guest's disk, so its volumes "
-                     f"were not confused.")
+                     f"guest(s), the interactions the seed warns of: "
+                     f"{row.misattributed_mounts} mountpoint(s) resolved to another guest's "
+                     f"disk (the same filesystem UUID on clones); {row.filtered_rescans} "
+                     f"guest(s) hidden from inspection (a volume group LVM will not activate "
+                     f"beside its clone) needed an inspection of their own with LVM filtered "
+                     f"to their disk.")
     return lines
 
 

@@ -141,12 +141,14 @@ def test_the_cache_saving_compares_misses_with_hits():
 def test_time_per_guest_both_ways_and_clone_conflicts():
     rows = [trial(cell=f"tcg/cached-hot/multi_guest[{mode}+k4]/p1", workload="multi_guest",
                   repetition=r, total_s=total, guests=4, mode=mode, clones=3, guests_found=4,
-                  misattributed_mounts=3 if mode == "shared" else 0)
+                  misattributed_mounts=3 if mode == "shared" else 0,
+                  filtered_rescans=4 if mode == "shared" else 0)
             for mode, total in (("shared", 20.0), ("separate", 60.0)) for r in range(2)]
     lines = multi_guest_lines(pd.DataFrame(rows))
     assert any("5.00 s per guest in one appliance against 15.00 s" in line and "(3.0x)" in line
                for line in lines)
-    assert any("3 mountpoint(s) resolved to another guest's disk" in line for line in lines)
+    assert any("3 mountpoint(s) resolved to another guest's disk" in line
+               and "4 guest(s) hidden from inspection" in line for line in lines)
 
 
 @pytest.mark.parametrize("image", ["/nonexistent", "EMPTY"])

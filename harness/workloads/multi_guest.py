@@ -1,11 +1,12 @@
 """Several guests per appliance, as guestfs-performance(1)'s "launch fewer appliances" suggests.
 
-mode=shared adds the K guests' disks to one appliance (as virt-df does) and inspects and mounts
-each guest in turn; mode=separate launches one appliance per guest, one after another. The seed
-warns that disks then interact: cloned guests share filesystem UUIDs and volume group names.
-Each guest is inspected with LVM filtered to its own disk (guestfs_lvm_set_filter), and a
-mountpoint whose device lies on another guest's disk (a UUID that fstab names resolving to a
-clone) is counted in `misattributed_mounts` rather than hidden.
+mode=shared adds the K guests' disks to one appliance (as virt-df does), inspects them all at
+once and mounts each guest in turn; mode=separate launches one appliance per guest, one after
+another. The seed warns that disks then interact: cloned guests share filesystem UUIDs and
+volume group names. A guest that inspection cannot see (its volume group a duplicate of a
+clone's) is inspected again with LVM filtered to its disk (guestfs_lvm_set_filter:
+`filtered_rescans`), and a mountpoint whose device lies on another guest's disk (a UUID that
+fstab names resolving to a clone) is counted in `misattributed_mounts` rather than hidden.
 """
 
 from __future__ import annotations
@@ -56,53 +57,85 @@ class MultiGuestWorkload(Workload):
 
     def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
         if self.mode == "shared":
-            devices = handle.list_devices()
-            outcomes = [inspect_guest(handle, device) for device in devices]
+            outcomes, rescans = inspect_guests(handle)
         else:
-            outcomes = [inspect_guest(handle, handle.list_devices()[0])]
+            outcomes, rescans = inspect_guests(handle)
             handle.shutdown()  # the first appliance ends before the next one starts
             for path, fmt in self.disks[1:]:
-                outcomes.append(separate_guest(open_handle(), path, fmt))
-        found = [o for o in outcomes if o is not None]
+                more, more_rescans = separate_guest(open_handle(), path, fmt)
+                outcomes += more
+                rescans += more_rescans
         row: dict[str, Any] = {
             "guests": self.guests, "mode": self.mode, "clones": self.clones(),
-            "guests_found": len(found),
-            "misattributed_mounts": sum(o["misattributed_mounts"] for o in found),
-            "distros": ",".join(sorted({o["distro"] for o in found}))}
-        if not found:
+            "guests_found": len(outcomes), "filtered_rescans": rescans,
+            "misattributed_mounts": sum(o["misattributed_mounts"] for o in outcomes),
+            "distros": ",".join(sorted({o["distro"] for o in outcomes}))}
+        if not outcomes:
             row.update(status=STATUS_ERROR,
                        error=f"no operating system found on any of the {self.guests} disks")
         return [row]
 
 
-def separate_guest(handle: Any, path: Path, fmt: str) -> dict[str, Any] | None:
+def separate_guest(handle: Any, path: Path, fmt: str) -> tuple[list[dict[str, Any]], int]:
     """One more appliance for one guest: launch, inspect, mount, close."""
     try:
         handle.add_drive_opts(str(path), readonly=True, format=fmt)
         handle.launch()
-        return inspect_guest(handle, handle.list_devices()[0])
+        return inspect_guests(handle)
     finally:
         handle.close()
 
 
-def inspect_guest(handle: Any, device: str) -> dict[str, Any] | None:
-    """Inspect and mount the guest on `device` only, then unmount; None if it has no OS."""
-    handle.lvm_set_filter([device])
-    roots = [r for r in handle.inspect_os() if disk_of(handle, r, device) == device]
-    if not roots:
-        return None
-    results = describe(handle, roots[0])
+def inspect_guests(handle: Any) -> tuple[list[dict[str, Any]], int]:
+    """Inspect every disk of the appliance once (as virt-df does), then each disk whose guest
+    stayed hidden with LVM filtered to it alone: a clone's volume group, a duplicate of one
+    already seen, is not activated otherwise. Each guest found is mounted and unmounted.
+
+    Returns one outcome per guest found and the number of filtered re-inspections.
+    """
+    outcomes: dict[str, dict[str, Any]] = {}
+    for root in handle.inspect_os():
+        try:
+            disk = disk_of(handle, root)
+        except RuntimeError:  # a volume LVM would not activate: the clones' duplicate group
+            continue
+        if disk not in outcomes:
+            outcomes[disk] = _mount_guest(handle, root)
+    hidden = [d for d in handle.list_devices() if d not in outcomes]
+    for device in hidden:
+        handle.lvm_set_filter([device])
+        roots = [r for r in handle.inspect_os() if disk_of(handle, r) == device]
+        if roots:
+            outcomes[device] = _mount_guest(handle, roots[0])
+    # The filter stays: clearing it re-activates every volume group, which fails on clones.
+    return list(outcomes.values()), len(hidden)
+
+
+def _mount_guest(handle: Any, root: str) -> dict[str, Any]:
+    """Describe, mount and unmount one guest; count mountpoints on another guest's disk."""
+    results = describe(handle, root)
     mount_all(handle, results["mountpoints"])
     handle.umount_all()
-    misattributed = sum(disk_of(handle, dev, device) != device
-                        for _, dev in results["mountpoints"])
+    home = disk_of(handle, root)
+    misattributed = sum(disk_of(handle, dev) != home for _, dev in results["mountpoints"])
     return {**results, "misattributed_mounts": misattributed}
 
 
-def disk_of(handle: Any, filesystem: str, filtered_disk: str) -> str:
-    """The whole disk a filesystem lives on; a logical volume is on the one disk LVM sees."""
-    if handle.is_lv(filesystem):
-        return filtered_disk
+def disk_of(handle: Any, filesystem: str) -> str:
+    """The whole disk a filesystem lives on (a logical volume: the disk of its volume group's
+    physical volume). Partitions are checked first: is_lv fails while a clone's duplicate
+    volume group stays inactive."""
     if filesystem in handle.list_devices():
         return filesystem
-    return handle.part_to_dev(filesystem)
+    if filesystem in handle.list_partitions():
+        return handle.part_to_dev(filesystem)
+    group = handle.lvm_canonical_lv_name(filesystem).split("/")[2]
+    members = {uuid.replace("-", "") for uuid in handle.vgpvuuids(group)}
+    physical = next(pv["pv_name"] for pv in handle.pvs_full()
+                    if _text(pv["pv_uuid"]) in members)
+    return handle.part_to_dev(physical) if physical in handle.list_partitions() else physical
+
+
+def _text(value: str | bytes) -> str:
+    """LVM struct UUIDs may come as bytes, and without the dashes vgpvuuids prints."""
+    return value.decode() if isinstance(value, bytes) else value
