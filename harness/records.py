@@ -22,7 +22,7 @@ STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_
 
 # Columns holding durations in seconds; stats summarise each of them.
 TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s", "inspect_s",
-                 "mount_s", "applications_s", "icon_s", "per_guest_s")
+                 "mount_s", "applications_s", "icon_s")
 
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.

@@ -56,10 +56,8 @@ class MultiGuestWorkload(Workload):
             handle.add_drive_opts(str(path), readonly=True, format=fmt)
 
     def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
-        if self.mode == "shared":
-            outcomes, rescans = inspect_guests(handle)
-        else:
-            outcomes, rescans = inspect_guests(handle)
+        outcomes, rescans = inspect_guests(handle)  # every guest, or the first one (separate)
+        if self.mode == "separate":
             handle.shutdown()  # the first appliance ends before the next one starts
             for path, fmt in self.disks[1:]:
                 more, more_rescans = separate_guest(open_handle(), path, fmt)
