@@ -11,6 +11,7 @@ import tempfile
 
 import psutil
 
+from harness import trust
 from harness.backends.base import guestfs_handle
 from harness.feasibility import OVERHEAD_MIB
 
@@ -33,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memsize", type=int, nargs="+", default=[500, 1280])
     parser.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
-    parser.add_argument("--cache-dir", default="/var/tmp/lgbench/supermin")
+    parser.add_argument("--cache-dir", default=str(trust.default_cache_dir() / "supermin"))
     args = parser.parse_args()
     for memsize in args.memsize:
         f = footprint(memsize, args.accel, args.cache_dir)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import trust
+
 LGBENCH = Path(sys.executable).parent / "lgbench"
 
 
@@ -44,9 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="interleaved pairs to time")
     parser.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
-    parser.add_argument("--cache-dir", type=Path, default=Path("/var/tmp/lgbench"))
+    parser.add_argument("--cache-dir", type=Path, default=trust.default_cache_dir())
     args = parser.parse_args()
-    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    trust.secure_folder(args.cache_dir, private=True)
     guestfish_once(args.accel, args.cache_dir)  # warm the appliance cache, untimed
     bare, harness = [], []
     with tempfile.TemporaryDirectory() as tmp:

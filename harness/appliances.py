@@ -10,10 +10,11 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness import processes
+from harness import processes, trust
 
 FIXED_FILES = ("kernel", "initrd", "root", "README.fixed")
 
@@ -47,14 +48,17 @@ def sparse_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def fixed_appliance_ready(directory: Path) -> bool:
+    """Whether a complete fixed appliance that lgbench may boot is in directory."""
+    return all([trust.trusted_file(directory / name) for name in FIXED_FILES])
+
+
 def build_fixed(directory: Path) -> None:
     """Build a fixed appliance with libguestfs-make-fixed-appliance, atomically."""
     if shutil.which("libguestfs-make-fixed-appliance") is None:
         raise ApplianceError("libguestfs-make-fixed-appliance not found "
                              "(apt-get install libguestfs-tools)")
-    staging = directory.with_name(directory.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging = _staging_folder(directory)
     # The tool launches an appliance with libguestfs's default accel=kvm:tcg, which hangs
     # where /dev/kvm exists but cannot run a guest; TCG builds the same appliance everywhere.
     env = {**os.environ, "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
@@ -66,6 +70,14 @@ def build_fixed(directory: Path) -> None:
     staging.rename(directory)
 
 
+def _staging_folder(directory: Path) -> Path:
+    """A new folder beside `directory` that nobody else can have planted (mkdtemp is
+    exclusive), readable by libvirt's qemu once renamed into place."""
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    staging.chmod(0o755)
+    return staging
+
+
 def allocated_bytes(directory: Path) -> int:
     """Bytes the files of a folder really occupy (holes excluded)."""
     return sum(f.stat().st_blocks * 512 for f in directory.iterdir() if f.is_file())
@@ -73,14 +85,12 @@ def allocated_bytes(directory: Path) -> int:
 
 def copy_sparse(source: Path, directory: Path) -> None:
     """Copy a fixed appliance keeping holes (the root is mostly holes), atomically."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
     need, free = allocated_bytes(source), shutil.disk_usage(directory.parent).free
     if need > free:
         raise ApplianceError(f"{directory.parent} has {free / 2**20:.0f} MiB free; the fixed "
                              f"appliance needs {need / 2**20:.0f} MiB")
-    staging = directory.with_name(directory.name + ".copying")
-    shutil.rmtree(staging, ignore_errors=True)
-    result = subprocess.run(["cp", "-r", "--sparse=always", str(source), str(staging)],
+    staging = _staging_folder(directory)
+    result = subprocess.run(["cp", "-rT", "--sparse=always", str(source), str(staging)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -102,14 +112,17 @@ class Appliance:
         self.fixed_source = Path(fixed_source) if fixed_source else None
 
     def prepare(self) -> None:
-        """Make the appliance exist (untimed, once per cell)."""
+        """Make the appliance exist (untimed, once per cell). Its folder must be the user's
+        and closed to others (trust.UntrustedPath otherwise); a fixed appliance with a file
+        that is not is built again."""
+        trust.secure_folder(self.dir)
         if self.type == "cached":
-            self.dir.mkdir(parents=True, exist_ok=True)
             return
-        if (self.dir / "README.fixed").exists():
+        if fixed_appliance_ready(self.dir):
             return
         if self.type == "fixed_shm" and self.fixed_source is not None:
-            if not (self.fixed_source / "README.fixed").exists():
+            trust.secure_folder(self.fixed_source)
+            if not fixed_appliance_ready(self.fixed_source):
                 build_fixed(self.fixed_source)
             copy_sparse(self.fixed_source, self.dir)
         else:

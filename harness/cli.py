@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from harness import doctor, hostinfo, resume, store
+from harness import doctor, hostinfo, resume, store, trust
 from harness.appliances import Appliance
 from harness.config import register_configs, validate
 from harness.report import build_report, table
@@ -91,10 +91,20 @@ def run(cfg: DictConfig) -> None:
     if problems:
         print(f"lgbench: error: {'; '.join(problems)}", file=sys.stderr)
         sys.exit(2)
+    try:
+        measure(cfg)
+    except trust.UntrustedPath as exc:
+        print(f"lgbench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def measure(cfg: DictConfig) -> None:
+    """One cell: its folders checked before anything launches, then measured and reported."""
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
+    run_dir = trust.secure_folder(Path(hydra_cfg.runtime.output_dir))
+    trust.secure_folder(Path(cfg.paths.cache_dir), private=True)
     if _skip_if_complete(cfg, run_dir):
         return
     # A sweep's jobs share the sweep's name; each job is a run of its own.

@@ -6,11 +6,12 @@ compose time with Hydra's own message.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -67,7 +68,7 @@ class MultiGuestWorkloadConf(WorkloadConf):
 @dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
-    cache_dir: str = "/var/tmp/lgbench"  # appliances, probe verdicts; survives reboots
+    cache_dir: str = "/var/tmp/lgbench-${euid:}"  # appliances, probe verdicts; per user
     images_dir: str = "${.cache_dir}/images"  # guest disk images built by lgbench-images
 
 
@@ -94,7 +95,9 @@ class LgbenchConf:
 
 
 def register_configs() -> None:
-    """Register the schemas so conf/*.yaml can name them in their defaults lists."""
+    """Register the schemas so conf/*.yaml can name them in their defaults lists, and the
+    `euid` resolver that makes default folders per user."""
+    OmegaConf.register_new_resolver("euid", os.geteuid, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="lgbench_schema", node=LgbenchConf)
     cs.store(group="backend", name="backend_schema", node=BackendConf)

@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from harness import feasibility, kvm, store
+from harness import feasibility, kvm, store, trust
 from harness.appliances import _on_tmpfs
 
 SUPERMIN_D = Path("/usr/lib/x86_64-linux-gnu/guestfs/supermin.d")
@@ -113,7 +113,7 @@ def supermin_build_seconds(output: Path, if_newer: bool) -> float:
 
 
 def check_appliance_cache(cache_dir: Path) -> Check:
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    trust.secure_folder(cache_dir, private=True)
     free = shutil.disk_usage(cache_dir).free / 2**30
     where = f"{cache_dir} ({'tmpfs' if _on_tmpfs(cache_dir) else 'disk'}, {free:.1f} GiB free)"
     if shutil.which("supermin") is None or not SUPERMIN_D.is_dir():
@@ -151,7 +151,7 @@ def host_facts(cache_dir: Path, probe_timeout_s: float) -> dict[str, Any]:
     launch appliances) and cached beside the KVM verdicts."""
     cache_file = cache_dir / "doctor-facts.json"
     key = kvm.host_fingerprint()
-    cached = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    cached = json.loads(trust.read_trusted(cache_file) or "{}")
     if key not in cached:
         checks = run_checks(cache_dir, feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,
                             probe_timeout_s)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memsize", type=int, default=feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,
                         help="appliance memory (MiB) for the parallel estimate")
     parser.add_argument("--cache-dir", type=Path,
-                        default=Path(os.environ.get("LGBENCH_CACHE", "/var/tmp/lgbench")))
+                        default=trust.default_cache_dir())
     parser.add_argument("--probe-timeout", type=float, default=30.0,
                         help="bound on the one-off KVM launch probe (seconds)")
     args = parser.parse_args(argv)

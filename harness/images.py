@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import processes
+from harness import processes, trust
 
 RECIPE_FORMAT = 1  # bump when a change here alters the bytes of every recipe's image
 PROBE_TIMEOUT_S = 60.0  # the harness's bound on its one-off KVM probe
@@ -50,13 +50,9 @@ class Recipe:
 # ---------------------------------------------------------------- where images live
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LGBENCH_CACHE", "/var/tmp/lgbench"))
-
-
 def default_images_dir() -> Path:
-    """$LGBENCH_CACHE/images, else /var/tmp/lgbench/images (as conf/paths/default.yaml)."""
-    return default_cache_dir() / "images"
+    """$LGBENCH_CACHE/images, else /var/tmp/lgbench-UID/images (as conf/paths/default.yaml)."""
+    return trust.default_cache_dir() / "images"
 
 
 def _recipe(name: str) -> Recipe:
@@ -93,10 +89,9 @@ def build(name: str, images_dir: Path, log: Log = print, accel: str = "auto") ->
     `accel` is kvm, tcg or auto (the harness's KVM verdict: KVM only where it really ran).
     """
     recipe = _recipe(name)
-    path = image_path(name, images_dir)
-    if path.exists():
+    path = trust.secure_folder(images_dir) / image_path(name, images_dir).name
+    if trust.trusted_file(path):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.{os.getpid()}.part")
     start = time.monotonic()
 
@@ -124,7 +119,7 @@ def _accel(accel: str) -> str:
         return accel
     from harness.kvm import kvm_verdict
 
-    return "kvm" if kvm_verdict(default_cache_dir(), PROBE_TIMEOUT_S).usable else "tcg"
+    return "kvm" if kvm_verdict(trust.default_cache_dir(), PROBE_TIMEOUT_S).usable else "tcg"
 
 
 @contextmanager
@@ -447,10 +442,10 @@ def debootstrap_tarball(images_dir: Path, progress: Log) -> Path:
     source = _debian_source()
     tarball = (_sources_dir("debian", images_dir)
                / f"{source['suite']}-{source['variant']}-{_digest(source)}.tar")
-    if tarball.exists():
+    trust.secure_folder(tarball.parent)
+    if trust.trusted_file(tarball):
         progress(f"reusing {tarball}")
         return tarball
-    tarball.parent.mkdir(parents=True, exist_ok=True)
     tree = Path(tempfile.mkdtemp(prefix=".debootstrap-", dir=tarball.parent))
     part = tarball.with_name(f".{tarball.name}.{os.getpid()}.part")
     try:
@@ -550,7 +545,7 @@ def _parser() -> argparse.ArgumentParser:
         if command in ("build", "remove"):
             sub.add_argument("name")
         sub.add_argument("--images-dir", type=Path, default=default_images_dir(),
-                         help="default: $LGBENCH_CACHE/images or /var/tmp/lgbench/images")
+                         help="default: $LGBENCH_CACHE/images or /var/tmp/lgbench-UID/images")
         if command == "build":
             sub.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                              help="auto: KVM only where the harness saw it run (default)")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from harness import trust
 
 HASHED_BYTES = 4 * 2**20
 
@@ -28,15 +29,12 @@ def image_identity(path: Path) -> str:
 def load(cache_dir: Path, identity: str) -> dict[str, Any] | None:
     """The cached inspection of the image with this identity, or None."""
     try:
-        return json.loads((cache_dir / f"{identity}.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(trust.read_trusted(cache_dir / f"{identity}.json") or "null")
+    except json.JSONDecodeError:
         return None
 
 
 def save(cache_dir: Path, identity: str, results: dict[str, Any]) -> None:
     """Store atomically: parallel trials may write the same entry at once."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"{identity}.json"
-    partial = target.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(results))
-    os.replace(partial, target)
+    target = trust.secure_folder(cache_dir) / f"{identity}.json"
+    trust.atomic_write(target, lambda tmp: Path(tmp).write_text(json.dumps(results)))

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import processes
+from harness import processes, trust
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,16 @@ def kvm_verdict(cache_dir: Path, timeout_s: float) -> KvmVerdict:
     problem = dev_kvm_problem()
     if problem:
         return KvmVerdict(False, problem, probed=False)
-    cache_file = cache_dir / "kvm-verdicts.json"
+    cache_file = trust.secure_folder(cache_dir, private=True) / "kvm-verdicts.json"
     key = host_fingerprint()
-    cached = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    cached = json.loads(trust.read_trusted(cache_file) or "{}")
     if key in cached:
         return KvmVerdict(**cached[key])
     print(f"lgbench: probing KVM with one appliance launch (at most {timeout_s:.0f} s, "
           f"done once per host)", file=sys.stderr, flush=True)
     verdict = probe_launch(cache_dir, timeout_s)
     cached[key] = asdict(verdict)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cached, indent=2))
-    os.replace(tmp, cache_file)
+    trust.atomic_write(cache_file, lambda tmp: Path(tmp).write_text(json.dumps(cached, indent=2)))
     return verdict
 
 
@@ -93,9 +90,10 @@ def launch_probe(accel: str, cache_dir: Path, timeout_s: float) -> tuple[bool, s
 
     Returns (launched under that accelerator, what happened).
     """
+    supermin = trust.secure_folder(cache_dir / "supermin")
     try:
         result = processes.run_in_group(
-            [sys.executable, "-m", "harness.kvm", accel, str(cache_dir / "supermin")],
+            [sys.executable, "-m", "harness.kvm", accel, str(supermin)],
             timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"did not finish launching within {timeout_s:.0f} s"
@@ -127,7 +125,6 @@ def _probe_main(accel: str, cachedir: str) -> int:
     from harness.backends.base import accel_of_process
     from harness.console import ConsoleTail
 
-    os.makedirs(cachedir, exist_ok=True)
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
     tail = ConsoleTail(g)
     g.set_cachedir(cachedir)

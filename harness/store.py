@@ -7,14 +7,13 @@ reader (or a crash) never sees half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness import trust
 from harness.records import SCHEMA_VERSION, TrialRow
 
 TRIALS_FILE = "trials.parquet"
@@ -25,14 +24,7 @@ EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true
 
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    trust.atomic_write(path, write)
 
 
 def write_frame_parquet(path: Path, frame: pd.DataFrame) -> None:

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(libguestfs-tools python3-guestfs qemu-system-x86 qemu-utils user-mode-linux
           libvirt-daemon-system libvirt-clients linux-image-amd64 python3-venv
+          acl  # setfacl: libvirt's qemu user may traverse the private cache
           gcc libc6-dev  # gcc: the UML backend builds a small LD_PRELOAD library
           debootstrap  # lgbench-images build debian
           chromium)  # the HTML report's rendering test

@@ -30,9 +30,10 @@ LGBENCH = Path(sys.executable).parent / "lgbench"
 
 @pytest.fixture(scope="module")
 def cache_dir() -> Iterator[Path]:
-    """A fresh cache, reachable by libvirt's qemu user (pytest's tmp folders are 0700)."""
+    """A fresh private cache (0700) in /var/tmp: libvirt's qemu user reaches the appliance
+    in it only through the traverse right lgbench grants (pytest's tmp folders are 0700 all
+    the way up, so nothing could be granted there)."""
     path = Path(tempfile.mkdtemp(prefix="lgbench-test-cache-", dir="/var/tmp"))
-    path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -221,8 +222,14 @@ def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
                      "warmup=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert (trials_of(tmp_path)["status"] == "ok").all()
-    during = json.loads((tmp_path / "metadata.json").read_text())["backend"]["libvirtd_limits"]
+    backend = json.loads((tmp_path / "metadata.json").read_text())["backend"]
+    during = backend["libvirtd_limits"]
     assert during["nclients_max"] == 10 and during["nclients_unauth_max"] == 10
+    # The private cache stays closed to others; libvirt's qemu user may only pass through.
+    user = backend["qemu_user_granted_cache_traverse"]
+    acl = subprocess.run(["getfacl", "-cp", str(cache_dir)], capture_output=True, text=True)
+    assert f"user:{user}:--x" in acl.stdout.splitlines(), acl.stdout
+    assert "other::---" in acl.stdout.splitlines()
     after = client_limits()
     assert (after["nclients_max"], after["nclients_unauth_max"]) == \
         (before["nclients_max"], before["nclients_unauth_max"])

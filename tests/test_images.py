@@ -61,7 +61,7 @@ def test_default_images_dir_follows_lgbench_cache(monkeypatch):
     monkeypatch.setenv("LGBENCH_CACHE", "/srv/cache")
     assert images.default_images_dir() == Path("/srv/cache/images")
     monkeypatch.delenv("LGBENCH_CACHE")
-    assert images.default_images_dir() == Path("/var/tmp/lgbench/images")
+    assert images.default_images_dir() == Path(f"/var/tmp/lgbench-{os.geteuid()}/images")
 
 
 def test_an_unknown_recipe_is_a_value_error_listing_the_recipes(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -16,6 +18,7 @@ from harness.backends.direct import DirectBackend
 
 log = logging.getLogger(__name__)
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
+QEMU_CONF = "/etc/libvirt/qemu.conf"
 DAEMONS = ("virtlogd", "libvirtd")
 
 
@@ -43,6 +46,40 @@ def ensure_daemons(wait_s: float = 20.0) -> list[str]:
                                      f"within {wait_s:.0f} s")
         time.sleep(0.2)
     return started
+
+
+def qemu_user() -> str:
+    """The user libvirtd runs qemu as (qemu.conf's `user`, else the packaged default)."""
+    try:
+        text = Path(QEMU_CONF).read_text()
+    except OSError:
+        text = ""
+    configured = re.findall(r'^\s*user\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    if configured:
+        return configured[-1].lstrip("+")
+    try:
+        return pwd.getpwnam("libvirt-qemu").pw_name  # Debian's build default
+    except KeyError:
+        return "qemu"
+
+
+def grant_qemu_traverse(folder: Path) -> str:
+    """Let libvirt's qemu user pass through `folder` (an ACL entry u:USER:x), so it reaches
+    the appliance and images below by name without reading or changing anything else of
+    the cache; returns the user. Nothing to grant where qemu runs as root."""
+    user = qemu_user()
+    if user in ("root", "0"):
+        return user
+    if shutil.which("setfacl") is None:
+        raise BackendUnavailable(f"backend=libvirt needs setfacl (apt-get install acl) to let "
+                                 f"{user} reach the appliance in {folder}")
+    result = subprocess.run(["setfacl", "-m", f"u:{user}:x", str(folder)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BackendUnavailable(f"could not let {user} traverse {folder} for libvirt's qemu "
+                                 f"(setfacl: {result.stderr.strip()}); put the cache on a "
+                                 f"filesystem with POSIX ACLs")
+    return user
 
 
 def client_limits() -> dict[str, Any]:
@@ -97,6 +134,7 @@ class LibvirtBackend(DirectBackend):
         self.started_daemons: list[str] = []
         self.limits: dict[str, Any] = {}
         self.original_limits: dict[str, Any] | None = None
+        self.qemu_user: str | None = None
 
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
         self.started_daemons = ensure_daemons()
@@ -109,6 +147,7 @@ class LibvirtBackend(DirectBackend):
                                            and self.max_clients < unauth else None),
                        max_workers=self.max_workers)
         self.limits = client_limits()
+        self.qemu_user = grant_qemu_traverse(cache_dir)
         super().setup(cache_dir, probe_timeout_s)
 
     def teardown(self) -> None:
@@ -124,7 +163,7 @@ class LibvirtBackend(DirectBackend):
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "daemons_started_by_harness": self.started_daemons,
-                "libvirtd_limits": self.limits}
+                "libvirtd_limits": self.limits, "qemu_user_granted_cache_traverse": self.qemu_user}
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
         qemus = [p for p in processes.referencing(str(tmpdir)) if "qemu" in p.name()]

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness import trust
 from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
 
 HERE = Path(__file__).resolve().parent
@@ -33,24 +34,39 @@ def noexec_mount(path: str) -> bool:
 
 
 def build_preload(cache_dir: Path) -> Path:
-    """Compile uml_preload.c once per source version into cache_dir/uml/ (atomically)."""
+    """Compile uml_preload.c once per source version into cache_dir/uml/.
+
+    linux.uml runs as root with this library loaded, so a cached copy is used only when it is
+    the user's, nobody else can write it, and its SHA-256 is the one recorded when it was
+    built (beside it, as trusted as it); anything else is built again.
+    """
     source = PRELOAD_SOURCE.read_bytes()
-    target = cache_dir / "uml" / f"uml-preload-{hashlib.sha256(source).hexdigest()[:12]}.so"
-    if target.exists():
+    folder = trust.secure_folder(cache_dir, private=True) / "uml"
+    target = trust.secure_folder(folder) / f"uml-preload-{_sha256(source)[:12]}.so"
+    recorded = target.with_name(target.name + ".sha256")
+    built = trust.read_trusted(target)
+    if built is not None and trust.read_trusted(recorded) == _sha256(built).encode():
         return target
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise BackendUnavailable("backend=uml needs a C compiler (apt-get install gcc) to build "
                                  "its small linux.uml preload library")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_suffix(f".{os.getpid()}.tmp")
-    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(staging),
-                             str(PRELOAD_SOURCE), "-ldl"], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BackendUnavailable(f"building the linux.uml preload library failed: "
-                                 f"{result.stderr.strip()}")
-    os.replace(staging, target)
+
+    def compile_to(path: str) -> None:
+        result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", path,
+                                 str(PRELOAD_SOURCE), "-ldl"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendUnavailable(f"building the linux.uml preload library failed: "
+                                     f"{result.stderr.strip()}")
+
+    trust.atomic_write(target, compile_to, mode=0o755)
+    digest = _sha256(target.read_bytes()).encode()
+    trust.atomic_write(recorded, lambda path: Path(path).write_bytes(digest))
     return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class UmlBackend(Backend):

@@ -1,0 +1,170 @@
+"""What lgbench trusts on disk, and the checks that earn that trust.
+
+lgbench runs as root and executes, loads or reports what it finds in its cache (the UML preload
+library, the KVM verdict, appliances, guest images, inspection results) and its results folder.
+Like libguestfs with its own cache, it uses a folder only when the effective user owns it,
+nobody else can write to it, and nobody else can swap it through a parent; and a cached file
+only when it is a regular file of that user that nobody else can write. Files are written to a
+new name created with O_EXCL|O_NOFOLLOW and renamed over the target, so a symlink planted at
+the target is replaced, never followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import pwd
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+class UntrustedPath(Exception):
+    """A folder or file lgbench would rely on is not safe; the message names it, says what is
+    wrong and how to fix it."""
+
+
+def default_cache_dir() -> Path:
+    """$LGBENCH_CACHE, else a per-user folder in /var/tmp (as libguestfs's .guestfs-UID)."""
+    return Path(os.environ.get("LGBENCH_CACHE") or f"/var/tmp/lgbench-{os.geteuid()}")
+
+
+def user_name(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def folder_problem(st: os.stat_result) -> tuple[str, str] | None:
+    """What makes a folder (its lstat) unsafe to rely on, and the fix; or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link, not a folder", "remove the link or name the real folder"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder", "remove it or name another folder"
+    if st.st_uid != os.geteuid():
+        return (f"is owned by {user_name(st.st_uid)}, not by {user_name(os.geteuid())} who "
+                f"runs lgbench", "remove it (its contents cannot be trusted) or name a folder "
+                "of your own")
+    if st.st_mode & OTHERS_WRITE:
+        return (f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})",
+                "check its contents, then chmod go-w it, or name another folder")
+    return None
+
+
+def _ancestors(path: Path) -> list[Path]:
+    """Every folder whose entries lead to path, along the path as written and as resolved."""
+    written, resolved = path.parent, Path(os.path.realpath(path.parent))
+    return sorted({*written.parents, written, *resolved.parents, resolved})
+
+
+def parent_problem(path: Path) -> str | None:
+    """Why someone other than the user or root could replace `path` through a parent."""
+    me = os.geteuid()
+    for ancestor in _ancestors(path):
+        try:
+            st = os.lstat(ancestor)
+        except FileNotFoundError:
+            continue
+        if st.st_uid not in (0, me):
+            return f"its parent {ancestor} is owned by {user_name(st.st_uid)}"
+        if (not stat.S_ISLNK(st.st_mode) and st.st_mode & OTHERS_WRITE
+                and not st.st_mode & stat.S_ISVTX):
+            return (f"its parent {ancestor} is writable by group or others without the sticky "
+                    f"bit (mode {stat.S_IMODE(st.st_mode):04o})")
+    return None
+
+
+def secure_folder(path: Path, private: bool = False) -> Path:
+    """The folder `path`, created if missing (0700 if private, else 0755, parents alike) or
+    checked if present; raises UntrustedPath when it or a parent is not safe to rely on."""
+    path = Path(os.path.abspath(path))
+    if not os.path.lexists(path.parent):
+        secure_folder(path.parent)
+    problem = parent_problem(path)
+    if problem:
+        raise UntrustedPath(f"will not use {path}: {problem}, so others could replace "
+                            f"it; name a folder whose parents only you or root can change")
+    try:
+        os.mkdir(path, 0o700 if private else 0o755)
+        os.chmod(path, 0o700 if private else 0o755)  # whatever the umask
+    except FileExistsError:
+        pass
+    found = folder_problem(os.lstat(path))
+    if found:
+        what, fix = found
+        raise UntrustedPath(f"will not use {path}: it {what}; {fix}")
+    return path
+
+
+def read_trusted(path: Path) -> bytes | None:
+    """The bytes of a cached file, or None when there is none or it cannot be trusted (a
+    symlink, not the user's, writable by others): such a file is removed, so it is rebuilt."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        return _discard(path, "it is a symbolic link")
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        problem = file_problem(st)
+        if problem:
+            return _discard(path, problem)
+        return f.read()
+
+
+def file_problem(st: os.stat_result) -> str | None:
+    """What makes a file (its stat) unsafe to load or execute, or None."""
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    if st.st_uid != os.geteuid():
+        return f"it is owned by {user_name(st.st_uid)}"
+    if st.st_mode & OTHERS_WRITE:
+        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def trusted_file(path: Path) -> bool:
+    """Whether a cached file exists and may be used as it is; an untrusted one is removed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    problem = "it is a symbolic link" if stat.S_ISLNK(st.st_mode) else file_problem(st)
+    if problem:
+        _discard(path, problem)
+        return False
+    return True
+
+
+def _discard(path: Path, problem: str) -> None:
+    log.warning("ignoring and removing %s: %s; it will be made again", path, problem)
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        raise UntrustedPath(f"will not use {path}: {problem}; remove it") from None
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def atomic_write(path: Path, write: Callable[[str], None], mode: int = 0o644) -> None:
+    """Write through `write(temporary path)` to a new file beside `path` (O_EXCL|O_NOFOLLOW:
+    a planted name or symlink cannot redirect it), then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
