@@ -27,9 +27,8 @@ from harness.report import build_report, table
 from harness.runner import CellPlan, run_cell
 
 log = logging.getLogger("lgbench")
-# conf/ sits beside the package in the checkout (editable install); an absolute path keeps
-# Hydra from resolving it as a Python module when run through the console script.
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
+CONF_DIR = "pkg://harness.conf"
 register_configs()
 resume.register_resolvers()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -99,6 +100,12 @@ def register_configs() -> None:
     `euid` resolver that makes default folders per user."""
     OmegaConf.register_new_resolver("euid", os.geteuid, replace=True)
     cs = ConfigStore.instance()
+    # experiments/ (the package harness.experiments) is the `experiment` group: it sits beside
+    # conf/, not in it, so its files are stored here rather than found by Hydra.
+    for experiment in resources.files("harness.experiments").iterdir():
+        if experiment.name.endswith(".yaml"):
+            cs.store(group="experiment", name=experiment.name.removesuffix(".yaml"),
+                     node=OmegaConf.create(experiment.read_text()), package="_global_")
     cs.store(name="lgbench_schema", node=LgbenchConf)
     cs.store(group="backend", name="backend_schema", node=BackendConf)
     cs.store(group="backend", name="libvirt_schema", node=LibvirtBackendConf)

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pandas as pd
@@ -59,8 +59,6 @@ class EventLog:
 TRIAL_KEY = ["run_id", "cell", "repetition", "instance", "warmup"]
 STAGE_COLUMNS = [*TRIAL_KEY, "stage", "start", "end", "duration"]
 SUMMARY_COLUMNS = ["cell", "stage", "n", "median", "mean", "median_start"]
-# conf/stages/default.yaml, for runs whose metadata predates the `stages` config group.
-DEFAULT_MARKERS_FILE = Path(__file__).resolve().parent.parent / "conf" / "stages" / "default.yaml"
 
 
 @dataclass(frozen=True)
@@ -98,10 +96,11 @@ def compile_markers(markers: Iterable[Mapping[str, Any]]) -> dict[str, list[Mark
 
 
 def default_markers() -> list[dict[str, Any]]:
-    """The markers of conf/stages/default.yaml (for runs recorded without them)."""
+    """The markers of conf/stages/default.yaml (for runs recorded before the `stages` group)."""
     import yaml
 
-    return yaml.safe_load(DEFAULT_MARKERS_FILE.read_text())["markers"]
+    text = resources.files("harness.conf").joinpath("stages/default.yaml").read_text()
+    return yaml.safe_load(text)["markers"]
 
 
 def _trial_stages(kinds: list[str], messages: list[str], times: list[float],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from importlib import resources
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -33,7 +34,7 @@ def cache_env(tmp_path, monkeypatch):
 
 
 def composed(overrides: list[str], hydra_config: bool = False):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
         return compose(config_name="config", overrides=overrides,
                        return_hydra_config=hydra_config)
 
@@ -44,8 +45,20 @@ def fully_resolved(cfg) -> dict:
     return OmegaConf.to_container(OmegaConf.create(node), resolve=True, throw_on_missing=True)
 
 
-def test_conf_dir_of_the_cli_is_this_checkouts():
-    assert Path(cli.CONF_DIR) == CONF
+def test_the_cli_reads_the_packaged_configs_which_are_this_checkouts():
+    assert cli.CONF_DIR == "pkg://harness.conf"
+    assert Path(str(resources.files("harness.conf"))) == CONF
+    assert Path(str(resources.files("harness.experiments"))) == EXPERIMENTS
+
+
+def test_help_lists_every_choice_a_user_picks_from():
+    """The help template is written by hand: it must name every experiment and choice."""
+    template = OmegaConf.load(CONF / "config.yaml").hydra.help.template
+    for name in EXPERIMENT_NAMES:
+        assert name in template, name
+    for group in ("backend", "appliance", "workload"):
+        listed = template.split(f"{group}=", 1)[1].split()[0].split("|")
+        assert sorted(listed) == [c for c in choices(group) if c != "fake"], group
 
 
 @pytest.mark.parametrize("group", ["backend", "appliance", "workload"])

@@ -52,7 +52,7 @@ def check_submitit_sweep(root: Path, result: subprocess.CompletedProcess, rows: 
     for job in ("0", "1"):
         meta = json.loads((root / job / "metadata.json").read_text())
         assert meta["launcher"] == "submitit_local" and meta["interrupted"] is False
-        assert f"cell {int(job) + 1} of 2" in (root / job / "cli.log").read_text()
+        assert f"cell {int(job) + 1} of 2" in (root / job / "lgbench.log").read_text()
     assert json.loads((root / "metadata.json").read_text())["launcher"] == "submitit_local"
     assert len(pd.read_parquet(root / "trials.parquet")) == rows
     assert f"aggregate of 2 cells: {root}" in output

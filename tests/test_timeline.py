@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from matplotlib.figure import Figure
 from trial_rows import trial
 
@@ -155,7 +155,7 @@ def test_real_tcg_events_give_every_boot_stage():
 
 
 def test_the_config_group_composes_and_its_patterns_compile():
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
         cfg = compose(config_name="config")
     markers = list(cfg.stages.markers)
     assert [dict(m) for m in markers] == timeline.default_markers()

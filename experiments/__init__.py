@@ -1,0 +1,1 @@
+"""Experiment presets, shipped as harness.experiments: the `experiment` config group."""
