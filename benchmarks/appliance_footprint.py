@@ -11,9 +11,9 @@ import tempfile
 
 import psutil
 
-from harness import trust
 from harness.backends.base import guestfs_handle
-from harness.feasibility import OVERHEAD_MIB
+from harness.host import trust
+from harness.host.feasibility import OVERHEAD_MIB
 
 
 def footprint(memsize: int, accel: str, cache_dir: str) -> dict[str, float]:

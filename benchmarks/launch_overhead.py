@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import trust
+from harness.host import trust
 
 LGBENCH = Path(sys.executable).parent / "lgbench"
 

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
 from omegaconf import MISSING, OmegaConf
 
 
@@ -30,9 +31,18 @@ class LibvirtBackendConf(BackendConf):
 
 @dataclass
 class ApplianceConf:
-    type: str = "cached"  # cached (supermin cache) | fixed | fixed_shm
-    cache_state: str = "hot"  # cached only: hot keeps the supermin cache, cold empties it per trial
-    dir: str = "${paths.cache_dir}/appliance"  # where the supermin cache or fixed appliance lives
+    _target_: str = MISSING  # appliance class (harness.appliances.*), instantiated per cell
+    type: str = MISSING  # recorded in every row: cached | fixed | fixed_shm
+    dir: str = MISSING  # where the supermin cache or fixed appliance lives
+
+
+@dataclass
+class CachedApplianceConf(ApplianceConf):
+    cache_state: str = "hot"  # hot keeps the supermin cache, cold empties it before every trial
+
+
+@dataclass
+class FixedApplianceConf(ApplianceConf):
     fixed_source: str | None = None  # fixed_shm: the on-disk fixed appliance copied to tmpfs
 
 
@@ -90,7 +100,7 @@ class LgbenchConf:
     verbose: bool = False  # libguestfs verbose (trace) output into the run log
     timeline: bool = False  # record timestamped events (verbose) -> events/stages.parquet
     stages: Any = MISSING  # boot-stage markers for timeline runs (conf/stages/)
-    reference: str | None = None  # published figure to overlay: a harness/reference/*.csv name
+    reference: str | None = None  # published figure to overlay: analysis/published/NAME.csv
     probe_timeout_s: float = 60.0  # bound on the one-off KVM probe of backend=auto
     resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
 
@@ -109,7 +119,8 @@ def register_configs() -> None:
     cs.store(name="lgbench_schema", node=LgbenchConf)
     cs.store(group="backend", name="backend_schema", node=BackendConf)
     cs.store(group="backend", name="libvirt_schema", node=LibvirtBackendConf)
-    cs.store(group="appliance", name="appliance_schema", node=ApplianceConf)
+    cs.store(group="appliance", name="cached_schema", node=CachedApplianceConf)
+    cs.store(group="appliance", name="fixed_schema", node=FixedApplianceConf)
     cs.store(group="workload", name="workload_schema", node=WorkloadConf)
     cs.store(group="workload", name="transfer_schema", node=TransferWorkloadConf)
     cs.store(group="workload", name="inspect_schema", node=InspectWorkloadConf)
@@ -133,10 +144,11 @@ def validate(cfg: Any) -> list[str]:
         problems.append(f"smp must be at least 1 (got {cfg.smp})")
     if cfg.backend.accel not in ("auto", "kvm", "tcg", "uml"):
         problems.append(f"backend.accel must be auto, kvm, tcg or uml (got {cfg.backend.accel})")
-    if cfg.appliance.type not in ("cached", "fixed", "fixed_shm"):
-        problems.append(f"appliance.type must be cached, fixed or fixed_shm "
+    types = get_class(cfg.appliance._target_).TYPES
+    if cfg.appliance.type not in types:
+        problems.append(f"appliance.type must be {' or '.join(types)} for this appliance "
                         f"(got {cfg.appliance.type})")
-    if cfg.appliance.cache_state not in ("hot", "cold"):
+    if cfg.appliance.get("cache_state", "hot") not in ("hot", "cold"):
         problems.append(f"appliance.cache_state must be hot or cold "
                         f"(got {cfg.appliance.cache_state})")
     return problems

@@ -21,8 +21,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from harness import kvm
-from harness.processes import referencing
+from harness.host import accelerator
+from harness.host.processes import referencing
 
 pytestmark = pytest.mark.appliance
 LGBENCH = Path(sys.executable).parent / "lgbench"
@@ -60,17 +60,17 @@ def appliance_pids() -> set[int]:
 
 
 def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
-    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)
-    if kvm.dev_kvm_problem() is None:
+    verdict = accelerator.kvm_verdict(cache_dir, timeout_s=45)
+    if accelerator.dev_kvm_problem() is None:
         assert verdict.probed
-    if not kvm.cpu_virt_flags():  # no vmx/svm: no KVM guest can run, whatever /dev/kvm says
+    if not accelerator.cpu_virt_flags():  # no vmx/svm: no KVM guest can run, whatever /dev/kvm says
         assert not verdict.usable
     assert verdict.reason
     assert not [p for p in referencing(str(cache_dir)) if p.status() != psutil.STATUS_ZOMBIE], \
         "the probe left processes running"
     # Cached: the second call answers at once with the same verdict.
     start = time.monotonic()
-    assert kvm.kvm_verdict(cache_dir, timeout_s=45) == verdict
+    assert accelerator.kvm_verdict(cache_dir, timeout_s=45) == verdict
     assert time.monotonic() - start < 5
 
 
@@ -98,7 +98,7 @@ def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: P
 
 def test_kvm_request_on_a_host_without_kvm_is_a_reasoned_row(cache_dir: Path,
                                                              tmp_path: Path) -> None:
-    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)
+    verdict = accelerator.kvm_verdict(cache_dir, timeout_s=45)
     result = lgbench(cache_dir, "backend=kvm", "runs=1", "warmup=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     row = trials_of(tmp_path).iloc[0]
@@ -256,7 +256,7 @@ def test_doctor_reports_accelerators_and_parallel_estimate(cache_dir: Path) -> N
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)}
-    verdict = kvm.kvm_verdict(cache_dir, timeout_s=45)  # cached by the probe test
+    verdict = accelerator.kvm_verdict(cache_dir, timeout_s=45)  # cached by the probe test
     assert checks["KVM appliance launch"]["verdict"] == ("ok" if verdict.usable else "fail")
     assert checks["KVM appliance launch"]["evidence"] == verdict.reason
     assert checks["TCG appliance launch"]["verdict"] == "ok"

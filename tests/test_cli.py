@@ -13,7 +13,7 @@ import psutil
 import pytest
 from conftest import LGBENCH, LGBENCH_REPORT, lgbench_env, run_lgbench_in
 
-from harness.records import SCHEMA_VERSION
+from harness.results.records import SCHEMA_VERSION
 
 TRIAL_COLUMNS = ["schema_version", "run_id", "cell", "backend", "accel_requested",
                  "accel_effective", "appliance", "workload", "parallel", "instance", "repetition",

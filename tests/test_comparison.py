@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from trial_rows import trial
 
-from harness.comparison import compare_backends, ratio_of_medians
+from harness.analysis.compare import compare_backends, ratio_of_medians
 
 
 def rows(backend, values, **extra):

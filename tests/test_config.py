@@ -12,8 +12,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-import harness.cli as cli  # registers the structured configs
-from harness.appliances import Appliance
+import harness.cli.run as cli  # registers the structured configs
+from harness.appliances.base import Appliance
 from harness.backends.base import Backend
 from harness.config import validate
 from harness.workloads.base import Workload
@@ -83,7 +83,8 @@ def test_appliance_choice_composes(name, tmp_path):
     cfg = composed(["backend=fake", f"appliance={name}"])
     assert validate(cfg) == []
     resolved = fully_resolved(cfg)
-    appliance = Appliance(**resolved["appliance"])
+    appliance = instantiate(cfg.appliance)
+    assert isinstance(appliance, Appliance) and resolved["appliance"]["dir"] == str(appliance.dir)
     assert appliance.type == cfg.appliance.type
     if appliance.type != "fixed_shm":  # the tmpfs copy lives in /dev/shm by design
         assert str(appliance.dir).startswith(str(tmp_path / "cache")), appliance.dir

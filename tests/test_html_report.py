@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from test_report_cli import noisy, rows, store_run
 
-from harness.report_cli import main
+from harness.cli.report import main
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import images
-from harness.processes import referencing
+from harness.host.processes import referencing
+from harness.workloads.guests import images
 
 LGBENCH_IMAGES = Path(sys.executable).parent / "lgbench-images"
 appliance = pytest.mark.appliance

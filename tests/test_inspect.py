@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from trial_rows import trial
 
-from harness import inspection_cache
-from harness.report_inspection import (
+from harness.reporting.sections.inspection import (
     cache_lines,
     expectation_lines,
     multi_guest_lines,
     step_medians,
 )
 from harness.workloads.base import WorkloadError
+from harness.workloads.guests import inspection_cache
 from harness.workloads.inspect import InspectWorkload, find_image
 from harness.workloads.multi_guest import MultiGuestWorkload
 

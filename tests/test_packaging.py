@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("pyproject.toml", "README.md", "harness", "conf", "experiments")
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin folder of a fresh venv with lgbench installed from its wheel."""
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"  # a clean copy: no build/ left by an earlier build
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", "build", "results", "*.egg-info", "__pycache__", ".git"))
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: [
+        n for n in names if Path(folder) == ROOT and n not in SOURCES])
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp / "dist"), str(source)], check=True)
     venv = tmp / "venv"

@@ -1,4 +1,4 @@
-"""Unit tests of harness.plots: figures come back, with the expected labels, and never raise."""
+"""harness.plotting: figures come back, with the expected labels, and never raise."""
 
 import matplotlib
 
@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from trial_rows import sweep, trial  # noqa: E402
 
-from harness import plots  # noqa: E402
-from harness.records import STATUSES  # noqa: E402
-from harness.reference import Reference, load_reference  # noqa: E402
+from harness.analysis.reference import Reference, load_reference  # noqa: E402
+from harness.plotting import plots  # noqa: E402
+from harness.results.records import STATUSES  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.reference import Reference, available, load_reference
+from harness.analysis.reference import Reference, available, load_reference
 
 
 def test_the_2013_figure_has_its_20_points():

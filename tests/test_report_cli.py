@@ -14,9 +14,9 @@ import pytest
 from conftest import LGBENCH_REPORT, lgbench_env
 from trial_rows import trial
 
-from harness import merge, store
-from harness.comparison import compare, holm, matching_keys
-from harness.report_cli import main, parse_threshold
+from harness.analysis.compare import compare, holm, matching_keys
+from harness.cli.report import main, parse_threshold
+from harness.results import merge, store
 
 CELL = "{backend}/cached-hot/launch/p1"
 

@@ -1,4 +1,4 @@
-"""harness.runner on the fake backend: warm-ups, failures, timeouts, parallelism, clean-up."""
+"""The runner on the fake backend: warm-ups, failures, timeouts, parallelism, clean-up."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import processes
-from harness.appliances import Appliance
+from harness.appliances.cached import CachedAppliance
 from harness.backends.base import BackendUnavailable
 from harness.backends.fake import FakeBackend
-from harness.runner import CellPlan, run_cell, run_repetition
+from harness.execution.runner import CellPlan, run_cell, run_repetition
+from harness.host import processes
 from harness.workloads.base import Workload
 from harness.workloads.launch import LaunchWorkload
 from harness.workloads.transfer import TransferWorkload, payload
@@ -38,7 +38,7 @@ def plan(tmp_path: Path, **overrides) -> CellPlan:
 
 @pytest.fixture
 def hot(tmp_path):
-    return Appliance(type="cached", cache_state="hot", dir=str(tmp_path / "c"))
+    return CachedAppliance(cache_state="hot", dir=str(tmp_path / "c"))
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_launch_time_is_measured_by_the_runner(tmp_path, hot):
 
 def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetition_dirs,
                                                           caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(fail=True), hot)
     assert len(rows) == 3
     assert [r.status for r in rows] == ["error"] * 3
@@ -116,7 +116,7 @@ def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetit
 
 def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetition_dirs,
                                                           caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     before = {p.pid for p in processes.referencing("time.sleep(3600)")}
     start = time.monotonic()
     rows, _ = run(plan(tmp_path, runs=1, warmup=0, timeout_s=2), FakeBackend(hang=True), hot)
@@ -132,7 +132,7 @@ def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetit
 
 
 def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs, caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=1, warmup=0, parallel=2, timeout_s=1),
                   FakeBackend(hang=True), hot)
     assert [(r.instance, r.status) for r in rows] == [(0, "timeout"), (1, "timeout")]
@@ -140,7 +140,7 @@ def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs,
 
 
 def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition_dirs, caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, calls = run(plan(tmp_path, runs=1, warmup=0, parallel=3),
                       FakeBackend(launch_s=1.0), hot)
     assert calls == [3]
@@ -188,7 +188,7 @@ class CacheProbe(Workload):
 @pytest.mark.parametrize(("state", "seen"), [("cold", [0, 0, 0]), ("hot", [1, 2, 3])])
 def test_the_cold_cache_is_emptied_before_every_trial(tmp_path, state, seen):
     cache = tmp_path / "c"
-    appliance = Appliance(type="cached", cache_state=state, dir=str(cache))
+    appliance = CachedAppliance(cache_state=state, dir=str(cache))
     appliance.prepare()
     (cache / "marker").write_text("old appliance")
     rows, _ = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(launch_s=0.01), appliance,
@@ -201,7 +201,7 @@ def test_the_cold_cache_is_emptied_before_every_trial(tmp_path, state, seen):
 
 def test_run_repetition_empties_the_cold_cache(tmp_path):
     cache = tmp_path / "c"
-    appliance = Appliance(type="cached", cache_state="cold", dir=str(cache))
+    appliance = CachedAppliance(cache_state="cold", dir=str(cache))
     appliance.prepare()
     (cache / "marker").write_text("old appliance")
     rows = run_repetition(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01),
@@ -246,7 +246,7 @@ class Dies(Workload):
 
 def test_a_harness_bug_is_an_error_row_and_the_appliance_is_killed(tmp_path, hot,
                                                                   repetition_dirs, caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
                   Crashes("crash"))
     assert rows[0].status == "error"
@@ -255,7 +255,7 @@ def test_a_harness_bug_is_an_error_row_and_the_appliance_is_killed(tmp_path, hot
 
 
 def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, caplog):
-    caplog.set_level(logging.WARNING, logger="harness.runner")
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     start = time.monotonic()
     rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
                   Dies("die"))

@@ -10,9 +10,10 @@ import pytest
 from conftest import run_lgbench_in
 from trial_rows import sweep, trial
 
-from harness import stats, store
-from harness.reference import load_reference
-from harness.report import build_report
+from harness.analysis import stats
+from harness.analysis.reference import load_reference
+from harness.reporting.build import build_report
+from harness.results import store
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PARALLEL_PLOTS = ["makespan_vs_parallel.png", "latency_vs_parallel.png",

@@ -1,4 +1,4 @@
-"""Unit tests of harness.stats on hand-built trial frames."""
+"""Unit tests of harness.analysis.stats on hand-built trial frames."""
 
 import math
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from trial_rows import trial
 
-from harness import stats
-from harness.records import STATUSES
+from harness.analysis import stats
+from harness.results.records import STATUSES
 
 
 def frame(rows):

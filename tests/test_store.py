@@ -1,4 +1,4 @@
-"""harness.store and harness.records: atomic rewrites, sweep-root reads, schema versions, rows."""
+"""Store and records: atomic rewrites, sweep-root reads, schema versions, rows."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from harness import store
-from harness.records import SCHEMA_VERSION, STATUSES, TrialRow
+from harness.results import store
+from harness.results.records import SCHEMA_VERSION, STATUSES, TrialRow
 
 
 def row(**overrides) -> TrialRow:

@@ -11,9 +11,11 @@ from hydra import compose, initialize_config_module
 from matplotlib.figure import Figure
 from trial_rows import trial
 
-import harness.cli  # noqa: F401  (registers the structured configs)
-from harness import plots, store, timeline
-from harness.report import build_report
+import harness.cli.run  # noqa: F401  (registers the structured configs)
+from harness.analysis import stages as timeline
+from harness.plotting import plots
+from harness.reporting.build import build_report
+from harness.results import store
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_EVENTS = Path(__file__).parent / "data" / "events_tcg.parquet"  # one TCG launch, 1.48.6

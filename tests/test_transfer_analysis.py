@@ -15,8 +15,10 @@ from conftest import run_lgbench_in  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from trial_rows import MiB, transfers, trial  # noqa: E402
 
-from harness import plots, stats, store  # noqa: E402
-from harness.report import TABLE_COLUMNS, build_report, table_columns  # noqa: E402
+from harness.analysis import stats  # noqa: E402
+from harness.plotting import plots  # noqa: E402
+from harness.reporting.build import TABLE_COLUMNS, build_report, table_columns  # noqa: E402
+from harness.results import store  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SIZES = (MiB, 4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import appliances, kvm, trust
+from harness.appliances import fixed as appliances
 from harness.backends.uml import PRELOAD_SOURCE, build_preload
+from harness.host import accelerator, trust
 
 ATTACKER = "lgbench-attacker"
 LGBENCH = Path(sys.executable).parent / "lgbench"
@@ -98,11 +99,12 @@ def test_a_kvm_verdict_planted_in_another_users_cache_is_refused(public: Path,
                                                                  tmp_path: Path) -> None:
     cache = public / "cache"
     as_attacker("mkdir", str(cache))
-    planted = {kvm.host_fingerprint(): {"usable": True, "reason": "planted", "probed": True}}
+    planted = {accelerator.host_fingerprint(): {"usable": True, "reason": "planted",
+                                                "probed": True}}
     (public / "verdict.json").write_text(json.dumps(planted))
     as_attacker("cp", str(public / "verdict.json"), str(cache / "kvm-verdicts.json"))
     with pytest.raises(trust.UntrustedPath, match=f"owned by {ATTACKER}"):
-        kvm.kvm_verdict(cache, timeout_s=1)
+        accelerator.kvm_verdict(cache, timeout_s=1)
     assert_refused(lgbench_as_root(cache, "backend=auto", tmp=tmp_path), cache, "owned by")
 
 
@@ -112,16 +114,17 @@ def test_a_planted_verdict_file_in_roots_cache_is_discarded_and_probed_again(
     cache = trust.secure_folder(tmp_path / "cache", private=True)
     verdicts = cache / "kvm-verdicts.json"
     verdicts.write_text(json.dumps(
-        {kvm.host_fingerprint(): {"usable": True, "reason": "planted", "probed": True}}))
+        {accelerator.host_fingerprint(): {"usable": True, "reason": "planted", "probed": True}}))
     os.chown(verdicts, attacker.pw_uid, attacker.pw_gid)
-    probed = kvm.KvmVerdict(False, "probed for real", probed=True)
-    monkeypatch.setattr(kvm, "dev_kvm_problem", lambda: None)
-    monkeypatch.setattr(kvm, "probe_launch", lambda cache_dir, timeout_s: probed)
-    assert kvm.kvm_verdict(cache, timeout_s=1) == probed
+    probed = accelerator.KvmVerdict(False, "probed for real", probed=True)
+    monkeypatch.setattr(accelerator, "dev_kvm_problem", lambda: None)
+    monkeypatch.setattr(accelerator, "probe_launch", lambda cache_dir, timeout_s: probed)
+    assert accelerator.kvm_verdict(cache, timeout_s=1) == probed
     assert verdicts.stat().st_uid == os.geteuid()
     # The second run trusts its own verdict: no probe.
-    monkeypatch.setattr(kvm, "probe_launch", lambda cache_dir, timeout_s: pytest.fail("probed"))
-    assert kvm.kvm_verdict(cache, timeout_s=1) == probed
+    monkeypatch.setattr(accelerator, "probe_launch",
+                        lambda cache_dir, timeout_s: pytest.fail("probed"))
+    assert accelerator.kvm_verdict(cache, timeout_s=1) == probed
 
 
 def test_a_planted_fixed_appliance_is_refused(public: Path, tmp_path: Path) -> None:
@@ -160,7 +163,7 @@ def test_fixed_appliance_files_that_are_not_roots_are_rebuilt(attacker: pwd.stru
 
 def test_a_prepared_fixed_appliance_is_not_built_again(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    appliance = appliances.Appliance("fixed", "hot", str(tmp_path / "fixed"))
+    appliance = appliances.FixedAppliance(str(tmp_path / "fixed"))
     monkeypatch.setattr(appliances, "build_fixed",
                         lambda directory: [(directory / n).write_text(n)
                                            for n in appliances.FIXED_FILES])

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import processes
+from harness.host import processes
 
 
 class BackendUnavailable(Exception):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
-from harness.kvm import kvm_verdict
+from harness.host.accelerator import kvm_verdict
 
 
 class DirectBackend(Backend):

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import processes
 from harness.backends.base import BackendUnavailable, accel_of_process
 from harness.backends.direct import DirectBackend
+from harness.host import processes
 
 log = logging.getLogger(__name__)
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"

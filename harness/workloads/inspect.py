@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness import images, inspection_cache
-from harness.records import STATUS_ERROR
+from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
+from harness.workloads.guests import images, inspection_cache
 
 
 def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, str]:

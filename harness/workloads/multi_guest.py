@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.records import STATUS_ERROR
+from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Workload, WorkloadError
 from harness.workloads.inspect import describe, find_image, image_label, mount_all
 

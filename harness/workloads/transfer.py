@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.records import STATUS_ERROR
+from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload
 
 MiB = 2**20

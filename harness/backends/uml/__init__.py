@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness import trust
 from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
+from harness.host import trust
 
 HERE = Path(__file__).resolve().parent
 SHIM = HERE / "shim.py"

@@ -13,7 +13,7 @@ from typing import Any
 import markdown
 import pandas as pd
 
-from harness import store
+from harness.results import store
 
 HTML_FILE = "report.html"
 MIME_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import processes, trust
+from harness.host import processes, trust
 
 RECIPE_FORMAT = 1  # bump when a change here alters the bytes of every recipe's image
 PROBE_TIMEOUT_S = 60.0  # the harness's bound on its one-off KVM probe
@@ -117,7 +117,7 @@ def resolve(spec: str, images_dir: Path, log: Log = print, accel: str = "auto") 
 def _accel(accel: str) -> str:
     if accel != "auto":
         return accel
-    from harness.kvm import kvm_verdict
+    from harness.host.accelerator import kvm_verdict
 
     return "kvm" if kvm_verdict(trust.default_cache_dir(), PROBE_TIMEOUT_S).usable else "tcg"
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.records import CELL_COLUMNS, STATUS_OK
-from harness.stats import BOOTSTRAP_RESAMPLES, REPETITION_METRICS, measured_trials
+from harness.analysis.stats import BOOTSTRAP_RESAMPLES, REPETITION_METRICS, measured_trials
+from harness.results.records import CELL_COLUMNS, STATUS_OK
 
 ALPHA = 0.05
 COMPARISON_METRICS = ("launch_s", "total_s", "upload_s", "download_s")
@@ -95,8 +95,8 @@ def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
     return pd.DataFrame(records, columns=list(COLUMNS))
 
 
-# Where a row came from (added by harness.merge): comparable like a factor, but runs are pooled
-# unless they are what is compared.
+# Where a row came from (added by harness.results.merge): comparable like a factor, but runs
+# are pooled unless they are what is compared.
 PROVENANCE = ("host", "run")
 FACTORS = (*(c for c in CELL_COLUMNS if c != "cell"), *PROVENANCE)
 COMPARE_COLUMNS = ("baseline", "candidate", "baseline_cell", "metric", "n_baseline",

@@ -1,4 +1,4 @@
-"""Published figures shipped with the package (harness/reference/<name>.csv), with their notes.
+"""Published figures shipped with the package (analysis/published/<name>.csv), with notes.
 
 The `#` lines at the top of such a CSV say where the numbers come from and under which
 conditions; they travel with the points into plot legends and reports.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "published"
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import comparison, merge, store
-from harness.records import TIMED_COLUMNS
-from harness.report import build_report, table
+from harness.analysis import compare as comparison
+from harness.reporting.build import build_report, table
+from harness.results import merge, store
+from harness.results.records import TIMED_COLUMNS
 
 AUTO, NONE = "auto", "none"
 BASELINE_RUN, CANDIDATE_RUN = "baseline", "candidate"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness import stats
-from harness.records import STATUS_OK
+from harness.analysis import stats
+from harness.results.records import STATUS_OK
 
 # guestfs-performance(1): the inspection baseline should take "no more than 5 seconds" longer
 # than the launch baseline.

@@ -13,10 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-from harness import html_report, plots, report_inspection, stats, store, timeline
-from harness.comparison import compare_backends
-from harness.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
-from harness.reference import Reference, available, load_reference
+from harness.analysis import stages as timeline
+from harness.analysis import stats
+from harness.analysis.compare import compare_backends
+from harness.analysis.reference import Reference, available, load_reference
+from harness.plotting import plots
+from harness.reporting import html
+from harness.reporting.sections import inspection
+from harness.results import store
+from harness.results.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
 
 # guestfs-performance(1), BASELINE: STARTING THE APPLIANCE: "You should expect to be getting
 # times under 6 seconds" (a KVM host, hot cache), for `time guestfish -a /dev/null run`.
@@ -95,7 +100,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
                            scaling, reference, model, comparison, boot_lines)
     text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
     store.write_text(out_dir / "report.md", text)
-    html_report.write(out_dir, text, metadata)
+    html.write(out_dir, text, metadata)
     return summary
 
 
@@ -137,7 +142,7 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[s
     return lines
 
 
-STAGES_FILE = "stages.parquet"  # boot stages of timeline=true trials (harness.timeline)
+STAGES_FILE = "stages.parquet"  # boot stages of timeline=true trials (harness.analysis.stages)
 
 
 def read_events(run_dirs: list[Path]) -> pd.DataFrame | None:
@@ -360,8 +365,8 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
         parts += ["", *comparison_section(comparison, trials)]
     if boot:
         parts += ["", *boot]
-    if report_inspection.has_inspection(trials):
-        parts += ["", *report_inspection.inspection_section(trials)]
+    if inspection.has_inspection(trials):
+        parts += ["", *inspection.inspection_section(trials)]
     parts += ["", "## Plots", ""]
     parts += [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plot_files]
     return "\n".join(parts) + "\n"

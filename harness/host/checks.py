@@ -20,8 +20,9 @@ from typing import Any
 
 import psutil
 
-from harness import feasibility, kvm, store, trust
-from harness.appliances import _on_tmpfs
+from harness.host import accelerator, feasibility, trust
+from harness.host.facts import on_tmpfs
+from harness.results import store
 
 SUPERMIN_D = Path("/usr/lib/x86_64-linux-gnu/guestfs/supermin.d")
 
@@ -35,7 +36,7 @@ class Check:
 
 
 def check_cpu_flags() -> Check:
-    flags = kvm.cpu_virt_flags()
+    flags = accelerator.cpu_virt_flags()
     if flags:
         return Check("cpu virtualisation", "ok", f"/proc/cpuinfo flags: {' '.join(flags)}")
     return Check("cpu virtualisation", "warn", "no vmx or svm flag in /proc/cpuinfo",
@@ -48,7 +49,7 @@ def check_dev_kvm() -> Check:
     if not os.path.exists("/dev/kvm"):
         return Check("/dev/kvm", "warn", "absent", "Load the kvm_intel or kvm_amd module.")
     mode = oct(os.stat("/dev/kvm").st_mode & 0o777)
-    problem = kvm.dev_kvm_problem()
+    problem = accelerator.dev_kvm_problem()
     if problem:
         return Check("/dev/kvm", "fail", f"mode {mode}; {problem}",
                      "Make /dev/kvm usable by this user (mode 0666 is safe, as the seed says, "
@@ -57,7 +58,7 @@ def check_dev_kvm() -> Check:
 
 
 def check_kvm_launch(cache_dir: Path, timeout_s: float) -> Check:
-    verdict = kvm.kvm_verdict(cache_dir, timeout_s)
+    verdict = accelerator.kvm_verdict(cache_dir, timeout_s)
     if verdict.usable:
         return Check("KVM appliance launch", "ok", verdict.reason)
     return Check("KVM appliance launch", "fail", verdict.reason,
@@ -66,7 +67,7 @@ def check_kvm_launch(cache_dir: Path, timeout_s: float) -> Check:
 
 
 def check_tcg_launch(cache_dir: Path, timeout_s: float) -> Check:
-    launched, what = kvm.launch_probe("tcg", cache_dir, timeout_s)
+    launched, what = accelerator.launch_probe("tcg", cache_dir, timeout_s)
     if launched:
         return Check("TCG appliance launch", "ok", f"a TCG appliance {what}")
     return Check("TCG appliance launch", "fail", f"a TCG appliance {what}",
@@ -115,7 +116,7 @@ def supermin_build_seconds(output: Path, if_newer: bool) -> float:
 def check_appliance_cache(cache_dir: Path) -> Check:
     trust.secure_folder(cache_dir, private=True)
     free = shutil.disk_usage(cache_dir).free / 2**30
-    where = f"{cache_dir} ({'tmpfs' if _on_tmpfs(cache_dir) else 'disk'}, {free:.1f} GiB free)"
+    where = f"{cache_dir} ({'tmpfs' if on_tmpfs(cache_dir) else 'disk'}, {free:.1f} GiB free)"
     if shutil.which("supermin") is None or not SUPERMIN_D.is_dir():
         return Check("appliance cache", "fail", f"{where}; supermin or {SUPERMIN_D} missing",
                      "apt-get install libguestfs-tools")
@@ -150,7 +151,7 @@ def host_facts(cache_dir: Path, probe_timeout_s: float) -> dict[str, Any]:
     """The checks as plain dicts for metadata.json, computed once per host and stack (they
     launch appliances) and cached beside the KVM verdicts."""
     cache_file = cache_dir / "doctor-facts.json"
-    key = kvm.host_fingerprint()
+    key = accelerator.host_fingerprint()
     cached = json.loads(trust.read_trusted(cache_file) or "{}")
     if key not in cached:
         checks = run_checks(cache_dir, feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,

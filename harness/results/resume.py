@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from harness import store
+from harness.results import store
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
 NOT_CELL_KEYS = ("hydra", "resume")

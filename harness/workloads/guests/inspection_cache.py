@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness import trust
+from harness.host import trust
 
 HASHED_BYTES = 4 * 2**20
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import store
+from harness.results import store
 
 UNKNOWN_HOST = "unknown"
 

@@ -20,11 +20,11 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from harness import doctor, hostinfo, resume, store, trust
-from harness.appliances import Appliance
 from harness.config import register_configs, validate
-from harness.report import build_report, table
-from harness.runner import CellPlan, run_cell
+from harness.execution.runner import CellPlan, run_cell
+from harness.host import checks, facts, trust
+from harness.reporting.build import build_report, table
+from harness.results import resume, store
 
 log = logging.getLogger("lgbench")
 # conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
@@ -110,7 +110,7 @@ def measure(cfg: DictConfig) -> None:
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
     backend = instantiate(cfg.backend)
-    appliance = Appliance(**OmegaConf.to_container(cfg.appliance, resolve=True))
+    appliance = instantiate(cfg.appliance)
     workload = instantiate(cfg.workload)
     plan = CellPlan(
         run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg, workload.variant()),
@@ -118,8 +118,8 @@ def measure(cfg: DictConfig) -> None:
         runs=cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize, smp=cfg.smp,
         timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
         probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline)
-    metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": hostinfo.host_metadata(),
-                "doctor": (doctor.host_facts(plan.cache_dir, plan.probe_timeout_s)
+    metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": facts.host_metadata(),
+                "doctor": (checks.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
                 "config": OmegaConf.to_container(cfg, resolve=True),
                 "launcher": launcher_name(hydra_cfg), "started_at": time.time()}
@@ -206,7 +206,7 @@ class SweepCallback(Callback):
         store.write_frame_parquet(root / store.TRIALS_FILE, trials)
         store.write_json(root / store.METADATA_FILE, {
             "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
-            "host": hostinfo.host_metadata(), "launcher": launcher_name(config.hydra)})
+            "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
         summary = build_report([root], root, seed=config.seed)
         print(table(summary), flush=True)
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)

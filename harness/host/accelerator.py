@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import processes, trust
+from harness.host import processes, trust
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def launch_probe(accel: str, cache_dir: Path, timeout_s: float) -> tuple[bool, s
     supermin = trust.secure_folder(cache_dir / "supermin")
     try:
         result = processes.run_in_group(
-            [sys.executable, "-m", "harness.kvm", accel, str(supermin)],
+            [sys.executable, "-m", "harness.host.accelerator", accel, str(supermin)],
             timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"did not finish launching within {timeout_s:.0f} s"
@@ -123,7 +123,7 @@ def _probe_main(accel: str, cachedir: str) -> int:
     import guestfs
 
     from harness.backends.base import accel_of_process
-    from harness.console import ConsoleTail
+    from harness.execution.capture import ConsoleTail
 
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
     tail = ConsoleTail(g)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness import trust
-from harness.records import SCHEMA_VERSION, TrialRow
+from harness.host import trust
+from harness.results.records import SCHEMA_VERSION, TrialRow
 
 TRIALS_FILE = "trials.parquet"
 SUMMARY_FILE = "summary.csv"

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from harness.kvm import cpu_virt_flags, dev_kvm_problem
+from harness.host.accelerator import cpu_virt_flags, dev_kvm_problem
 
 VERSION_COMMANDS = {
     "qemu": ["qemu-system-x86_64", "--version"],
@@ -77,3 +77,13 @@ def host_metadata() -> dict[str, Any]:
         "versions": {"libguestfs": libguestfs_version(),
                      **{name: _first_line(cmd) for name, cmd in VERSION_COMMANDS.items()}},
     }
+
+
+def on_tmpfs(path: Path) -> bool:
+    """Whether path lies on a tmpfs mount (longest matching mount point wins)."""
+    best, fstype = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount_point, kind, *_ = line.split()
+        if str(path).startswith(mount_point) and len(mount_point) > len(best):
+            best, fstype = mount_point, kind
+    return fstype == "tmpfs"

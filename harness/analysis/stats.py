@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.records import CELL_COLUMNS, STATUS_OK, STATUSES, TIMED_COLUMNS
+from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES, TIMED_COLUMNS
 
 # Measured once per repetition (all parallel instances together) and copied onto every
 # instance's row, so each repetition must count once.

@@ -21,10 +21,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from harness import feasibility, processes
-from harness.appliances import Appliance, ApplianceError
+from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
-from harness.records import (
+from harness.host import feasibility, processes
+from harness.results.records import (
     STATUS_ERROR,
     STATUS_INFEASIBLE,
     STATUS_OK,
@@ -216,8 +216,8 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     Returns one dict per row the workload measured, each with the shared launch fields.
     total_s excludes the untimed check of which accelerator really ran.
     """
-    from harness.console import ConsoleTail
-    from harness.timeline import EventLog
+    from harness.analysis.stages import EventLog
+    from harness.execution.capture import ConsoleTail
 
     released = time.perf_counter()
     fields: dict[str, Any] = {"started_at": time.time(), "released": released}

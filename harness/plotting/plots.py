@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from harness import stats
-from harness.records import STATUS_OK, STATUSES
+from harness.analysis import stats
+from harness.results.records import STATUS_OK, STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from harness.reference import Reference
+    from harness.analysis.reference import Reference
 
 LONG_LABEL = 8  # characters; longer cell labels are slanted so they do not overlap
 
@@ -290,11 +290,11 @@ def _stage_colors(stages: list[str]) -> dict[str, tuple[float, ...]]:
 
 def stage_bars(stage_summary: pd.DataFrame) -> Figure:
     """One stacked horizontal bar per cell: the median duration of each boot stage, in order
-    (harness.timeline.stage_summary's frame). Medians of stages need not add up to the median
+    (harness.analysis.stages.stage_summary's frame). Medians of stages need not add up to the median
     total."""
     import matplotlib.pyplot as plt
 
-    from harness.timeline import stage_order
+    from harness.analysis.stages import stage_order
 
     cells = list(pd.unique(stage_summary["cell"]))
     order = stage_order(stage_summary)
