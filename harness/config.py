@@ -15,6 +15,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
 from omegaconf import MISSING, OmegaConf
 
+from harness.host.accelerator import PROBE_TIMEOUT_S
+
 
 @dataclass
 class BackendConf:
@@ -101,7 +103,7 @@ class LgbenchConf:
     timeline: bool = False  # record timestamped events (verbose) -> events/stages.parquet
     stages: Any = MISSING  # boot-stage markers for timeline runs (conf/stages/)
     reference: str | None = None  # published figure to overlay: analysis/published/NAME.csv
-    probe_timeout_s: float = 60.0  # bound on the one-off KVM probe of backend=auto
+    probe_timeout_s: float = PROBE_TIMEOUT_S  # bound on the one-off KVM probe of backend=auto
     resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
 
 

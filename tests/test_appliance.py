@@ -214,7 +214,7 @@ def test_parallel_beyond_memory_is_infeasible_without_launching(cache_dir: Path,
 
 def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
                                                            tmp_path: Path) -> None:
-    from harness.backends.libvirt import client_limits, ensure_daemons
+    from harness.host.libvirtd import client_limits, ensure_daemons
 
     ensure_daemons()
     before = client_limits()

@@ -16,6 +16,7 @@ import harness.cli.run as cli  # registers the structured configs
 from harness.appliances.base import Appliance
 from harness.backends.base import Backend
 from harness.config import validate
+from harness.plan import cell_label
 from harness.workloads.base import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +153,7 @@ def test_appliance_types_sweeps_all_four_appliances():
     cfg = composed(["experiment=appliance_types"], hydra_config=True)
     swept = cfg.hydra.sweeper.params.appliance.split(",")
     assert sorted(swept) == sorted(choices("appliance"))
-    labels = {cli.cell_label(composed(["experiment=appliance_types", f"appliance={a}"]))
+    labels = {cell_label(composed(["experiment=appliance_types", f"appliance={a}"]))
               for a in swept}
     assert len(labels) == len(swept), labels
 
@@ -215,10 +216,10 @@ def test_count_jobs(overrides, jobs):
      "fake/cached-hot/launch/p4/m1024/smp2"),
 ])
 def test_cell_label(overrides, label):
-    assert cli.cell_label(composed(overrides)) == label
+    assert cell_label(composed(overrides)) == label
 
 
 def test_cell_labels_tell_every_backend_and_appliance_apart():
     pairs = list(itertools.product(choices("backend"), choices("appliance")))
-    labels = {cli.cell_label(composed([f"backend={b}", f"appliance={a}"])) for b, a in pairs}
+    labels = {cell_label(composed([f"backend={b}", f"appliance={a}"])) for b, a in pairs}
     assert len(labels) == len(pairs)

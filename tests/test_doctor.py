@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from harness.cli import doctor
 from harness.host import checks, feasibility
 
 
@@ -32,6 +33,6 @@ def test_missing_uml_is_reported(monkeypatch):
 
 
 def test_render_shows_verdict_evidence_and_advice():
-    text = checks.render([checks.Check("x", "warn", "seen", "do this"),
+    text = doctor.render([checks.Check("x", "warn", "seen", "do this"),
                           checks.Check("y", "ok", "fine")])
     assert "[WARN] x: seen" in text and "-> do this" in text and "[OK  ] y: fine" in text

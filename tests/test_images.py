@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from harness.cli import images as images_cli
 from harness.host.processes import referencing
-from harness.workloads.guests import images
+from harness.workloads.guests import apt_sources, debian, recipes, synthetic
 
 LGBENCH_IMAGES = Path(sys.executable).parent / "lgbench-images"
 appliance = pytest.mark.appliance
@@ -24,7 +25,8 @@ appliance = pytest.mark.appliance
 
 def fake_recipe(monkeypatch, name: str, make) -> None:
     """Replace recipe `name`'s build step (its hash stays the same)."""
-    monkeypatch.setitem(images.RECIPES, name, dataclasses.replace(images.RECIPES[name], make=make))
+    replaced = dataclasses.replace(recipes.RECIPES[name], make=make)
+    monkeypatch.setitem(recipes.RECIPES, name, replaced)
 
 
 def write_bytes(target: Path, images_dir: Path, progress, accel: str) -> None:
@@ -35,47 +37,47 @@ def write_bytes(target: Path, images_dir: Path, progress, accel: str) -> None:
 
 
 def test_recipes_include_the_three_guests():
-    assert {"debian", "linux-lvm", "no-os"} <= set(images.RECIPES)
+    assert {"debian", "linux-lvm", "no-os"} <= set(recipes.RECIPES)
 
 
 def test_image_paths_are_keyed_by_the_recipe_hash(tmp_path, monkeypatch):
-    path = images.image_path("linux-lvm", tmp_path)
+    path = recipes.image_path("linux-lvm", tmp_path)
     assert path.parent == tmp_path
-    assert path.name == f"linux-lvm-{images.recipe_hash('linux-lvm')}.img"
-    assert path == images.image_path("linux-lvm", tmp_path)  # stable
-    assert len({images.recipe_hash(name) for name in images.RECIPES}) == len(images.RECIPES)
-    monkeypatch.setitem(images.LVM, "hostname", "another-host")
-    assert images.image_path("linux-lvm", tmp_path) != path  # an input changed
+    assert path.name == f"linux-lvm-{recipes.recipe_hash('linux-lvm')}.img"
+    assert path == recipes.image_path("linux-lvm", tmp_path)  # stable
+    assert len({recipes.recipe_hash(name) for name in recipes.RECIPES}) == len(recipes.RECIPES)
+    monkeypatch.setitem(synthetic.LVM, "hostname", "another-host")
+    assert recipes.image_path("linux-lvm", tmp_path) != path  # an input changed
     monkeypatch.undo()
-    monkeypatch.setattr(images, "RECIPE_FORMAT", images.RECIPE_FORMAT + 1)
-    assert images.image_path("linux-lvm", tmp_path) != path  # the recipe format changed
+    monkeypatch.setattr(recipes, "RECIPE_FORMAT", recipes.RECIPE_FORMAT + 1)
+    assert recipes.image_path("linux-lvm", tmp_path) != path  # the recipe format changed
 
 
 def test_the_debian_hash_follows_the_mirror(monkeypatch):
-    before = images.recipe_hash("debian")
-    monkeypatch.setattr(images, "apt_mirror", lambda suite: "http://mirror.example/debian")
-    assert images.recipe_hash("debian") != before
+    before = recipes.recipe_hash("debian")
+    monkeypatch.setattr(debian, "apt_mirror", lambda suite: "http://mirror.example/debian")
+    assert recipes.recipe_hash("debian") != before
 
 
 def test_default_images_dir_follows_lgbench_cache(monkeypatch):
     monkeypatch.setenv("LGBENCH_CACHE", "/srv/cache")
-    assert images.default_images_dir() == Path("/srv/cache/images")
+    assert recipes.default_images_dir() == Path("/srv/cache/images")
     monkeypatch.delenv("LGBENCH_CACHE")
-    assert images.default_images_dir() == Path(f"/var/tmp/lgbench-{os.geteuid()}/images")
+    assert recipes.default_images_dir() == Path(f"/var/tmp/lgbench-{os.geteuid()}/images")
 
 
 def test_an_unknown_recipe_is_a_value_error_listing_the_recipes(tmp_path):
     with pytest.raises(ValueError, match="unknown recipe 'windows'.*debian, linux-lvm, no-os"):
-        images.build("windows", tmp_path)
+        recipes.build("windows", tmp_path)
     with pytest.raises(ValueError, match="unknown recipe"):
-        images.image_path("windows", tmp_path)
+        recipes.image_path("windows", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_resolve_returns_a_path_unchanged_without_building(tmp_path, monkeypatch):
     fake_recipe(monkeypatch, "no-os", lambda *args: pytest.fail("must not build"))
-    assert images.resolve("/nonexistent/disk.img", tmp_path) == Path("/nonexistent/disk.img")
-    assert images.resolve("disk.img", tmp_path) == Path("disk.img")
+    assert recipes.resolve("/nonexistent/disk.img", tmp_path) == Path("/nonexistent/disk.img")
+    assert recipes.resolve("disk.img", tmp_path) == Path("disk.img")
 
 
 def test_resolve_builds_a_recipe_once_then_uses_the_cache(tmp_path, monkeypatch):
@@ -88,10 +90,10 @@ def test_resolve_builds_a_recipe_once_then_uses_the_cache(tmp_path, monkeypatch)
 
     fake_recipe(monkeypatch, "no-os", make)
     lines: list[str] = []
-    first = images.resolve("no-os", tmp_path, log=lines.append)
-    assert first == images.image_path("no-os", tmp_path) and first.stat().st_size == 4096
+    first = recipes.resolve("no-os", tmp_path, log=lines.append)
+    assert first == recipes.image_path("no-os", tmp_path) and first.stat().st_size == 4096
     assert any("working" in line for line in lines) and "built" in lines[-1]
-    assert images.resolve("no-os", tmp_path, log=lines.append) == first
+    assert recipes.resolve("no-os", tmp_path, log=lines.append) == first
     assert calls == ["auto"]
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temp file left
 
@@ -104,33 +106,33 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch, failure):
 
     fake_recipe(monkeypatch, "linux-lvm", make)
     with pytest.raises(type(failure)):
-        images.build("linux-lvm", tmp_path)
+        recipes.build("linux-lvm", tmp_path)
     assert list(tmp_path.iterdir()) == []
-    assert images.list_images(tmp_path) == []
+    assert recipes.list_images(tmp_path) == []
 
 
 def test_list_and_remove(tmp_path, monkeypatch):
     fake_recipe(monkeypatch, "no-os", write_bytes)
     fake_recipe(monkeypatch, "linux-lvm", write_bytes)
-    images.build("no-os", tmp_path)
-    current = images.build("linux-lvm", tmp_path)
+    recipes.build("no-os", tmp_path)
+    current = recipes.build("linux-lvm", tmp_path)
     stale = tmp_path / "linux-lvm-000000000000.img"
     stale.write_bytes(b"old")
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "sources" / "linux-lvm").mkdir(parents=True)
-    listed = {(i["name"], i["hash"]): i for i in images.list_images(tmp_path)}
-    assert set(listed) == {("no-os", images.recipe_hash("no-os")),
-                           ("linux-lvm", images.recipe_hash("linux-lvm")),
+    listed = {(i["name"], i["hash"]): i for i in recipes.list_images(tmp_path)}
+    assert set(listed) == {("no-os", recipes.recipe_hash("no-os")),
+                           ("linux-lvm", recipes.recipe_hash("linux-lvm")),
                            ("linux-lvm", "000000000000")}
-    entry = listed[("linux-lvm", images.recipe_hash("linux-lvm"))]
+    entry = listed[("linux-lvm", recipes.recipe_hash("linux-lvm"))]
     assert entry["path"] == str(current) and entry["size_bytes"] == 4096 and entry["current"]
     assert entry["built_at"].startswith(time.strftime("%Y", time.gmtime()))
     assert not listed[("linux-lvm", "000000000000")]["current"]
-    assert images.remove("linux-lvm", tmp_path) is True
+    assert recipes.remove("linux-lvm", tmp_path) is True
     assert not current.exists() and not stale.exists()
     assert not (tmp_path / "sources" / "linux-lvm").exists()
-    assert [i["name"] for i in images.list_images(tmp_path)] == ["no-os"]
-    assert images.remove("linux-lvm", tmp_path) is False
+    assert [i["name"] for i in recipes.list_images(tmp_path)] == ["no-os"]
+    assert recipes.remove("linux-lvm", tmp_path) is False
 
 
 def test_apt_mirror_reads_one_line_and_deb822_sources(tmp_path):
@@ -142,23 +144,24 @@ def test_apt_mirror_reads_one_line_and_deb822_sources(tmp_path):
         "Suites: bookworm-security\nComponents: main\n\n"
         "Types: deb deb-src\nURIs: http://mirror.example/debian/\n"
         "Suites: bookworm bookworm-updates\nComponents: main\n")
-    assert images.apt_mirror("bookworm", sources_list, sources_dir) == \
+    assert apt_sources.apt_mirror("bookworm", sources_list, sources_dir) == \
         "http://mirror.example/debian"
     # A one-line entry naming the suite wins; options in brackets are skipped.
     sources_list.write_text("# deb http://commented.example/debian bookworm main\n"
                             "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian "
                             "bookworm main\n")
-    assert images.apt_mirror("bookworm", sources_list, sources_dir) == "http://one.example/debian"
+    assert apt_sources.apt_mirror("bookworm", sources_list, sources_dir) == "http://one.example/debian"
     # Another release's main archive serves the suite too; the security archive does not.
-    assert images.apt_mirror("trixie", sources_list, sources_dir) == "http://one.example/debian"
+    assert apt_sources.apt_mirror("trixie", sources_list, sources_dir) == "http://one.example/debian"
     sources_list.unlink()
     (sources_dir / "debian.sources").write_text(
         "Types: deb\nURIs: http://security.example/debian-security\nSuites: trixie-security\n")
-    assert images.apt_mirror("bookworm", sources_list, sources_dir) == images.FALLBACK_MIRROR
+    found = apt_sources.apt_mirror("bookworm", sources_list, sources_dir)
+    assert found == apt_sources.FALLBACK_MIRROR
 
 
 def test_the_icon_is_a_png_inspection_accepts():
-    data = images.icon_png(images.LVM["icon_px"])
+    data = synthetic.icon_png(synthetic.LVM["icon_px"])
     with Image.open(io.BytesIO(data)) as icon:
         icon.load()
         assert icon.format == "PNG" and icon.size == (32, 32)
@@ -167,8 +170,8 @@ def test_the_icon_is_a_png_inspection_accepts():
 
 
 def test_the_dpkg_database_lists_every_package_installed():
-    status = images.dpkg_status(images.DPKG_PACKAGES)
-    names = images.DPKG_PACKAGES.split()[::2]
+    status = synthetic.dpkg_status(synthetic.DPKG_PACKAGES)
+    names = synthetic.DPKG_PACKAGES.split()[::2]
     assert len(names) >= 30
     assert status.count("Status: install ok installed\n") == len(names)
     assert f"Package: {names[-1]}\n" in status and "\n\nPackage: " in status
@@ -180,31 +183,31 @@ def test_a_failing_command_reports_its_last_line_and_first_stages(tmp_path):
     script = ("echo 'I: Retrieving a'; echo 'I: Retrieving b'; echo 'I: Validating a'; "
               "echo noise; echo 'E: no space left'; exit 3")
     with pytest.raises(RuntimeError, match=r"sh failed \(exit 3\): E: no space left"):
-        images._run_logged(["sh", "-c", script], lines.append)
+        debian._run_logged(["sh", "-c", script], lines.append)
     assert lines == ["sh: Retrieving a", "sh: Validating a"]
 
 
 def test_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
-    assert images.main(["build", "windows", "--images-dir", str(tmp_path)]) == 2
+    assert images_cli.main(["build", "windows", "--images-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown recipe 'windows'" in err
-    assert images.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 2
+    assert images_cli.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 2
     assert "no image of 'no-os'" in capsys.readouterr().err
 
 
 def test_cli_build_list_remove_recipes(tmp_path, monkeypatch, capsys):
     fake_recipe(monkeypatch, "no-os", write_bytes)
-    assert images.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
+    assert images_cli.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == str(images.image_path("no-os", tmp_path)) and "built" in err
-    assert images.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
+    assert out.strip() == str(recipes.image_path("no-os", tmp_path)) and "built" in err
+    assert images_cli.main(["build", "no-os", "--images-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip().endswith("(cached)")
-    assert images.main(["list", "--images-dir", str(tmp_path)]) == 0
-    assert str(images.image_path("no-os", tmp_path)) in capsys.readouterr().out
-    assert images.main(["recipes", "--images-dir", str(tmp_path)]) == 0
+    assert images_cli.main(["list", "--images-dir", str(tmp_path)]) == 0
+    assert str(recipes.image_path("no-os", tmp_path)) in capsys.readouterr().out
+    assert images_cli.main(["recipes", "--images-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "no-os" in out and "built" in out and "debian" in out and "not built" in out
-    assert images.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 0
+    assert images_cli.main(["remove", "no-os", "--images-dir", str(tmp_path)]) == 0
     assert list(tmp_path.iterdir()) == []
 
 
@@ -243,7 +246,7 @@ def inspect(path: Path) -> dict:
 
 def timed_build(name: str, images_dir: Path) -> tuple[Path, float]:
     start = time.monotonic()
-    path = images.build(name, images_dir, accel="tcg")
+    path = recipes.build(name, images_dir, accel="tcg")
     seconds = time.monotonic() - start
     print(f"\nbuild of {name}: {seconds:.1f} s")
     return path, seconds
@@ -262,15 +265,15 @@ def no_os_image(guest_images) -> Path:
 @appliance
 def test_the_synthetic_lvm_guest_is_inspected_as_debian_12(lvm_image):
     found = inspect(lvm_image)
-    assert found["roots"] == [f"/dev/{images.LVM['vg']}/root"]
+    assert found["roots"] == [f"/dev/{synthetic.LVM['vg']}/root"]
     assert (found["type"], found["distro"], found["major"]) == ("linux", "debian", 12)
-    assert found["hostname"] == images.LVM["hostname"] and found["arch"] == "x86_64"
+    assert found["hostname"] == synthetic.LVM["hostname"] and found["arch"] == "x86_64"
     assert found["product"].startswith("12")
     assert set(found["mountpoints"]) == {"/", "/boot", "/home", "/var"}
     assert found["mountpoints"]["/boot"] == "/dev/sda1"
-    assert found["mountpoints"]["/var"] == f"/dev/{images.LVM['vg']}/var"
-    assert found["applications"] == images.DPKG_PACKAGES.split()[::2]
-    assert found["icon"] == images.icon_png(images.LVM["icon_px"])
+    assert found["mountpoints"]["/var"] == f"/dev/{synthetic.LVM['vg']}/var"
+    assert found["applications"] == synthetic.DPKG_PACKAGES.split()[::2]
+    assert found["icon"] == synthetic.icon_png(synthetic.LVM["icon_px"])
 
 
 @appliance
@@ -285,7 +288,7 @@ def test_the_debootstrapped_debian_is_inspected_with_its_packages(guest_images):
     found = inspect(path)
     assert len(found["roots"]) == 1
     assert (found["type"], found["distro"], found["major"]) == ("linux", "debian", 12)
-    assert found["hostname"] == images.DEBIAN["hostname"]
+    assert found["hostname"] == debian.DEBIAN["hostname"]
     assert found["mountpoints"] == {"/": "/dev/sda1"}
     assert len(found["applications"]) > 50
     assert {"dpkg", "base-files", "libc6"} <= set(found["applications"])

@@ -14,8 +14,9 @@ import pytest
 from harness.appliances.cached import CachedAppliance
 from harness.backends.base import BackendUnavailable
 from harness.backends.fake import FakeBackend
-from harness.execution.runner import CellPlan, run_cell, run_repetition
+from harness.execution.runner import run_cell, run_repetition
 from harness.host import processes
+from harness.plan import CellPlan
 from harness.workloads.base import Workload
 from harness.workloads.launch import LaunchWorkload
 from harness.workloads.transfer import TransferWorkload, payload

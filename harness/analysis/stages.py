@@ -9,51 +9,12 @@ they can be recomputed from events.parquet without re-running.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import pandas as pd
-
-
-class EventLog:
-    """Collect a handle's messages as (seconds since `origin`, event kind, line)."""
-
-    def __init__(self, handle: Any, origin: float) -> None:
-        import guestfs
-
-        self.origin = origin
-        self.events: list[tuple[float, str, str]] = []
-        self._pending: dict[str, str] = {}  # console output arrives in pieces, not lines
-        kinds = (guestfs.EVENT_APPLIANCE | guestfs.EVENT_LIBRARY | guestfs.EVENT_WARNING
-                 | guestfs.EVENT_TRACE)
-        self._names = {guestfs.EVENT_APPLIANCE: "appliance", guestfs.EVENT_LIBRARY: "library",
-                       guestfs.EVENT_WARNING: "warning", guestfs.EVENT_TRACE: "trace"}
-        handle.set_event_callback(self._on_event, kinds)
-
-    def _on_event(self, event: int, event_handle: int, buf: str | bytes, array: Any) -> None:
-        now = time.perf_counter() - self.origin
-        if isinstance(buf, bytes):
-            buf = buf.decode(errors="replace")
-        kind = self._names.get(event, str(event))
-        text = self._pending.pop(kind, "") + buf
-        *lines, rest = text.replace("\r", "").split("\n")
-        if kind != "appliance":  # library and trace messages are whole lines already
-            lines, rest = [*lines, rest], ""
-        self.events += [(now, kind, line) for line in lines if line.strip()]
-        if rest:
-            self._pending[kind] = rest
-
-    def flush(self) -> list[tuple[float, str, str]]:
-        """All events, an unterminated last console line included."""
-        now = time.perf_counter() - self.origin
-        self.events += [(now, kind, rest) for kind, rest in self._pending.items() if rest.strip()]
-        self._pending.clear()
-        return self.events
-
-
 
 # A trial's identity in events.parquet and stages.parquet.
 TRIAL_KEY = ["run_id", "cell", "repetition", "instance", "warmup"]

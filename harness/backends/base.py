@@ -8,7 +8,6 @@ The runner owns timing; drivers never time anything.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,33 +64,19 @@ class Backend(ABC):
         return processes.kill_referencing(str(tmpdir))
 
 
-def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path, verbose: bool,
+def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path | None, verbose: bool,
                    backend: str, settings: list[str]) -> Any:
-    """A new guestfs handle with the settings every driver shares."""
+    """A new guestfs handle with the settings every driver shares (the one place handles
+    are made: drivers, the accelerator probe and image builds)."""
     import guestfs
 
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
     g.set_backend(backend)
     g.set_backend_settings(settings)
-    g.set_tmpdir(str(tmpdir))
+    if tmpdir is not None:
+        g.set_tmpdir(str(tmpdir))
     if memsize is not None:
         g.set_memsize(memsize)
     g.set_smp(smp)
     g.set_verbose(verbose)
     return g
-
-
-def accel_of_process(pid: int) -> str:
-    """`kvm` if the qemu process holds a KVM VM file descriptor, else `tcg`.
-
-    qemu with accel=kvm:tcg may open /dev/kvm and still fall back to TCG; a `kvm-vm` anon inode
-    exists only when a KVM virtual machine was really created.
-    """
-    fd_dir = f"/proc/{pid}/fd"
-    for fd in os.listdir(fd_dir):
-        try:
-            if os.readlink(os.path.join(fd_dir, fd)) == "anon_inode:kvm-vm":
-                return "kvm"
-        except OSError:
-            continue
-    return "tcg"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
-from harness.host.accelerator import kvm_verdict
+from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
+from harness.host.accelerator import accel_of_process, kvm_verdict
 
 
 class DirectBackend(Backend):

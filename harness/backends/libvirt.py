@@ -3,119 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
-import pwd
-import re
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import BackendUnavailable, accel_of_process
+from harness.backends.base import BackendUnavailable
 from harness.backends.direct import DirectBackend
-from harness.host import processes
+from harness.host import libvirtd, processes
+from harness.host.accelerator import accel_of_process
 
 log = logging.getLogger(__name__)
-LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
-QEMU_CONF = "/etc/libvirt/qemu.conf"
-DAEMONS = ("virtlogd", "libvirtd")
-
-
-def daemon_running(name: str) -> bool:
-    return any(p.info["name"] == name for p in processes.psutil.process_iter(["name"]))
-
-
-def ensure_daemons(wait_s: float = 20.0) -> list[str]:
-    """Start virtlogd and libvirtd when they are not running; return the ones started."""
-    started = []
-    for name in DAEMONS:
-        if daemon_running(name):
-            continue
-        if shutil.which(name) is None:
-            raise BackendUnavailable(f"{name} is not installed (apt-get install "
-                                     f"libvirt-daemon-system)")
-        result = subprocess.run([name, "-d"], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackendUnavailable(f"could not start {name}: {result.stderr.strip()}")
-        started.append(name)
-    deadline = time.monotonic() + wait_s
-    while not os.path.exists(LIBVIRT_SOCKET):
-        if time.monotonic() > deadline:
-            raise BackendUnavailable(f"libvirtd started but {LIBVIRT_SOCKET} did not appear "
-                                     f"within {wait_s:.0f} s")
-        time.sleep(0.2)
-    return started
-
-
-def qemu_user() -> str:
-    """The user libvirtd runs qemu as (qemu.conf's `user`, else the packaged default)."""
-    try:
-        text = Path(QEMU_CONF).read_text()
-    except OSError:
-        text = ""
-    configured = re.findall(r'^\s*user\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if configured:
-        return configured[-1].lstrip("+")
-    try:
-        return pwd.getpwnam("libvirt-qemu").pw_name  # Debian's build default
-    except KeyError:
-        return "qemu"
-
-
-def grant_qemu_traverse(folder: Path) -> str:
-    """Let libvirt's qemu user pass through `folder` (an ACL entry u:USER:x), so it reaches
-    the appliance and images below by name without reading or changing anything else of
-    the cache; returns the user. Nothing to grant where qemu runs as root."""
-    user = qemu_user()
-    if user in ("root", "0"):
-        return user
-    if shutil.which("setfacl") is None:
-        raise BackendUnavailable(f"backend=libvirt needs setfacl (apt-get install acl) to let "
-                                 f"{user} reach the appliance in {folder}")
-    result = subprocess.run(["setfacl", "-m", f"u:{user}:x", str(folder)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BackendUnavailable(f"could not let {user} traverse {folder} for libvirt's qemu "
-                                 f"(setfacl: {result.stderr.strip()}); put the cache on a "
-                                 f"filesystem with POSIX ACLs")
-    return user
-
-
-def client_limits() -> dict[str, Any]:
-    """The running libvirtd's client and worker limits (virt-admin), as recorded facts."""
-    limits: dict[str, Any] = {}
-    for command in ("srv-clients-info", "srv-threadpool-info"):
-        result = subprocess.run(["virt-admin", command, "libvirtd"], capture_output=True,
-                                text=True)
-        if result.returncode != 0:
-            limits[command] = f"unavailable: {result.stderr.strip()}"
-            continue
-        for line in result.stdout.splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                limits[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
-    return limits
-
-
-def set_limits(max_clients: int | None = None, max_unauth_clients: int | None = None,
-               max_workers: int | None = None) -> None:
-    """Change the running libvirtd's limits (virt-admin; the config files stay untouched)."""
-    commands = []
-    if max_clients is not None or max_unauth_clients is not None:
-        command = ["virt-admin", "srv-clients-set", "libvirtd"]
-        if max_unauth_clients is not None:
-            command += ["--max-unauth-clients", str(max_unauth_clients)]
-        if max_clients is not None:
-            command += ["--max-clients", str(max_clients)]
-        commands.append(command)
-    if max_workers is not None:
-        commands.append(["virt-admin", "srv-threadpool-set", "libvirtd",
-                         "--max-workers", str(max_workers)])
-    for command in commands:
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackendUnavailable(f"{' '.join(command)} failed: {result.stderr.strip()}")
 
 
 class LibvirtBackend(DirectBackend):
@@ -137,24 +33,28 @@ class LibvirtBackend(DirectBackend):
         self.qemu_user: str | None = None
 
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
-        self.started_daemons = ensure_daemons()
-        if self.max_clients is not None or self.max_workers is not None:
-            self.original_limits = client_limits()
-            unauth = self.original_limits["nclients_unauth_max"]
-            set_limits(max_clients=self.max_clients,
-                       # libvirtd refuses max_clients below max_unauth_clients
-                       max_unauth_clients=(self.max_clients if self.max_clients is not None
-                                           and self.max_clients < unauth else None),
-                       max_workers=self.max_workers)
-        self.limits = client_limits()
-        self.qemu_user = grant_qemu_traverse(cache_dir)
+        try:
+            self.started_daemons = libvirtd.ensure_daemons()
+            if self.max_clients is not None or self.max_workers is not None:
+                self.original_limits = libvirtd.client_limits()
+                unauth = self.original_limits["nclients_unauth_max"]
+                libvirtd.set_limits(
+                    max_clients=self.max_clients,
+                    # libvirtd refuses max_clients below max_unauth_clients
+                    max_unauth_clients=(self.max_clients if self.max_clients is not None
+                                        and self.max_clients < unauth else None),
+                    max_workers=self.max_workers)
+            self.limits = libvirtd.client_limits()
+            self.qemu_user = libvirtd.grant_qemu_traverse(cache_dir)
+        except libvirtd.LibvirtdError as exc:
+            raise BackendUnavailable(str(exc)) from exc
         super().setup(cache_dir, probe_timeout_s)
 
     def teardown(self) -> None:
         if self.original_limits is None:
             return
         original = self.original_limits
-        set_limits(max_clients=original["nclients_max"],
+        libvirtd.set_limits(max_clients=original["nclients_max"],
                    max_unauth_clients=original["nclients_unauth_max"],
                    max_workers=original["maxWorkers"])
         self.original_limits = None

@@ -21,29 +21,39 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import register_configs, validate
-from harness.execution.runner import CellPlan, run_cell
+from harness.execution.runner import run_cell
 from harness.host import checks, facts, trust
+from harness.plan import CellPlan, cell_label, identity
 from harness.reporting.build import build_report, table
 from harness.results import resume, store
 
 log = logging.getLogger("lgbench")
 # conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
 CONF_DIR = "pkg://harness.conf"
+
+
+def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
+    """Resolver: with resume=true, the newest run folder of the experiment holding the cell."""
+    return str(resume.run_folder(Path(fresh), identity(_root_))) if _root_.resume else fresh
+
+
+def resumed_sweep(fresh: str, resume_on: bool) -> str:
+    """Resolver: with resume=true, the newest sweep folder of the experiment."""
+    return str(resume.sweep_folder(Path(fresh))) if resume_on else fresh
+
+
+def resumed_job(num: int, *, _root_: DictConfig) -> str:
+    """Resolver: with resume=true, the job folder in the sweep that holds the cell."""
+    if not _root_.resume:
+        return str(num)
+    return resume.job_folder(Path(str(_root_.hydra.sweep.dir)), num, identity(_root_))
+
+
+# In every process a launcher starts: the schemas, and the resolvers of conf/config.yaml.
 register_configs()
-resume.register_resolvers()
-
-
-def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
-    """A readable identity of the swept factors, e.g. `tcg/cached-hot/launch/p1` (a workload's
-    variant, such as its guest image, in brackets after its name)."""
-    appliance = cfg.appliance.type
-    if appliance == "cached":
-        appliance += f"-{cfg.appliance.cache_state}"
-    workload = cfg.workload.name + (f"[{workload_variant}]" if workload_variant else "")
-    label = f"{cfg.backend.name}/{appliance}/{workload}/p{cfg.parallel}"
-    if cfg.memsize is not None:
-        label += f"/m{cfg.memsize}"
-    return label + (f"/smp{cfg.smp}" if cfg.smp != 1 else "")
+OmegaConf.register_new_resolver("resumed_run", resumed_run, replace=True)
+OmegaConf.register_new_resolver("resumed_sweep", resumed_sweep, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("resumed_job", resumed_job, replace=True)
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -73,7 +83,7 @@ def _skip_if_complete(cfg: DictConfig, run_dir: Path) -> bool:
     in full)."""
     if not cfg.resume:
         return False
-    if resume.is_complete(run_dir, resume.identity(cfg)):
+    if resume.is_complete(run_dir, identity(cfg)):
         if HydraConfig.get().mode != RunMode.MULTIRUN:  # the sweep's progress line says it
             log.info("cell %s: complete in %s, skipped",
                      (resume.metadata(run_dir) or {}).get("cell"), run_dir)
@@ -180,7 +190,7 @@ class SweepCallback(Callback):
             return
         progress = f"cell {config.hydra.job.num + 1} of {self.total}"
         run_dir = Path(config.hydra.runtime.output_dir)
-        if config.resume and resume.is_complete(run_dir, resume.identity(config)):
+        if config.resume and resume.is_complete(run_dir, identity(config)):
             self.job_started = None
             log.info("%s: complete in %s, skipped", progress, run_dir)
             return

@@ -24,6 +24,7 @@ from typing import Any
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
 from harness.host import feasibility, processes
+from harness.plan import CellPlan
 from harness.results.records import (
     STATUS_ERROR,
     STATUS_INFEASIBLE,
@@ -36,32 +37,6 @@ from harness.workloads.base import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 FORK = multiprocessing.get_context("fork")
-
-
-@dataclass(frozen=True)
-class CellPlan:
-    """Everything about one cell that is not a driver: the repetition schedule and limits."""
-
-    run_id: str
-    cell: str
-    parallel: int
-    runs: int
-    warmup: int
-    memsize: int | None
-    smp: int
-    timeout_s: float
-    cache_dir: Path
-    probe_timeout_s: float
-    verbose: bool = False
-    timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
-
-    @property
-    def repetitions(self) -> int:
-        return self.warmup + self.runs
-
-    def instances(self, rep: int) -> int:
-        """Appliances launched at once in repetition `rep`: one for a warm-up."""
-        return 1 if rep < self.warmup else self.parallel
 
 
 @dataclass(frozen=True)
@@ -216,8 +191,7 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     Returns one dict per row the workload measured, each with the shared launch fields.
     total_s excludes the untimed check of which accelerator really ran.
     """
-    from harness.analysis.stages import EventLog
-    from harness.execution.capture import ConsoleTail
+    from harness.execution.capture import ConsoleTail, EventLog
 
     released = time.perf_counter()
     fields: dict[str, Any] = {"started_at": time.time(), "released": released}

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from harness.host import processes, trust
 
+PROBE_TIMEOUT_S = 60.0  # bound on the one-off KVM launch probe (it can hang, not fail)
+
 
 @dataclass(frozen=True)
 class KvmVerdict:
@@ -93,7 +95,7 @@ def launch_probe(accel: str, cache_dir: Path, timeout_s: float) -> tuple[bool, s
     supermin = trust.secure_folder(cache_dir / "supermin")
     try:
         result = processes.run_in_group(
-            [sys.executable, "-m", "harness.host.accelerator", accel, str(supermin)],
+            [sys.executable, "-m", "harness.execution.probe", accel, str(supermin)],
             timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"did not finish launching within {timeout_s:.0f} s"
@@ -115,34 +117,17 @@ def probe_launch(cache_dir: Path, timeout_s: float) -> KvmVerdict:
     return KvmVerdict(False, f"a KVM appliance {what} ({hang}{flag_note})", probed=True)
 
 
-def _probe_main(accel: str, cachedir: str) -> int:
-    """Child side of launch_probe: print the launch seconds, then the accelerator that ran
-    (or the error) as the last line."""
-    import time
+def accel_of_process(pid: int) -> str:
+    """`kvm` if the qemu process holds a KVM VM file descriptor, else `tcg`.
 
-    import guestfs
-
-    from harness.backends.base import accel_of_process
-    from harness.execution.capture import ConsoleTail
-
-    g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
-    tail = ConsoleTail(g)
-    g.set_cachedir(cachedir)
-    g.set_backend("direct")
-    g.set_backend_settings([f"force_{accel}"])
-    g.add_drive_ro("/dev/null")
-    start = time.perf_counter()
-    try:
-        g.launch()
-        print(f"{time.perf_counter() - start:.1f}")
-        print(accel_of_process(g.get_pid()))
-    except RuntimeError as exc:
-        print(tail.explain(exc))
-        return 1
-    finally:
-        g.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_probe_main(sys.argv[1], sys.argv[2]))
+    qemu with accel=kvm:tcg may open /dev/kvm and still fall back to TCG; a `kvm-vm` anon inode
+    exists only when a KVM virtual machine was really created.
+    """
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == "anon_inode:kvm-vm":
+                return "kvm"
+        except OSError:
+            continue
+    return "tcg"

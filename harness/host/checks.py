@@ -1,4 +1,4 @@
-"""`lgbench-doctor`: guestfs-performance(1)'s TROUBLESHOOTING POOR PERFORMANCE as checks.
+"""guestfs-performance(1)'s TROUBLESHOOTING POOR PERFORMANCE as checks (lgbench-doctor).
 
 Each check gives a verdict (ok, warn, fail, info), the evidence it saw and the advice the seed
 (or experience on hosts like this one) gives. The same facts go into every run's metadata.
@@ -6,12 +6,10 @@ Each check gives a verdict (ok, warn, fail, info), the evidence it saw and the a
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +20,6 @@ import psutil
 
 from harness.host import accelerator, feasibility, trust
 from harness.host.facts import on_tmpfs
-from harness.results import store
 
 SUPERMIN_D = Path("/usr/lib/x86_64-linux-gnu/guestfs/supermin.d")
 
@@ -88,7 +85,7 @@ def check_uml() -> Check:
 
 
 def check_libvirtd() -> Check:
-    from harness.backends.libvirt import client_limits, daemon_running
+    from harness.host.libvirtd import client_limits, daemon_running
 
     if not daemon_running("libvirtd"):
         return Check("libvirtd", "info", "not running",
@@ -157,39 +154,6 @@ def host_facts(cache_dir: Path, probe_timeout_s: float) -> dict[str, Any]:
         checks = run_checks(cache_dir, feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,
                             probe_timeout_s)
         cached[key] = {"computed_at": time.time(), "checks": [asdict(c) for c in checks]}
-        store.write_json(cache_file, cached)
+        text = json.dumps(cached, indent=2)
+        trust.atomic_write(cache_file, lambda tmp: Path(tmp).write_text(text))
     return cached[key]
-
-
-def render(checks: list[Check]) -> str:
-    lines = []
-    for c in checks:
-        lines.append(f"[{c.verdict.upper():4}] {c.name}: {c.evidence}")
-        if c.advice:
-            lines.append(f"       -> {c.advice}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`lgbench-doctor`: is this host set up to run libguestfs fast?"""
-    parser = argparse.ArgumentParser(prog="lgbench-doctor", description=main.__doc__)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--memsize", type=int, default=feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,
-                        help="appliance memory (MiB) for the parallel estimate")
-    parser.add_argument("--cache-dir", type=Path,
-                        default=trust.default_cache_dir())
-    parser.add_argument("--probe-timeout", type=float, default=30.0,
-                        help="bound on the one-off KVM launch probe (seconds)")
-    args = parser.parse_args(argv)
-    checks = run_checks(args.cache_dir, args.memsize, args.probe_timeout)
-    if args.json:
-        print(json.dumps([asdict(c) for c in checks], indent=2))
-    else:
-        print(render(checks))
-    # No KVM is a finding, not a broken set-up: lgbench measures with TCG or UML then.
-    return 1 if any(c.verdict == "fail" and c.name != "KVM appliance launch" for c in checks) \
-        else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,13 +7,9 @@ measurement. Cells are complete when their run ended without interruption and ev
 (repetition, instance) of the plan has a row; infeasible, unsupported, error and timeout rows
 count, since measuring again would only repeat them.
 
-Hydra resolves the run and sweep folders before the job starts, so the choice of folder lives
-in OmegaConf resolvers named in conf/config.yaml:
-- `resumed_run`: a single run reuses the newest run folder of its experiment holding the cell;
-- `resumed_sweep`: a sweep reuses the newest sweep folder (one with Hydra's multirun.yaml);
-- `resumed_job`: in it, a job reuses the folder that holds its cell, else its job number (or
-  `<num>-2`, ... when another cell has that folder).
-Without resume=true each returns Hydra's usual folder.
+Hydra resolves the run and sweep folders before the job starts: the resolvers of
+conf/config.yaml (registered by harness.cli.run) pick them with run_folder, sweep_folder and
+job_folder here.
 """
 
 from __future__ import annotations
@@ -25,19 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
 from harness.results import store
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
 NOT_CELL_KEYS = ("hydra", "resume")
-
-
-def identity(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config that defines a cell's measurements, as metadata.json stores it."""
-    keys = [k for k in cfg if k not in NOT_CELL_KEYS]
-    container = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
-    return json.loads(json.dumps(container, default=str))  # the same types as stored JSON
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:
@@ -87,32 +75,23 @@ def set_aside(run_dir: Path) -> Path | None:
     return aside
 
 
-def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
-    """Resolver: the newest run folder beside `fresh` holding this cell, else `fresh`."""
-    if not _root_.resume:
-        return fresh
-    cell = identity(_root_)
-    for run_dir in sorted(Path(fresh).parent.glob("*/"), reverse=True):
+def run_folder(fresh: Path, cell: dict[str, Any]) -> Path:
+    """The newest run folder beside `fresh` holding this cell, else `fresh`."""
+    for run_dir in sorted(fresh.parent.glob("*/"), reverse=True):
         if holds(run_dir, cell):
-            return str(run_dir)
+            return run_dir
     return fresh
 
 
-def resumed_sweep(fresh: str, resume: bool) -> str:
-    """Resolver: the newest sweep folder beside `fresh` (same experiment), else `fresh`."""
-    if not resume:
-        return fresh
-    sweeps = sorted(p.parent for p in Path(fresh).parent.glob("*/multirun.yaml"))
-    return str(sweeps[-1]) if sweeps else fresh
+def sweep_folder(fresh: Path) -> Path:
+    """The newest sweep folder beside `fresh` (one with Hydra's multirun.yaml), else `fresh`."""
+    sweeps = sorted(p.parent for p in fresh.parent.glob("*/multirun.yaml"))
+    return sweeps[-1] if sweeps else fresh
 
 
-def resumed_job(num: int, *, _root_: DictConfig) -> str:
-    """Resolver: the job folder in the sweep holding this cell (a complete one first), else
-    the job number, or `<num>-2`, ... when another cell's results have that folder."""
-    if not _root_.resume:
-        return str(num)
-    sweep = Path(str(_root_.hydra.sweep.dir))
-    cell = identity(_root_)
+def job_folder(sweep: Path, num: int, cell: dict[str, Any]) -> str:
+    """The job folder in the sweep holding this cell (a complete one first), else the job
+    number, or `<num>-2`, ... when another cell's results have that folder."""
     held = [d for d in sorted(sweep.glob("*/")) if holds(d, cell)]
     if held:
         return next((d for d in held if is_complete(d, cell)), held[0]).name
@@ -121,12 +100,3 @@ def resumed_job(num: int, *, _root_: DictConfig) -> str:
         k += 1
         name = f"{num}-{k}"
     return name
-
-
-def register_resolvers() -> None:
-    """Make the resolvers of conf/config.yaml known (at import of the app, in every process
-    a launcher starts)."""
-    OmegaConf.register_new_resolver("resumed_run", resumed_run, replace=True)
-    OmegaConf.register_new_resolver("resumed_sweep", resumed_sweep, use_cache=True,
-                                    replace=True)
-    OmegaConf.register_new_resolver("resumed_job", resumed_job, replace=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
-from harness.workloads.guests import images, inspection_cache
+from harness.workloads.guests import inspection_cache, recipes
 
 
 def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, str]:
@@ -24,13 +24,13 @@ def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, 
     """
     try:
         # The cell's own accelerator: no second KVM probe; UML builds on qemu like the rest.
-        path = images.resolve(spec, images_dir, accel=accel if accel in ("kvm", "tcg")
+        path = recipes.resolve(spec, images_dir, accel=accel if accel in ("kvm", "tcg")
                               else "auto")
     except Exception as exc:  # a recipe build failing must be a row, not a traceback
         raise WorkloadError(f"building image {spec!r} failed: {exc}") from exc
     if not path.exists():
         raise WorkloadError(f"image {spec}: no such file, and not one of the recipes "
-                            f"{', '.join(images.RECIPES)}")
+                            f"{', '.join(recipes.RECIPES)}")
     if not path.is_file() and not path.is_block_device():
         raise WorkloadError(f"image {spec}: not a file or block device")
     if path.stat().st_size == 0 and path.is_file():
@@ -46,7 +46,7 @@ def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, 
 
 def image_label(spec: str) -> str:
     """A recipe name as is, a path by its file name."""
-    return spec if spec in images.RECIPES else Path(spec).name
+    return spec if spec in recipes.RECIPES else Path(spec).name
 
 
 def describe(handle: Any, root: str) -> dict[str, Any]:

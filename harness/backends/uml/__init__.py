@@ -19,8 +19,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, BackendUnavailable, accel_of_process, guestfs_handle
+from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
 from harness.host import trust
+from harness.host.accelerator import accel_of_process
 
 HERE = Path(__file__).resolve().parent
 SHIM = HERE / "shim.py"

@@ -1,0 +1,89 @@
+"""`lgbench-images`: build, list and remove the guest images inspection runs on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.workloads.guests.disk import MiB
+from harness.workloads.guests.recipes import (
+    RECIPES,
+    build,
+    default_images_dir,
+    image_path,
+    list_images,
+    recipe_hash,
+    remove,
+)
+
+
+def _human(size: int) -> str:
+    return f"{size / MiB:.0f} MiB" if size < 2**30 else f"{size / 2**30:.1f} GiB"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lgbench-images", description="Build and manage guest disk images for inspection.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command, text in (("build", "build a recipe's image (cached if already built)"),
+                          ("list", "list the built images"),
+                          ("remove", "remove a recipe's images and kept build inputs"),
+                          ("recipes", "list the recipes")):
+        sub = commands.add_parser(command, help=text)
+        if command in ("build", "remove"):
+            sub.add_argument("name")
+        sub.add_argument("--images-dir", type=Path, default=default_images_dir(),
+                         help="default: $LGBENCH_CACHE/images or /var/tmp/lgbench-UID/images")
+        if command == "build":
+            sub.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                             help="auto: KVM only where the harness saw it run (default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    images_dir: Path = args.images_dir
+
+    def error(message: str) -> int:
+        print(f"lgbench-images: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.command == "recipes":
+        for name, recipe in RECIPES.items():
+            built = "built" if image_path(name, images_dir).exists() else "not built"
+            print(f"{name:10} {recipe_hash(name)}  {built:9}  {recipe.summary}")
+        return 0
+    if args.command == "list":
+        images = list_images(images_dir)
+        if not images:
+            print(f"no images in {images_dir}")
+        for image in images:
+            stale = "" if image["current"] else "  (stale recipe)"
+            print(f"{image['name']:10} {image['hash']}  {_human(image['size_bytes']):>8} "
+                  f"({_human(image['allocated_bytes'])} used)  {image['built_at']}  "
+                  f"{image['path']}{stale}")
+        return 0
+    if args.name not in RECIPES and args.command == "build":
+        return error(f"unknown recipe {args.name!r}; recipes: {', '.join(RECIPES)}")
+    if args.command == "remove":
+        if remove(args.name, images_dir):
+            print(f"removed {args.name} from {images_dir}")
+            return 0
+        return error(f"no image of {args.name!r} in {images_dir}")
+    cached = image_path(args.name, images_dir).exists()
+    try:
+        path = build(args.name, images_dir, lambda line: print(line, file=sys.stderr,
+                                                               flush=True), args.accel)
+    except KeyboardInterrupt:
+        error(f"build of {args.name} interrupted; nothing left behind")
+        return 130
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return error(f"build of {args.name} failed: {first}")
+    print(f"{path}{'  (cached)' if cached else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

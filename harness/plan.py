@@ -1,0 +1,62 @@
+"""The cell: what a run measures, before anything runs.
+
+`cell_label` names it for people, `identity` for resume (the resolved config that defines its
+measurements), and CellPlan carries its schedule and limits to the runner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.results.resume import NOT_CELL_KEYS
+
+
+def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
+    """A readable identity of the swept factors, e.g. `tcg/cached-hot/launch/p1` (a workload's
+    variant, such as its guest image, in brackets after its name)."""
+    appliance = cfg.appliance.type
+    if appliance == "cached":
+        appliance += f"-{cfg.appliance.cache_state}"
+    workload = cfg.workload.name + (f"[{workload_variant}]" if workload_variant else "")
+    label = f"{cfg.backend.name}/{appliance}/{workload}/p{cfg.parallel}"
+    if cfg.memsize is not None:
+        label += f"/m{cfg.memsize}"
+    return label + (f"/smp{cfg.smp}" if cfg.smp != 1 else "")
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config that defines a cell's measurements, as metadata.json stores it."""
+    keys = [k for k in cfg if k not in NOT_CELL_KEYS]
+    container = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    return json.loads(json.dumps(container, default=str))  # the same types as stored JSON
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Everything about one cell that is not a driver: the repetition schedule and limits."""
+
+    run_id: str
+    cell: str
+    parallel: int
+    runs: int
+    warmup: int
+    memsize: int | None
+    smp: int
+    timeout_s: float
+    cache_dir: Path
+    probe_timeout_s: float
+    verbose: bool = False
+    timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
+
+    @property
+    def repetitions(self) -> int:
+        return self.warmup + self.runs
+
+    def instances(self, rep: int) -> int:
+        """Appliances launched at once in repetition `rep`: one for a warm-up."""
+        return 1 if rep < self.warmup else self.parallel
