@@ -10,8 +10,8 @@ import pytest
 from conftest import run_lgbench_in
 from trial_rows import sweep, trial
 
-from harness.analysis import stats
 from harness.analysis.reference import load_reference
+from harness.analysis.scaling import compare_reference, linear_fit, scaling_table
 from harness.reporting.build import build_report
 from harness.results import store
 
@@ -39,7 +39,7 @@ def only_row(table, **columns):
 
 def test_scaling_one_row_per_n_with_median_and_ci():
     trials = frame(sweep(lambda n, rep: 10.0 + n + rep, ns=(1, 2, 4), reps=3))
-    table = stats.scaling(trials)
+    table = scaling_table(trials)
     assert list(table["parallel"]) == [1, 2, 4]
     row = only_row(table, parallel=4)
     assert (row["n_reps"], row["n_reps_ok"], row["n_instances"]) == (3, 3, 12)
@@ -49,20 +49,20 @@ def test_scaling_one_row_per_n_with_median_and_ci():
 
 
 def test_efficiency_is_one_for_a_flat_makespan():
-    table = stats.scaling(frame(sweep(lambda n, rep: 12.0, ns=(1, 2, 4, 8))))
+    table = scaling_table(frame(sweep(lambda n, rep: 12.0, ns=(1, 2, 4, 8))))
     assert list(table["efficiency"]) == [1.0, 1.0, 1.0, 1.0]
     assert list(table["speedup"]) == [1.0, 2.0, 4.0, 8.0]
 
 
 def test_efficiency_and_speedup_from_the_medians():
-    table = stats.scaling(frame(sweep(lambda n, rep: 10.0 * n, ns=(1, 2, 4))))
+    table = scaling_table(frame(sweep(lambda n, rep: 10.0 * n, ns=(1, 2, 4))))
     assert list(table["efficiency"]) == pytest.approx([1.0, 0.5, 0.25])
     # N launched together take as long as N one after another: no gain
     assert list(table["speedup"]) == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_efficiency_needs_n_equal_1():
-    table = stats.scaling(frame(sweep(linear(10, 2), ns=(2, 4))))
+    table = scaling_table(frame(sweep(linear(10, 2), ns=(2, 4))))
     assert table["efficiency"].isna().all() and table["speedup"].isna().all()
     assert list(table["median"]) == [14.0, 18.0]
 
@@ -72,13 +72,13 @@ def test_failures_per_n_count_instance_rows():
     failed = next(i for i, r in enumerate(rows) if r["parallel"] == 3 and r["repetition"] == 0)
     rows[failed] = {**rows[failed], "status": "timeout", "total_s": np.nan}
     rows[failed + 1] = {**rows[failed + 1], "status": "error", "total_s": np.nan}
-    row = only_row(stats.scaling(frame(rows)), parallel=3)
+    row = only_row(scaling_table(frame(rows)), parallel=3)
     assert (row["n_instances"], row["n_failed"]) == (9, 2)
     assert row["failure_rate"] == pytest.approx(2 / 9)
     assert (row["ok"], row["timeout"], row["error"], row["infeasible"]) == (7, 1, 1, 0)
     # the repetition with failed instances has no makespan to count
     assert (row["n_reps"], row["n_reps_ok"]) == (3, 2)
-    assert only_row(stats.scaling(frame(rows)), parallel=1)["n_failed"] == 0
+    assert only_row(scaling_table(frame(rows)), parallel=1)["n_failed"] == 0
 
 
 def test_an_infeasible_n_keeps_its_row():
@@ -86,7 +86,7 @@ def test_an_infeasible_n_keeps_its_row():
     rows += [trial(cell="tcg/p64", parallel=64, run_id="tcg-p64", repetition=r, instance=i,
                    status="infeasible", error="memory: 64 x ...", launch_s=np.nan,
                    total_s=np.nan) for r in range(2) for i in range(64)]
-    row = only_row(stats.scaling(frame(rows)), parallel=64)
+    row = only_row(scaling_table(frame(rows)), parallel=64)
     assert (row["n_reps_ok"], row["n_failed"], row["infeasible"]) == (0, 128, 128)
     assert row["failure_rate"] == 1.0
     assert math.isnan(row["median"]) and math.isnan(row["efficiency"])
@@ -96,7 +96,7 @@ def test_warmups_stay_out_of_scaling():
     rows = sweep(linear(10, 2), ns=(1, 2), reps=2)
     rows.append(trial(parallel=2, run_id="tcg-p2", repetition=-1, warmup=True,
                       makespan_s=1000.0, status="error"))
-    row = only_row(stats.scaling(frame(rows)), parallel=2)
+    row = only_row(scaling_table(frame(rows)), parallel=2)
     assert (row["n_reps"], row["n_failed"], row["median"]) == (2, 0, 14.0)
 
 
@@ -104,14 +104,14 @@ def test_one_series_per_backend_and_varying_factor():
     rows = sweep(linear(10, 2), ns=(1, 2), backend="direct")
     rows += sweep(linear(20, 5), ns=(1, 2), backend="libvirt")
     rows += sweep(linear(30, 1), ns=(1, 2), backend="libvirt", memsize=2048)
-    table = stats.scaling(frame(rows))
+    table = scaling_table(frame(rows))
     assert list(pd.unique(table["series"])) == [
         "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
     assert only_row(table, series="libvirt, memsize=2048", parallel=2)["median"] == 32.0
 
 
 def test_scaling_of_nothing_is_an_empty_table():
-    table = stats.scaling(frame([trial()]).iloc[0:0])
+    table = scaling_table(frame([trial()]).iloc[0:0])
     assert table.empty
     assert {"series", "parallel", "median", "efficiency", "failure_rate"} <= set(table.columns)
 
@@ -119,7 +119,7 @@ def test_scaling_of_nothing_is_an_empty_table():
 # linear fit
 
 def test_fit_recovers_an_exact_line():
-    fit = only_row(stats.linear_fit(frame(sweep(linear(10.0, 2.0), ns=(1, 2, 4, 8)))),
+    fit = only_row(linear_fit(frame(sweep(linear(10.0, 2.0), ns=(1, 2, 4, 8)))),
                    series="tcg")
     assert fit["slope"] == pytest.approx(2.0)
     assert fit["intercept"] == pytest.approx(10.0)
@@ -133,13 +133,13 @@ def test_fit_recovers_an_exact_line():
 def test_fit_counts_each_repetition_once():
     """8 instance rows per repetition at N=8 must not weigh N=8 eight times."""
     rows = sweep(lambda n, rep: 10.0 if n == 1 else 30.0, ns=(1, 8), reps=2)
-    fit = only_row(stats.linear_fit(frame(rows)), series="tcg")
+    fit = only_row(linear_fit(frame(rows)), series="tcg")
     assert fit["n_points"] == 4
     assert fit["slope"] == pytest.approx(20.0 / 7.0)
 
 
 def test_fit_of_a_flat_makespan_has_zero_slope():
-    fit = only_row(stats.linear_fit(frame(sweep(lambda n, rep: 12.0))), series="tcg")
+    fit = only_row(linear_fit(frame(sweep(lambda n, rep: 12.0))), series="tcg")
     assert fit["slope"] == pytest.approx(0.0)
     assert (fit["slope_ci_low"], fit["slope_ci_high"]) == pytest.approx((0.0, 0.0))
     assert fit["normalized_slope"] == pytest.approx(0.0)
@@ -152,7 +152,7 @@ def noisy(seed, slope=2.0, sd=1.0):
 
 
 def test_fit_ci_contains_the_true_slope_of_noisy_data():
-    fit = only_row(stats.linear_fit(frame(sweep(noisy(7), ns=(1, 2, 4, 8, 12), reps=4))),
+    fit = only_row(linear_fit(frame(sweep(noisy(7), ns=(1, 2, 4, 8, 12), reps=4))),
                    series="tcg")
     assert fit["slope_ci_low"] < 2.0 < fit["slope_ci_high"]
     assert fit["slope_ci_low"] > 1.5 and fit["slope_ci_high"] < 2.5
@@ -163,7 +163,7 @@ def test_fit_ci_covers_the_true_slope_95_percent_of_the_time():
     """Four points (2 degrees of freedom): a normal instead of a t quantile covers ~80%."""
     covered = 0
     for seed in range(200):
-        fit = stats.linear_fit(frame(sweep(noisy(seed), ns=(1, 2, 3, 4), reps=1))).iloc[0]
+        fit = linear_fit(frame(sweep(noisy(seed), ns=(1, 2, 3, 4), reps=1))).iloc[0]
         covered += fit["slope_ci_low"] <= 2.0 <= fit["slope_ci_high"]
     assert 0.91 <= covered / 200 <= 0.98
 
@@ -171,22 +171,22 @@ def test_fit_ci_covers_the_true_slope_95_percent_of_the_time():
 def test_fit_per_backend():
     rows = sweep(linear(10, 2), ns=(1, 2, 3), backend="direct")
     rows += sweep(linear(18, 5), ns=(1, 2, 3), backend="libvirt")
-    fits = stats.linear_fit(frame(rows)).set_index("series")
+    fits = linear_fit(frame(rows)).set_index("series")
     assert fits.loc["direct", "slope"] == pytest.approx(2.0)
     assert fits.loc["libvirt", "slope"] == pytest.approx(5.0)
     assert fits.loc["libvirt", "normalized_slope"] == pytest.approx(5.0 / 23.0)
 
 
 def test_fit_without_two_n_or_without_n_1():
-    single = only_row(stats.linear_fit(frame(sweep(linear(10, 2), ns=(4,)))), series="tcg")
+    single = only_row(linear_fit(frame(sweep(linear(10, 2), ns=(4,)))), series="tcg")
     assert math.isnan(single["slope"]) and math.isnan(single["slope_ci_low"])
-    no_one = only_row(stats.linear_fit(frame(sweep(linear(10, 2), ns=(2, 4)))), series="tcg")
+    no_one = only_row(linear_fit(frame(sweep(linear(10, 2), ns=(2, 4)))), series="tcg")
     assert no_one["slope"] == pytest.approx(2.0)
     assert math.isnan(no_one["t1"]) and math.isnan(no_one["normalized_slope"])
 
 
 def test_fit_with_two_points_has_no_ci():
-    fit = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2), reps=1))).iloc[0]
+    fit = linear_fit(frame(sweep(linear(10, 2), ns=(1, 2), reps=1))).iloc[0]
     assert fit["slope"] == pytest.approx(2.0)
     assert math.isnan(fit["slope_ci_low"]) and math.isnan(fit["slope_ci_high"])
 
@@ -195,15 +195,15 @@ def test_fit_skips_failed_repetitions():
     rows = sweep(linear(10, 2), ns=(1, 2, 3), reps=2)
     rows += [trial(parallel=3, run_id="tcg-p3", repetition=5, instance=i, makespan_s=500.0,
                    status="timeout" if i == 0 else "ok") for i in range(3)]
-    assert stats.linear_fit(frame(rows)).iloc[0]["slope"] == pytest.approx(2.0)
+    assert linear_fit(frame(rows)).iloc[0]["slope"] == pytest.approx(2.0)
 
 
 # comparison with a published figure
 
 def test_compare_reference_normalises_both_sides_by_n_1():
-    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3, 4))))  # 2 / 12
+    measured = linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3, 4))))  # 2 / 12
     published = pd.DataFrame({"n_parallel": [1, 2, 3, 4], "seconds": [3.0, 4.0, 5.0, 6.0]})
-    row = stats.compare_reference(measured, published).iloc[0]
+    row = compare_reference(measured, published).iloc[0]
     assert row["published_slope"] == pytest.approx(1.0)
     assert row["published_t1"] == 3.0
     assert row["published_normalized_slope"] == pytest.approx(1.0 / 3.0)
@@ -212,18 +212,18 @@ def test_compare_reference_normalises_both_sides_by_n_1():
 
 
 def test_compare_reference_fits_the_published_points_in_the_measured_range():
-    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3))))
+    measured = linear_fit(frame(sweep(linear(10, 2), ns=(1, 2, 3))))
     # flat over 1..3, steep after: only 1..3 may count
     published = pd.DataFrame({"n_parallel": [1, 2, 3, 4, 5], "seconds": [3, 3.5, 4, 9, 14]})
-    row = stats.compare_reference(measured, published).iloc[0]
+    row = compare_reference(measured, published).iloc[0]
     assert (row["published_n_min"], row["published_n_max"]) == (1, 3)
     assert row["published_slope"] == pytest.approx(0.5)
 
 
 def test_compare_reference_on_the_published_2013_points():
     points = load_reference("parallel-appliances-2013").frame
-    measured = stats.linear_fit(frame(sweep(linear(10, 2), ns=(1, 10, 20), reps=2)))
-    row = stats.compare_reference(measured, points).iloc[0]
+    measured = linear_fit(frame(sweep(linear(10, 2), ns=(1, 10, 20), reps=2)))
+    row = compare_reference(measured, points).iloc[0]
     slope = np.polyfit(points["n_parallel"], points["seconds"], 1)[0]
     assert row["published_slope"] == pytest.approx(slope)
     assert row["published_normalized_slope"] == pytest.approx(slope / 3.0)
@@ -337,7 +337,7 @@ def test_a_fake_sweep_over_n_writes_the_scaling_table(fake_sweep):
 def test_a_fake_sweep_over_n_reports_the_agreement(fake_sweep):
     report = (fake_sweep / "report.md").read_text()
     trials = pd.read_parquet(fake_sweep / "trials.parquet")
-    comparison = stats.compare_reference(stats.linear_fit(trials),
+    comparison = compare_reference(linear_fit(trials),
                                          load_reference("parallel-appliances-2013").frame)
     row = comparison.iloc[0]
     assert "### Agreement with the published figure" in report

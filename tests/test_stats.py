@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from trial_rows import trial
 
-from harness.analysis import stats
+from harness.analysis.scaling import series_labels
+from harness.analysis.summary import outlier_count, status_counts, summarize, wilson_interval
 from harness.results.records import STATUSES
 
 
@@ -25,7 +26,7 @@ def summary_row(summary, metric="launch_s", **cell):
 
 
 def test_summary_columns_in_order():
-    summary = stats.summarize(frame([trial(repetition=r) for r in range(3)]))
+    summary = summarize(frame([trial(repetition=r) for r in range(3)]))
     assert list(summary.columns) == [
         "cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
         "parallel", "memsize", "smp", "metric", "n", "n_ok", "success_rate", "success_ci_low",
@@ -35,14 +36,14 @@ def test_summary_columns_in_order():
 
 
 def test_metric_never_measured_is_left_out():
-    summary = stats.summarize(frame([trial(repetition=r) for r in range(3)]))
+    summary = summarize(frame([trial(repetition=r) for r in range(3)]))
     assert sorted(summary["metric"]) == ["launch_s", "total_s"]
 
 
 def test_warmups_excluded():
     rows = [trial(repetition=r, launch_s=float(r + 1)) for r in range(5)]
     rows.append(trial(repetition=-1, warmup=True, launch_s=1000.0))
-    row = summary_row(stats.summarize(frame(rows)))
+    row = summary_row(summarize(frame(rows)))
     assert row["n"] == 5
     assert row["median"] == 3.0
     assert row["max"] == 5.0
@@ -54,7 +55,7 @@ def test_counts_and_success_rate_with_failures():
     rows = [trial(repetition=r, launch_s=10.0 + r) for r in range(8)]
     rows += [trial(repetition=8, status="error", launch_s=np.nan, error="boom"),
              trial(repetition=9, status="timeout", launch_s=np.nan)]
-    row = summary_row(stats.summarize(frame(rows)))
+    row = summary_row(summarize(frame(rows)))
     assert (row["n"], row["n_ok"]) == (10, 8)
     assert row["success_rate"] == pytest.approx(0.8)
     assert row["success_ci_low"] == pytest.approx(0.490, abs=1e-3)
@@ -63,30 +64,30 @@ def test_counts_and_success_rate_with_failures():
 
 
 def test_wilson_interval_known_values():
-    low, high = stats.wilson_interval(8, 10)
+    low, high = wilson_interval(8, 10)
     assert low == pytest.approx(0.490, abs=1e-3)
     assert high == pytest.approx(0.943, abs=1e-3)
-    low, high = stats.wilson_interval(0, 10)
+    low, high = wilson_interval(0, 10)
     assert low == 0.0
     assert high == pytest.approx(0.278, abs=1e-3)
 
 
 def test_wilson_interval_without_trials_is_nan():
-    assert all(math.isnan(bound) for bound in stats.wilson_interval(0, 0))
+    assert all(math.isnan(bound) for bound in wilson_interval(0, 0))
 
 
 def test_median_ci_contains_median_and_is_reproducible():
     values = [12.1, 11.8, 12.6, 13.0, 12.2, 11.9, 12.4, 12.8, 12.0, 12.3]
     rows = frame([trial(repetition=r, launch_s=v) for r, v in enumerate(values)])
-    row = summary_row(stats.summarize(rows, seed=1))
+    row = summary_row(summarize(rows, seed=1))
     assert row["ci_low"] < row["median"] < row["ci_high"]
     assert min(values) <= row["ci_low"] and row["ci_high"] <= max(values)
-    again = summary_row(stats.summarize(rows, seed=1))
+    again = summary_row(summarize(rows, seed=1))
     assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
 
 
 def test_median_ci_nan_for_single_value():
-    row = summary_row(stats.summarize(frame([trial(launch_s=12.0)])))
+    row = summary_row(summarize(frame([trial(launch_s=12.0)])))
     assert row["median"] == 12.0
     assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
     assert math.isnan(row["stdev"])
@@ -94,38 +95,38 @@ def test_median_ci_nan_for_single_value():
 
 def test_median_ci_of_equal_values_is_the_value():
     rows = frame([trial(repetition=r, launch_s=7.0) for r in range(4)])
-    row = summary_row(stats.summarize(rows))
+    row = summary_row(summarize(rows))
     assert (row["ci_low"], row["ci_high"]) == (7.0, 7.0)
 
 
 def test_outlier_count_flags_injected_value_not_noise():
     noise = np.random.default_rng(0).uniform(11.5, 12.5, size=20)
-    assert stats.outlier_count(noise) == 0
-    assert stats.outlier_count(np.append(noise, 10 * np.median(noise))) == 1
+    assert outlier_count(noise) == 0
+    assert outlier_count(np.append(noise, 10 * np.median(noise))) == 1
 
 
 def test_outlier_count_threshold_is_modified_z_of_3_5():
     # median 10 and MAD 1, so the last value's modified z-score is 0.6745 * (x - 10)
-    assert stats.outlier_count([9, 9, 10, 10, 11, 11, 15.5]) == 1  # z = 3.71
-    assert stats.outlier_count([9, 9, 10, 10, 11, 11, 15.0]) == 0  # z = 3.37
+    assert outlier_count([9, 9, 10, 10, 11, 11, 15.5]) == 1  # z = 3.71
+    assert outlier_count([9, 9, 10, 10, 11, 11, 15.0]) == 0  # z = 3.37
 
 
 def test_outlier_count_zero_mad_flags_nothing():
-    assert stats.outlier_count([5.0, 5.0, 5.0, 50.0]) == 0
-    assert stats.outlier_count([]) == 0
+    assert outlier_count([5.0, 5.0, 5.0, 50.0]) == 0
+    assert outlier_count([]) == 0
 
 
 def test_summary_counts_outliers():
     values = [12.0, 12.2, 11.9, 12.1, 12.3, 11.8, 120.0]
     rows = frame([trial(repetition=r, launch_s=v) for r, v in enumerate(values)])
-    assert summary_row(stats.summarize(rows))["n_outliers"] == 1
+    assert summary_row(summarize(rows))["n_outliers"] == 1
 
 
 def test_makespan_counted_once_per_repetition():
     makespans = [30.0, 33.0, 36.0]
     rows = [trial(repetition=r, instance=i, parallel=4, makespan_s=m)
             for r, m in enumerate(makespans) for i in range(4)]
-    summary = stats.summarize(frame(rows))
+    summary = summarize(frame(rows))
     makespan = summary_row(summary, "makespan_s")
     assert (makespan["n"], makespan["n_ok"]) == (3, 3)
     assert makespan["mean"] == 33.0
@@ -137,7 +138,7 @@ def test_makespan_repetition_with_a_failed_instance_is_not_ok():
     rows = [trial(repetition=r, instance=i, parallel=2, makespan_s=30.0 + r)
             for r in range(3) for i in range(2)]
     rows[1] = trial(repetition=0, instance=1, parallel=2, makespan_s=30.0, status="error")
-    makespan = summary_row(stats.summarize(frame(rows)), "makespan_s")
+    makespan = summary_row(summarize(frame(rows)), "makespan_s")
     assert (makespan["n"], makespan["n_ok"]) == (3, 2)
     assert makespan["min"] == 31.0
 
@@ -146,7 +147,7 @@ def test_cell_with_only_failures_is_present():
     rows = [trial(cell="a", repetition=r) for r in range(3)]
     rows += [trial(cell="b", repetition=r, status="error", launch_s=np.nan, total_s=np.nan)
              for r in range(3)]
-    row = summary_row(stats.summarize(frame(rows)), cell="b")
+    row = summary_row(summarize(frame(rows)), cell="b")
     assert (row["n"], row["n_ok"], row["success_rate"]) == (3, 0, 0.0)
     assert math.isnan(row["median"]) and math.isnan(row["mean"])
     assert row["n_outliers"] == 0
@@ -155,7 +156,7 @@ def test_cell_with_only_failures_is_present():
 def test_frame_where_everything_failed_still_has_rows():
     rows = [trial(repetition=r, status="timeout", launch_s=np.nan, total_s=np.nan)
             for r in range(2)]
-    summary = stats.summarize(frame(rows))
+    summary = summarize(frame(rows))
     assert sorted(summary["metric"]) == ["launch_s", "makespan_s", "total_s"]
     assert (summary["n_ok"] == 0).all() and (summary["n"] == 2).all()
 
@@ -163,7 +164,7 @@ def test_frame_where_everything_failed_still_has_rows():
 def test_missing_memsize_is_its_own_cell():
     rows = [trial(cell="m512", memsize=512, repetition=r, launch_s=10.0) for r in range(2)]
     rows += [trial(cell="mdefault", memsize=None, repetition=r, launch_s=20.0) for r in range(2)]
-    launch = stats.summarize(frame(rows)).query("metric == 'launch_s'")
+    launch = summarize(frame(rows)).query("metric == 'launch_s'")
     assert len(launch) == 2
     default = launch[launch["memsize"].isna()]
     assert list(default["cell"]) == ["mdefault"]
@@ -174,7 +175,7 @@ def test_status_counts_has_every_status_and_skips_warmups():
     rows = [trial(cell="a", repetition=0), trial(cell="a", repetition=1, status="error"),
             trial(cell="a", repetition=-1, warmup=True, status="timeout"),
             trial(cell="b", memsize=None, status="unsupported")]
-    counts = stats.status_counts(frame(rows))
+    counts = status_counts(frame(rows))
     assert list(counts.columns[-5:]) == list(STATUSES)
     a = counts[counts["cell"] == "a"].iloc[0]
     b = counts[counts["cell"] == "b"].iloc[0]
@@ -185,6 +186,6 @@ def test_status_counts_has_every_status_and_skips_warmups():
 def test_series_labels_name_only_the_factors_that_vary():
     rows = frame([trial(backend="direct"), trial(backend="libvirt"),
                   trial(backend="libvirt", memsize=2048, parallel=4)])
-    assert list(stats.series_labels(rows)) == [
+    assert list(series_labels(rows)) == [
         "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
-    assert list(stats.series_labels(rows.iloc[:2])) == ["direct", "libvirt"]
+    assert list(series_labels(rows.iloc[:2])) == ["direct", "libvirt"]

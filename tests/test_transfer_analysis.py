@@ -15,7 +15,13 @@ from conftest import run_lgbench_in  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from trial_rows import MiB, transfers, trial  # noqa: E402
 
-from harness.analysis import stats  # noqa: E402
+from harness.analysis.summary import summarize  # noqa: E402
+from harness.analysis.transfer import (  # noqa: E402
+    aggregate_bandwidth,
+    bandwidth_ratio,
+    summary_with_model,
+    transfer_model,
+)
 from harness.plotting import plots  # noqa: E402
 from harness.reporting.build import TABLE_COLUMNS, build_report, table_columns  # noqa: E402
 from harness.results import store  # noqa: E402
@@ -56,7 +62,7 @@ def only_row(table, **columns):
 # the model t = t0 + size / bandwidth
 
 def test_model_recovers_overhead_and_bandwidth_of_an_exact_line():
-    model = stats.transfer_model(frame(transfers(line(0.1, 50.0), sizes=SIZES)))
+    model = transfer_model(frame(transfers(line(0.1, 50.0), sizes=SIZES)))
     assert list(model["direction"]) == ["upload", "download"]
     for _, fit in model.iterrows():
         assert fit["overhead_ms"] == pytest.approx(100.0)
@@ -71,7 +77,7 @@ def test_model_recovers_overhead_and_bandwidth_of_an_exact_line():
 
 def test_model_fits_each_direction_on_its_own():
     rows = transfers(line(0.1, 50.0), download=line(0.02, 200.0))
-    model = stats.transfer_model(frame(rows)).set_index("direction")
+    model = transfer_model(frame(rows)).set_index("direction")
     assert model.loc["upload", "bandwidth_mib_s"] == pytest.approx(50.0)
     assert model.loc["download", "bandwidth_mib_s"] == pytest.approx(200.0)
     assert model.loc["download", "overhead_ms"] == pytest.approx(20.0)
@@ -79,7 +85,7 @@ def test_model_fits_each_direction_on_its_own():
 
 def test_model_ci_contains_the_truth_of_noisy_data():
     rows = transfers(noisy(0.1, 50.0, seed=3), sizes=SIZES, reps=4)
-    fit = only_row(stats.transfer_model(frame(rows)), direction="upload")
+    fit = only_row(transfer_model(frame(rows)), direction="upload")
     assert fit["overhead_ci_low"] < 100.0 < fit["overhead_ci_high"]
     assert fit["bandwidth_ci_low"] < 50.0 < fit["bandwidth_ci_high"]
     assert fit["overhead_ci_high"] - fit["overhead_ci_low"] < 100.0  # sd 50 ms, 20 points
@@ -91,7 +97,7 @@ def test_model_cis_cover_the_truth_95_percent_of_the_time():
     covered = np.zeros(2)
     for seed in range(200):
         rows = transfers(noisy(0.1, 50.0, seed, sd=0.2), sizes=SIZES[:3], reps=1)
-        fit = stats.transfer_model(frame(rows)).iloc[0]
+        fit = transfer_model(frame(rows)).iloc[0]
         covered += [fit["overhead_ci_low"] <= 100.0 <= fit["overhead_ci_high"],
                     fit["bandwidth_ci_low"] <= 50.0 <= fit["bandwidth_ci_high"]]
     assert all(0.91 <= share <= 0.99 for share in covered / 200)
@@ -100,18 +106,18 @@ def test_model_cis_cover_the_truth_95_percent_of_the_time():
 def test_a_slope_ci_reaching_zero_leaves_the_bandwidth_unbounded():
     """Sizes too small to see the time grow: the data give a lower limit only."""
     rows = transfers(noisy(0.1, 1e6, seed=1, sd=0.01), sizes=(MiB, 2 * MiB, 3 * MiB))
-    fit = only_row(stats.transfer_model(frame(rows)), direction="upload")
+    fit = only_row(transfer_model(frame(rows)), direction="upload")
     assert fit["bandwidth_ci_high"] == math.inf
     assert fit["bandwidth_ci_low"] > 0 or math.isnan(fit["bandwidth_ci_low"])
     assert fit["overhead_ms"] == pytest.approx(100.0, abs=10.0)
 
 
 def test_model_without_two_sizes_or_three_points():
-    one_size = only_row(stats.transfer_model(frame(transfers(line(0.1, 50.0), sizes=(MiB,)))),
+    one_size = only_row(transfer_model(frame(transfers(line(0.1, 50.0), sizes=(MiB,)))),
                         direction="upload")
     assert one_size["n"] == 3
     assert math.isnan(one_size["bandwidth_mib_s"]) and math.isnan(one_size["overhead_ms"])
-    two_points = only_row(stats.transfer_model(frame(transfers(line(0.1, 50.0),
+    two_points = only_row(transfer_model(frame(transfers(line(0.1, 50.0),
                                                                sizes=(MiB, 4 * MiB), reps=1))),
                           direction="upload")
     assert two_points["bandwidth_mib_s"] == pytest.approx(50.0)
@@ -126,7 +132,7 @@ def test_model_leaves_out_warmups_and_failed_transfers():
              trial(workload="transfer", cell="tcg/cached-hot/transfer/p1", accel_requested="tcg",
                    repetition=9, status="error", error="download corrupted", size_bytes=MiB,
                    upload_s=50.0, download_s=50.0, sha_ok=False)]
-    fit = only_row(stats.transfer_model(frame(rows)), direction="download")
+    fit = only_row(transfer_model(frame(rows)), direction="download")
     assert fit["n"] == 12
     assert fit["bandwidth_mib_s"] == pytest.approx(50.0)
 
@@ -136,7 +142,7 @@ def test_a_backend_whose_transfers_all_failed_keeps_its_rows():
     rows += [trial(backend="uml", accel_requested="uml", workload="transfer", cell="uml/p1",
                    repetition=r, status="unsupported", error="no UML", launch_s=np.nan,
                    total_s=np.nan) for r in range(3)]
-    uml = stats.transfer_model(frame(rows)).query("backend == 'uml'")
+    uml = transfer_model(frame(rows)).query("backend == 'uml'")
     assert list(uml["direction"]) == ["upload", "download"]
     assert list(uml["n"]) == [0, 0]
     assert uml["bandwidth_mib_s"].isna().all()
@@ -146,7 +152,7 @@ def test_one_series_per_backend_and_varying_factor_never_per_size():
     rows = transfers(line(0.1, 50.0), backend="direct")
     rows += transfers(line(0.2, 5.0), backend="libvirt")
     rows += transfers(line(0.3, 10.0), backend="libvirt", memsize=2048)
-    model = stats.transfer_model(frame(rows))
+    model = transfer_model(frame(rows))
     assert list(pd.unique(model["series"])) == [
         "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
     fit = only_row(model, series="libvirt, memsize=2048", direction="upload")
@@ -155,7 +161,7 @@ def test_one_series_per_backend_and_varying_factor_never_per_size():
 
 
 def test_model_of_a_launch_run_is_empty():
-    model = stats.transfer_model(frame([trial(repetition=r) for r in range(3)]))
+    model = transfer_model(frame([trial(repetition=r) for r in range(3)]))
     assert model.empty
     assert {"series", "direction", "overhead_ms", "bandwidth_mib_s"} <= set(model.columns)
 
@@ -164,7 +170,7 @@ def test_model_of_a_launch_run_is_empty():
 
 def test_summary_gets_a_model_row_per_series_and_direction():
     trials = frame(transfers(line(0.1, 50.0), sizes=SIZES))
-    summary = stats.summary_with_model(stats.summarize(trials), stats.transfer_model(trials))
+    summary = summary_with_model(summarize(trials), transfer_model(trials))
     timed = summary[summary["metric"] == "upload_s"]
     assert list(timed["size_bytes"]) == list(SIZES)  # one summary row per size
     models = summary[summary["metric"].isin(["upload_model", "download_model"])]
@@ -181,9 +187,9 @@ def test_summary_gets_a_model_row_per_series_and_direction():
 
 
 def test_table_columns_show_the_size_only_when_there_is_one():
-    launch = stats.summarize(frame([trial(repetition=r) for r in range(2)]))
+    launch = summarize(frame([trial(repetition=r) for r in range(2)]))
     assert table_columns(launch) == TABLE_COLUMNS
-    sized = stats.summarize(frame(transfers(line(0.1, 50.0))))
+    sized = summarize(frame(transfers(line(0.1, 50.0))))
     assert table_columns(sized)[:3] == ["cell", "size_bytes", "metric"]
 
 
@@ -191,7 +197,7 @@ def test_table_columns_show_the_size_only_when_there_is_one():
 
 def test_ratio_of_exact_lines_is_exact():
     rows = transfers(line(0.1, 50.0), backend="kvm") + transfers(line(0.5, 5.0), backend="uml")
-    ratios = stats.bandwidth_ratio(stats.transfer_model(frame(rows)), "kvm", "uml")
+    ratios = bandwidth_ratio(transfer_model(frame(rows)), "kvm", "uml")
     assert list(ratios["direction"]) == ["upload", "download"]
     row = only_row(ratios, direction="upload")
     assert (row["numerator"], row["denominator"]) == ("kvm", "uml")
@@ -203,12 +209,12 @@ def test_ratio_of_exact_lines_is_exact():
 def test_ratio_of_noisy_backends_ten_times_apart():
     rows = (transfers(noisy(0.1, 50.0, seed=11, sd=0.02), sizes=SIZES, backend="kvm")
             + transfers(noisy(0.5, 5.0, seed=12, sd=0.2), sizes=SIZES, backend="uml"))
-    model = stats.transfer_model(frame(rows))
-    faster = only_row(stats.bandwidth_ratio(model, "kvm", "uml"), direction="upload")
+    model = transfer_model(frame(rows))
+    faster = only_row(bandwidth_ratio(model, "kvm", "uml"), direction="upload")
     assert faster["ratio"] == pytest.approx(10.0, rel=0.05)
     assert faster["ratio_ci_low"] < 10.0 < faster["ratio_ci_high"]
     assert faster["ratio_ci_high"] - faster["ratio_ci_low"] < 2.0
-    slower = only_row(stats.bandwidth_ratio(model, "uml", "kvm"), direction="upload")
+    slower = only_row(bandwidth_ratio(model, "uml", "kvm"), direction="upload")
     assert slower["ratio"] == pytest.approx(1 / faster["ratio"])
     assert slower["ratio_ci_low"] < 0.1 < slower["ratio_ci_high"]
 
@@ -220,7 +226,7 @@ def test_ratio_ci_covers_the_truth_95_percent_of_the_time():
                           backend="kvm")
                 + transfers(noisy(0.5, 5.0, seed + 1000, sd=0.5), sizes=SIZES[:4], reps=1,
                             backend="uml"))
-        ratios = stats.bandwidth_ratio(stats.transfer_model(frame(rows)), "kvm", "uml")
+        ratios = bandwidth_ratio(transfer_model(frame(rows)), "kvm", "uml")
         row = only_row(ratios, direction="upload")
         covered += row["ratio_ci_low"] <= 10.0 <= row["ratio_ci_high"]
     # the smaller degrees of freedom of the two fits: conservative, never much below 95%
@@ -231,7 +237,7 @@ def test_ratio_is_unbounded_when_the_numerators_bandwidth_is():
     rows = (transfers(noisy(0.1, 1e6, seed=1, sd=0.01), sizes=(MiB, 2 * MiB, 3 * MiB),
                       backend="kvm")
             + transfers(line(0.5, 5.0), sizes=(MiB, 2 * MiB, 3 * MiB), backend="uml"))
-    row = only_row(stats.bandwidth_ratio(stats.transfer_model(frame(rows)), "kvm", "uml"),
+    row = only_row(bandwidth_ratio(transfer_model(frame(rows)), "kvm", "uml"),
                    direction="upload")
     assert row["ratio_ci_high"] == math.inf
     assert math.isnan(row["ratio_ci_low"])
@@ -241,10 +247,10 @@ def test_ratio_pairs_only_series_that_differ_in_backend_alone():
     rows = (transfers(line(0.1, 50.0), backend="kvm", memsize=512)
             + transfers(line(0.1, 40.0), backend="kvm", memsize=2048)
             + transfers(line(0.5, 5.0), backend="uml", memsize=2048))
-    ratios = stats.bandwidth_ratio(stats.transfer_model(frame(rows)), "kvm", "uml")
+    ratios = bandwidth_ratio(transfer_model(frame(rows)), "kvm", "uml")
     assert list(ratios["memsize"]) == [2048, 2048]
     assert list(ratios["ratio"]) == pytest.approx([8.0, 8.0])
-    assert stats.bandwidth_ratio(stats.transfer_model(frame(rows)), "kvm", "libvirt").empty
+    assert bandwidth_ratio(transfer_model(frame(rows)), "kvm", "libvirt").empty
 
 
 # aggregate bandwidth of parallel appliances
@@ -269,7 +275,7 @@ def parallel_rows(intervals, size=10 * MiB, statuses=None, repetition=0):
     ([(0.0, 4.0), (1.0, 2.0), (1.5, 3.0)], 7.5, 2.0 / 4.0),  # 2 or 3 at once over 1..3
 ])
 def test_aggregate_bandwidth_of_hand_made_intervals(intervals, mib_s, overlap):
-    table = stats.aggregate_bandwidth(frame(parallel_rows(intervals)))
+    table = aggregate_bandwidth(frame(parallel_rows(intervals)))
     assert list(table["direction"]) == ["upload", "download"]
     for _, row in table.iterrows():
         assert row["aggregate_mib_s"] == pytest.approx(mib_s)
@@ -281,7 +287,7 @@ def test_aggregate_bandwidth_of_hand_made_intervals(intervals, mib_s, overlap):
 def test_aggregate_bandwidth_needs_every_instance_ok():
     rows = parallel_rows([(0.0, 2.0), (0.0, 2.0)], statuses=["ok", "error"])
     rows += parallel_rows([(0.0, 1.0), (0.0, 1.0)], repetition=1)
-    table = stats.aggregate_bandwidth(frame(rows))
+    table = aggregate_bandwidth(frame(rows))
     failed = only_row(table, repetition=0, direction="upload")
     assert failed["n_ok"] == 1
     assert math.isnan(failed["aggregate_mib_s"]) and math.isnan(failed["overlap"])
@@ -293,7 +299,7 @@ def test_aggregate_bandwidth_one_row_per_size_and_no_warmups():
     rows += parallel_rows([(5.0, 9.0), (5.0, 9.0)], size=16 * MiB)
     rows.append(trial(workload="transfer", repetition=-1, warmup=True, size_bytes=MiB,
                       upload_start=0.0, upload_end=100.0))
-    table = stats.aggregate_bandwidth(frame(rows)).query("direction == 'upload'")
+    table = aggregate_bandwidth(frame(rows)).query("direction == 'upload'")
     assert list(table["size_bytes"]) == [MiB, 16 * MiB]
     assert list(table["aggregate_mib_s"]) == [2.0, 8.0]
 
@@ -455,7 +461,7 @@ def test_a_fake_transfer_run_puts_the_model_in_summary_csv(fake_transfer_run):
     assert models["size_bytes"].isna().all()
     assert (models["backend"] == "fake").all() and (models["workload"] == "transfer").all()
     trials = pd.read_parquet(run_dir / "trials.parquet")
-    expected = stats.transfer_model(trials).set_index("direction")
+    expected = transfer_model(trials).set_index("direction")
     for _, row in models.iterrows():
         fit = expected.loc[row["metric"].removesuffix("_model")]
         for column in ("overhead_ms", "overhead_ci_low", "overhead_ci_high", "r2"):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.analysis.stats import BOOTSTRAP_RESAMPLES, REPETITION_METRICS, measured_trials
+from harness.analysis.summary import BOOTSTRAP_RESAMPLES, REPETITION_METRICS, measured_trials
 from harness.results.records import CELL_COLUMNS, STATUS_OK
 
 ALPHA = 0.05

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis.scaling import linear_fit, scaling_table, series_labels
+from harness.analysis.summary import measured_trials, status_counts
+from harness.analysis.transfer import (
+    DIRECTIONS,
+    TRANSFER_SERIES_COLUMNS,
+    TRANSFER_WORKLOAD,
+    MiB,
+    has_transfers,
+    transfer_model,
+)
 from harness.results.records import STATUS_OK, STATUSES
 
 if TYPE_CHECKING:
@@ -43,7 +52,7 @@ def launch_distribution(trials: pd.DataFrame, metric: str = "launch_s") -> Figur
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     ok = measured[(measured["status"] == STATUS_OK) & measured[metric].notna()]
     cells = list(pd.unique(measured["cell"]))
 
@@ -75,7 +84,7 @@ def status_grid(trials: pd.DataFrame) -> Figure:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    counts = stats.status_counts(trials).set_index("cell")[list(STATUSES)]
+    counts = status_counts(trials).set_index("cell")[list(STATUSES)]
 
     fig = plt.figure(figsize=(7.0, 1.5 + 0.4 * len(counts)))
     ax = fig.add_subplot()
@@ -108,8 +117,8 @@ def makespan_vs_parallel(trials: pd.DataFrame, reference: Reference | None = Non
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    curves = stats.scaling(trials).dropna(subset=["median"])
-    fits = stats.linear_fit(trials).set_index("series")
+    curves = scaling_table(trials).dropna(subset=["median"])
+    fits = linear_fit(trials).set_index("series")
 
     fig, axes = plt.subplots(1, 1 if reference is None else 2, squeeze=False,
                              figsize=(7.0 if reference is None else 12.0, 5.0),
@@ -168,8 +177,8 @@ def latency_vs_parallel(trials: pd.DataFrame, metric: str = "total_s") -> Figure
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    measured = stats.measured_trials(trials)
-    measured = measured.assign(series=stats.series_labels(measured))
+    measured = measured_trials(trials)
+    measured = measured.assign(series=series_labels(measured))
     ok = measured[(measured["status"] == STATUS_OK) & measured[metric].notna()]
     ns = sorted(pd.unique(measured["parallel"]))
 
@@ -200,7 +209,7 @@ def failures_vs_parallel(trials: pd.DataFrame) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    table = stats.scaling(trials)
+    table = scaling_table(trials)
     series = list(pd.unique(table["series"]))
     fig, axes = plt.subplots(1, max(1, len(series)), squeeze=False, sharey=True,
                              figsize=(max(6.0, 4.5 * len(series)), 4.0), layout="constrained")
@@ -232,22 +241,22 @@ def throughput_vs_size(trials: pd.DataFrame, model: pd.DataFrame | None = None) 
 
     The curve shows why small transfers look slow: t0 dominates them, the bandwidth the large
     ones. Both axes are logarithmic: sizes go in powers of 4, and backends may differ tenfold
-    (UML against KVM). `model` is stats.transfer_model(trials) unless given.
+    (UML against KVM). `model` is transfer_model(trials) unless given.
     """
     import matplotlib.pyplot as plt
 
     if model is None:
-        model = stats.transfer_model(trials)
+        model = transfer_model(trials)
     # Labelled as in the model: from the transfer workload's rows, failed ones included.
-    measured = stats.measured_trials(trials[trials["workload"] == stats.TRANSFER_WORKLOAD])
-    measured = measured.assign(series=stats.series_labels(measured,
-                                                          stats.TRANSFER_SERIES_COLUMNS))
+    measured = measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])
+    measured = measured.assign(series=series_labels(measured,
+                                                          TRANSFER_SERIES_COLUMNS))
     ok = measured[measured["status"] == STATUS_OK]
-    ok = ok.dropna(subset=["size_bytes"]) if stats.has_transfers(ok) else ok.iloc[0:0]
+    ok = ok.dropna(subset=["size_bytes"]) if has_transfers(ok) else ok.iloc[0:0]
     series = list(pd.unique(ok["series"]))
     colors = {name: f"C{i}" for i, name in enumerate(series)}
 
-    fig, axes = plt.subplots(1, len(stats.DIRECTIONS), sharey=True, figsize=(12.0, 5.0),
+    fig, axes = plt.subplots(1, len(DIRECTIONS), sharey=True, figsize=(12.0, 5.0),
                              layout="constrained")
     if ok.empty:
         axes[0].set_title("transfer throughput against size")
@@ -255,10 +264,10 @@ def throughput_vs_size(trials: pd.DataFrame, model: pd.DataFrame | None = None) 
         axes[1].set_axis_off()
         return fig
 
-    sizes = np.sort(pd.unique(ok["size_bytes"] / stats.MiB))
-    for ax, direction in zip(axes, stats.DIRECTIONS, strict=True):
+    sizes = np.sort(pd.unique(ok["size_bytes"] / MiB))
+    for ax, direction in zip(axes, DIRECTIONS, strict=True):
         for name, rows in ok.groupby("series", sort=False):
-            size_mib = rows["size_bytes"] / stats.MiB
+            size_mib = rows["size_bytes"] / MiB
             ax.scatter(size_mib, size_mib / rows[f"{direction}_s"], color=colors[name],
                        alpha=0.7, label=f"{name}: measured")
         fits = model[(model["direction"] == direction) & model["series"].isin(series)]

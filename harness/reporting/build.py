@@ -14,9 +14,20 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import stages as timeline
-from harness.analysis import stats
 from harness.analysis.compare import compare_backends
 from harness.analysis.reference import Reference, available, load_reference
+from harness.analysis.scaling import compare_reference, linear_fit, scaling_table
+from harness.analysis.summary import measured_trials, summarize
+from harness.analysis.transfer import (
+    MODEL_METRICS,
+    TRANSFER_WORKLOAD,
+    MiB,
+    aggregate_bandwidth,
+    bandwidth_ratio,
+    has_transfers,
+    summary_with_model,
+    transfer_model,
+)
 from harness.plotting import plots
 from harness.reporting import html
 from harness.reporting.sections import inspection
@@ -75,10 +86,10 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     write summary, plots, report.md (with `sections`' lines at its end) and report.html into
     out_dir."""
     trials = store.read_trials(run_dirs) if trials is None else trials
-    summary = stats.summarize(trials, seed=seed)
-    model = stats.transfer_model(trials) if stats.has_transfers(trials) else None
+    summary = summarize(trials, seed=seed)
+    model = transfer_model(trials) if has_transfers(trials) else None
     if model is not None:
-        summary = stats.summary_with_model(summary, model)
+        summary = summary_with_model(summary, model)
     store.write_csv(out_dir / store.SUMMARY_FILE, summary)
     # A sweep root's jobs each hold the metadata of their cell.
     metadata = [json.loads(f.read_text()) for d in run_dirs
@@ -86,7 +97,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
                 if f.exists()]
     scaling, reference = None, None
     if trials["parallel"].nunique() > 1:
-        scaling = stats.scaling(trials, seed=seed)
+        scaling = scaling_table(trials, seed=seed)
         store.write_csv(out_dir / SCALING_FILE, scaling)
         name = reference_name(metadata)
         if name in available():
@@ -115,7 +126,7 @@ def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
 
 def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
     """UML/other ratios with CIs and p-values, the seed's UML claims beside them."""
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
     accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
                              .dropna().unique())) or "unknown"
@@ -171,7 +182,7 @@ def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]
              "`timeline=true` turns on libguestfs's verbose and trace output, which slows the "
              "launch it measures (the appliance prints its console; /init skips its diagnostic "
              "dump through `guestfs_boot_analysis=1`, as libguestfs's boot-analysis did).", ""]
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     ok = measured[(measured["status"] == STATUS_OK) & measured["launch_s"].notna()]
     found = False
     for cell, rows in ok.groupby("cell", sort=False):
@@ -290,7 +301,7 @@ def table_columns(summary: pd.DataFrame) -> list[str]:
 
 def _timed_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary's rows of timed metrics, without the transfer model's."""
-    return summary[~summary["metric"].isin(stats.MODEL_METRICS)]
+    return summary[~summary["metric"].isin(MODEL_METRICS)]
 
 
 def table(summary: pd.DataFrame) -> str:
@@ -300,7 +311,7 @@ def table(summary: pd.DataFrame) -> str:
         return "(no trials)"
     timed = _timed_rows(summary)
     text = timed[table_columns(timed)].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    model = summary[summary["metric"].isin(stats.MODEL_METRICS)]
+    model = summary[summary["metric"].isin(MODEL_METRICS)]
     if len(model):
         text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,
                                                               float_format=lambda v: f"{v:.3f}")
@@ -310,7 +321,7 @@ def table(summary: pd.DataFrame) -> str:
 def seed_expectation(trials: pd.DataFrame) -> list[str]:
     """The seed's launch baseline held against each launch cell, saying which accel ran."""
     lines = []
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     launch = measured[(measured["workload"] == "launch") & (measured["status"] == STATUS_OK)]
     for cell, rows in launch.groupby("cell", sort=False):
         median = rows["total_s"].median()
@@ -386,7 +397,7 @@ def _values(values: Any) -> str:
 def _run_conditions(trials: pd.DataFrame, scaling: pd.DataFrame,
                    metadata: list[dict[str, Any]]) -> dict[str, str]:
     """This run's side of CONDITIONS: what it ran with, from the trials and the metadata."""
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     ok = measured[measured["status"] == STATUS_OK]
     hosts = [m["host"] for m in metadata if "host" in m]
     verdicts = [m.get("backend", {}).get("kvm_verdict") for m in metadata]
@@ -487,7 +498,7 @@ def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dic
             verdict = _claim_verdict(points["n_parallel"], t1.iloc[0] / points["seconds"])
             lines.append(f"- the published figure, by the same reading: {verdict}.")
 
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
     if len(infeasible):
         lines += [f"- Memory: N = {n} was not launched: {rows['error'].iloc[0]}."
@@ -540,7 +551,7 @@ def _agreement_line(row: pd.Series) -> str:
 def _agreement_section(fits: pd.DataFrame, reference: Reference,
                       conditions: dict[str, str]) -> list[str]:
     """Measured against published slope, both normalised by their N=1 time, and what differs."""
-    comparison = stats.compare_reference(fits, reference.frame)
+    comparison = compare_reference(fits, reference.frame)
     lines = ["### Agreement with the published figure", "",
              f"`{reference.name}`, as its CSV's comment lines describe it:", ""]
     lines += [f"> - {note}" for note in reference.notes]
@@ -561,7 +572,7 @@ def _agreement_section(fits: pd.DataFrame, reference: Reference,
 def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame,
                      metadata: list[dict[str, Any]], reference: Reference | None) -> list[str]:
     """The "## Parallel appliances" part of report.md, for runs over several N."""
-    fits = stats.linear_fit(trials)
+    fits = linear_fit(trials)
     conditions = _run_conditions(trials, scaling, metadata)
     lines = ["## Parallel appliances", "",
              "N appliances are released together; the makespan runs from their release until "
@@ -615,7 +626,7 @@ def _model_table(model: pd.DataFrame) -> str:
 
 def _checksum_lines(trials: pd.DataFrame) -> list[str]:
     """Whether every transfer came back intact, warm-ups included: wrong data is never fine."""
-    transfers = trials[trials["workload"] == stats.TRANSFER_WORKLOAD]
+    transfers = trials[trials["workload"] == TRANSFER_WORKLOAD]
     done = transfers.dropna(subset=["size_bytes"])
     bad = done[~done["sha_ok"].astype(bool)]
     if bad.empty:
@@ -635,7 +646,7 @@ def _checksum_lines(trials: pd.DataFrame) -> list[str]:
 
 def _aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
     """Aggregate bandwidth per cell, size and direction: median over repetitions."""
-    aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / stats.MiB)
+    aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / MiB)
     table = (aggregate.groupby(["cell", "parallel", "size_mib", "direction"], sort=False)
              .agg(repetitions=("repetition", "size"),
                   complete=("aggregate_mib_s", "count"),
@@ -698,7 +709,7 @@ def _ratio_line(ratio: pd.Series) -> str:
 def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
     """The seed's UML claim held against the measured UML/other bandwidth ratios, or what
     the comparison still needs."""
-    measured = stats.measured_trials(trials[trials["workload"] == stats.TRANSFER_WORKLOAD])
+    measured = measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])
     backends = list(pd.unique(measured["backend"]))
     ran = "; ".join(_backend_run(measured, b) for b in backends)
     others = [b for b in backends if b != UML_BACKEND]
@@ -714,7 +725,7 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
              f"(see the model table); the seed's claim is a ratio of at most 1/"
              f"{SEED_UML_SLOWDOWN:g}:", ""]
     for other in others:
-        ratios = stats.bandwidth_ratio(model, UML_BACKEND, other)
+        ratios = bandwidth_ratio(model, UML_BACKEND, other)
         if ratios.empty:
             lines.append(f"- `{other}`: no series matching a `{UML_BACKEND}` one in every "
                          "other factor (appliance, N, memsize, ...).")
@@ -739,7 +750,7 @@ def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
              "`inf` where the sizes measured cannot bound it. Also in `summary.csv` (metric "
              "`upload_model`, `download_model`).", "",
              _model_table(model), "", "### Checksums", "", *_checksum_lines(trials)]
-    aggregate = stats.aggregate_bandwidth(trials)
+    aggregate = aggregate_bandwidth(trials)
     if (aggregate["parallel"] > 1).any():
         lines += ["", *_aggregate_lines(aggregate)]
     lines += ["", "### The seed's claim", "", f"> {SEED_TRANSFER_CLAIM}",

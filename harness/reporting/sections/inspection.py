@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis.summary import measured_trials
 from harness.results.records import STATUS_OK
 
 # guestfs-performance(1): the inspection baseline should take "no more than 5 seconds" longer
@@ -100,7 +100,7 @@ def cache_lines(trials: pd.DataFrame) -> list[str]:
         else:
             lines.append(f"- `{cell}`: {len(hits)} hits, {len(misses)} misses: nothing to "
                          f"compare within the cell.")
-    measured = stats.measured_trials(inspect)
+    measured = measured_trials(inspect)
     # A cached cell against the same cell without the cache (same backend, image and steps).
     same_steps = measured["cell"].str.replace("+cache", "", regex=False)
     for uncached_cell, rows in measured.groupby(same_steps, sort=False):
@@ -154,5 +154,5 @@ def multi_guest_lines(trials: pd.DataFrame) -> list[str]:
 
 
 def _ok(trials: pd.DataFrame, workload: str) -> pd.DataFrame:
-    measured = stats.measured_trials(trials)
+    measured = measured_trials(trials)
     return measured[(measured["workload"] == workload) & (measured["status"] == STATUS_OK)]

@@ -1,0 +1,181 @@
+"""Parallel appliances: makespan against N per series, efficiency, a linear fit with CIs, and
+its agreement with a published figure (guestfs-performance(1) PARALLEL APPLIANCES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from harness.analysis.summary import _describe, _outcomes, measured_trials
+from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES
+
+# The factors of a cell other than N: cells that differ only in `parallel` form one series
+# (a transfer's sizes are rows of one trial, sharing its makespan, not series of their own).
+SERIES_COLUMNS = tuple(c for c in CELL_COLUMNS if c not in ("cell", "parallel", "size_bytes"))
+
+
+SCALING_STATS = ("n_reps", "n_reps_ok", "median", "ci_low", "ci_high", "efficiency", "speedup",
+                 "n_instances", "n_failed", "failure_rate", *STATUSES)
+
+
+FIT_STATS = ("n_points", "n_min", "n_max", "slope", "slope_ci_low", "slope_ci_high",
+             "intercept", "r_squared", "t1", "normalized_slope", "normalized_ci_low",
+             "normalized_ci_high")
+
+
+COMPARISON_COLUMNS = ("series", "n_min", "n_max", "normalized_slope", "normalized_ci_low",
+                      "normalized_ci_high", "published_n_min", "published_n_max",
+                      "published_slope", "published_t1", "published_normalized_slope", "ratio",
+                      "ratio_ci_low", "ratio_ci_high")
+
+
+def series_labels(trials: pd.DataFrame, columns: Sequence[str] = SERIES_COLUMNS) -> pd.Series:
+    """A readable series name per row: the backend, plus `factor=value` for any other factor
+    of `columns` that varies among one backend's rows (so two memsizes of one backend stay
+    apart; what differs only between backends, like the accelerator each asks for, the
+    backend's name already says)."""
+    varying = [c for c in columns if c not in ("cell", "backend") and c in trials.columns
+               and (trials.groupby("backend")[c].nunique(dropna=False) > 1).any()]
+    labels = trials["backend"].astype(str)
+    for column in varying:
+        labels = labels + f", {column}=" + trials[column].astype(str)
+    return labels
+
+
+def grouped_series(trials: pd.DataFrame,
+            columns: Sequence[str] = SERIES_COLUMNS) -> list[tuple[dict, str, pd.DataFrame]]:
+    """(factor values, label, non-warm-up rows) of each series, in the order they first appear."""
+    rows = measured_trials(trials)
+    rows = rows.assign(series=series_labels(rows, columns))
+    keys = [c for c in columns if c in rows.columns]
+    return [(dict(zip(keys, key, strict=True)), series_rows["series"].iloc[0], series_rows)
+            for key, series_rows in rows.groupby(keys, dropna=False, sort=False)]
+
+
+def scaling_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """One row per series and N: the makespan of N appliances released together, and failures.
+
+    `median`, `ci_low`, `ci_high` are the median makespan of the repetitions whose instances
+    all succeeded, with its bootstrap 95% CI (as in summarize). `efficiency` is T(1)/T(N):
+    1 when N appliances take as long as one (the seed's "little difference"), 1/N when they
+    take as long as N launched one after another. `speedup` is N * T(1)/T(N), the gain over
+    launching them one after another. Both are NaN without an N=1 cell in the series.
+    Failures count instance rows: `n_failed` of `n_instances` were not ok, then a count per
+    status.
+    """
+    records = []
+    for factors, label, series_rows in grouped_series(trials):
+        per_n = []
+        for n, rows in series_rows.groupby("parallel", sort=True):
+            n_reps, n_reps_ok, values = _outcomes(rows, "makespan_s")
+            described = _describe(values, seed)
+            statuses = rows["status"].value_counts()
+            n_failed = len(rows) - int(statuses.get(STATUS_OK, 0))
+            per_n.append({**factors, "series": label, "parallel": int(n), "n_reps": n_reps,
+                          "n_reps_ok": n_reps_ok, "median": described["median"],
+                          "ci_low": described["ci_low"], "ci_high": described["ci_high"],
+                          "n_instances": len(rows), "n_failed": n_failed,
+                          "failure_rate": n_failed / len(rows),
+                          **{s: int(statuses.get(s, 0)) for s in STATUSES}})
+        t1 = next((r["median"] for r in per_n if r["parallel"] == 1), np.nan)
+        for record in per_n:
+            record["efficiency"] = t1 / record["median"]
+            record["speedup"] = record["parallel"] * record["efficiency"]
+        records += per_n
+    keys = [c for c in SERIES_COLUMNS if c in trials.columns]
+    return pd.DataFrame(records, columns=[*keys, "series", "parallel", *SCALING_STATS])
+
+
+def ols_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Least squares y = intercept + slope * x, with standard errors and t-based 95% CIs of
+    slope and intercept.
+
+    Written out rather than scipy's linregress, which gives a NaN standard error for a
+    perfectly flat line (the ideal parallel result). The CIs need 3 points (1 residual degree
+    of freedom) and the fit needs 2 distinct x; short of that the values are NaN.
+    """
+    nan = {"slope": np.nan, "slope_se": np.nan, "slope_ci_low": np.nan,
+           "slope_ci_high": np.nan, "intercept": np.nan, "intercept_ci_low": np.nan,
+           "intercept_ci_high": np.nan, "r_squared": np.nan}
+    if np.unique(x).size < 2:
+        return nan
+    sxx = np.sum((x - x.mean()) ** 2)
+    slope = np.sum((x - x.mean()) * (y - y.mean())) / sxx
+    intercept = y.mean() - slope * x.mean()
+    sse = np.sum((y - intercept - slope * x) ** 2)
+    syy = np.sum((y - y.mean()) ** 2)
+    slope_se = intercept_se = quantile = np.nan
+    if x.size > 2:
+        variance = sse / (x.size - 2)
+        slope_se = np.sqrt(variance / sxx)
+        intercept_se = np.sqrt(variance * (1 / x.size + x.mean() ** 2 / sxx))
+        quantile = sps.t.ppf(0.975, x.size - 2)
+    return {"slope": float(slope), "slope_se": float(slope_se),
+            "slope_ci_low": float(slope - quantile * slope_se),
+            "slope_ci_high": float(slope + quantile * slope_se), "intercept": float(intercept),
+            "intercept_ci_low": float(intercept - quantile * intercept_se),
+            "intercept_ci_high": float(intercept + quantile * intercept_se),
+            "r_squared": float(1 - sse / syy) if syy > 0 else np.nan}
+
+
+def linear_fit(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per series: makespan = intercept + slope * N fitted to every ok repetition.
+
+    `slope` is the seconds each extra appliance adds; `normalized_slope` (and its CI) divides
+    it by T(1), the median makespan at N=1, so hosts of different speed compare: the fraction
+    of one launch each extra appliance costs. `n_min`..`n_max` is the range of N fitted.
+    """
+    records = []
+    for factors, label, series_rows in grouped_series(trials):
+        x, y, t1 = [], [], np.nan
+        for n, rows in series_rows.groupby("parallel", sort=True):
+            values = _outcomes(rows, "makespan_s")[2]
+            x += [float(n)] * values.size
+            y += list(values)
+            if n == 1 and values.size:
+                t1 = float(np.median(values))
+        fit = ols_fit(np.asarray(x), np.asarray(y))
+        records.append({**factors, "series": label, "n_points": len(x),
+                        "n_min": min(x, default=np.nan), "n_max": max(x, default=np.nan),
+                        **fit, "t1": t1, "normalized_slope": fit["slope"] / t1,
+                        "normalized_ci_low": fit["slope_ci_low"] / t1,
+                        "normalized_ci_high": fit["slope_ci_high"] / t1})
+    keys = [c for c in SERIES_COLUMNS if c in trials.columns]
+    return pd.DataFrame(records, columns=[*keys, "series", *FIT_STATS])
+
+
+def compare_reference(measured_fit: pd.DataFrame, reference_frame: pd.DataFrame) -> pd.DataFrame:
+    """Measured against published normalised slope, one row per measured series.
+
+    The published points (`n_parallel`, `seconds`) are fitted over the measured range of N
+    only, since the published curve bends (flat up to 4, then steeper): a 1..3 sweep must not be
+    held against the slope of 1..20. Published seconds are normalised by the published N=1
+    value. `ratio` is measured / published normalised slope, its CI the measured slope's CI
+    (the published figure has one sample per N and gives no uncertainty).
+    """
+    published_x = reference_frame["n_parallel"].to_numpy(dtype=float)
+    published_y = reference_frame["seconds"].to_numpy(dtype=float)
+    published_t1 = float(published_y[published_x == 1][0]) if (published_x == 1).any() else np.nan
+    records = []
+    for _, measured in measured_fit.iterrows():
+        in_range = (published_x >= measured["n_min"]) & (published_x <= measured["n_max"])
+        published = ols_fit(published_x[in_range], published_y[in_range])
+        published_normalized = published["slope"] / published_t1
+        records.append({
+            "series": measured["series"], "n_min": measured["n_min"], "n_max": measured["n_max"],
+            "normalized_slope": measured["normalized_slope"],
+            "normalized_ci_low": measured["normalized_ci_low"],
+            "normalized_ci_high": measured["normalized_ci_high"],
+            "published_n_min": published_x[in_range].min() if in_range.any() else np.nan,
+            "published_n_max": published_x[in_range].max() if in_range.any() else np.nan,
+            "published_slope": published["slope"], "published_t1": published_t1,
+            "published_normalized_slope": published_normalized,
+            "ratio": measured["normalized_slope"] / published_normalized,
+            "ratio_ci_low": measured["normalized_ci_low"] / published_normalized,
+            "ratio_ci_high": measured["normalized_ci_high"] / published_normalized,
+        })
+    return pd.DataFrame(records, columns=list(COMPARISON_COLUMNS))
