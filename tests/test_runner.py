@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -58,6 +59,63 @@ def repetition_dirs(monkeypatch):
     return made
 
 
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A record of every process the trials start, written as each one starts: the workers
+    (where the fake backend makes its handles) and whatever they run with subprocess (the fake
+    hypervisors). Workers are forked, so the record is a file of `kind pid start-time` lines."""
+    record = tmp_path / "started"
+
+    def note(kind: str, pid: int) -> None:
+        with record.open("a") as f:
+            f.write(f"{kind} {pid} {psutil.Process(pid).create_time()!r}\n")
+
+    class RecordedPopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            note("child", self.pid)
+
+    create_handle = FakeBackend.create_handle
+
+    def recorded_create_handle(self: FakeBackend, *args):
+        note("worker", os.getpid())
+        return create_handle(self, *args)
+
+    monkeypatch.setattr(subprocess, "Popen", RecordedPopen)
+    monkeypatch.setattr(FakeBackend, "create_handle", recorded_create_handle)
+    return record
+
+
+def started_processes(record: Path) -> dict[int, tuple[str, float]]:
+    """pid -> (kind, start time) of what the `started` fixture recorded."""
+    if not record.exists():
+        return {}
+    recorded = {}
+    for line in record.read_text().splitlines():
+        kind, pid, created = line.split()
+        recorded[int(pid)] = (kind, float(created))
+    return recorded
+
+
+def children(record: Path) -> list[int]:
+    """The recorded fake hypervisors."""
+    return sorted(pid for pid, (kind, _) in started_processes(record).items() if kind == "child")
+
+
+def survivors(record: Path) -> list[str]:
+    """The recorded processes still alive (same pid and start time, not a zombie), each with its
+    command line."""
+    living = []
+    for pid, (kind, created) in started_processes(record).items():
+        try:
+            proc = psutil.Process(pid)
+            if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                living.append(f"{kind} {pid}: {' '.join(proc.cmdline())}")
+        except psutil.NoSuchProcess:
+            continue
+    return living
+
+
 def run(cell_plan, backend, appliance, workload=None):
     """run_cell with a list-appending emit; returns (rows, number of emit calls)."""
     rows, calls = [], []
@@ -70,10 +128,13 @@ def run(cell_plan, backend, appliance, workload=None):
     return rows, calls
 
 
-def assert_cleaned_up(dirs, caplog):
-    """No process mentions a repetition's tmpdir, the dirs are gone, and every leftover the runner
-    reported killing is dead."""
+def assert_cleaned_up(dirs, caplog, started: Path) -> list[int]:
+    """No process the trials started is alive, no process mentions a repetition's tmpdir, the
+    dirs are gone, and every leftover the runner reported killing is dead. Returns those pids."""
     assert dirs, "the runner made no repetition tmpdir"
+    assert children(started), "the trials started no fake hypervisor"
+    left = survivors(started)
+    assert not left, f"processes the trials started are still alive: {left}"
     for d in dirs:
         assert [p for p in processes.referencing(d) if alive(p.pid)] == []
         assert not Path(d).exists()
@@ -104,7 +165,7 @@ def test_launch_time_is_measured_by_the_runner(tmp_path, hot):
 
 
 def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetition_dirs,
-                                                          caplog):
+                                                          caplog, started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=2, warmup=1), FakeBackend(fail=True), hot)
     assert len(rows) == 3
@@ -112,13 +173,13 @@ def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetit
     assert all("fake launch failed" in r.error for r in rows)
     assert all(r.launch_s is None and r.total_s is None for r in rows)
     assert [r.warmup for r in rows] == [True, False, False]
-    assert_cleaned_up(repetition_dirs, caplog)
+    assert len(children(started)) == 3  # one fake hypervisor per repetition, closed on failure
+    assert_cleaned_up(repetition_dirs, caplog, started)
 
 
 def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetition_dirs,
-                                                          caplog):
+                                                          caplog, started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
-    before = {p.pid for p in processes.referencing("time.sleep(3600)")}
     start = time.monotonic()
     rows, _ = run(plan(tmp_path, runs=1, warmup=0, timeout_s=2), FakeBackend(hang=True), hot)
     elapsed = time.monotonic() - start
@@ -126,21 +187,22 @@ def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetit
     assert [r.status for r in rows] == ["timeout"]
     assert "timeout_s=2" in rows[0].error
     assert rows[0].launch_s is None and rows[0].warmup is False
-    killed = assert_cleaned_up(repetition_dirs, caplog)
-    assert killed, "the hung fake hypervisor should have been found and killed"
-    ours = {p.pid for p in processes.referencing("time.sleep(3600)") if alive(p.pid)} - before
-    assert not ours & set(killed)
+    killed = assert_cleaned_up(repetition_dirs, caplog, started)
+    assert killed == children(started), "the hung fake hypervisor was not found and killed"
 
 
-def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs, caplog):
+def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs, caplog,
+                                                 started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=1, warmup=0, parallel=2, timeout_s=1),
                   FakeBackend(hang=True), hot)
     assert [(r.instance, r.status) for r in rows] == [(0, "timeout"), (1, "timeout")]
-    assert len(assert_cleaned_up(repetition_dirs, caplog)) == 2
+    killed = assert_cleaned_up(repetition_dirs, caplog, started)
+    assert len(killed) == 2 and killed == children(started)
 
 
-def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition_dirs, caplog):
+def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition_dirs, caplog,
+                                                        started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, calls = run(plan(tmp_path, runs=1, warmup=0, parallel=3),
                       FakeBackend(launch_s=1.0), hot)
@@ -154,7 +216,7 @@ def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition
     makespan = makespans.pop()
     assert makespan >= max(r.total_s for r in rows)
     assert makespan < 3.0  # together, not one 1 s launch after another
-    assert_cleaned_up(repetition_dirs, caplog)
+    assert_cleaned_up(repetition_dirs, caplog, started)
 
 
 class KvmFallsBackToTcg(FakeBackend):
@@ -246,16 +308,18 @@ class Dies(Workload):
 
 
 def test_a_harness_bug_is_an_error_row_and_the_appliance_is_killed(tmp_path, hot,
-                                                                  repetition_dirs, caplog):
+                                                                  repetition_dirs, caplog,
+                                                                  started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
                   Crashes("crash"))
     assert rows[0].status == "error"
     assert rows[0].error.startswith("harness:") and "oops" in rows[0].error
-    assert assert_cleaned_up(repetition_dirs, caplog), "the unclosed fake child was not found"
+    killed = assert_cleaned_up(repetition_dirs, caplog, started)
+    assert killed == children(started), "the unclosed fake child was not found"
 
 
-def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, caplog):
+def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, caplog, started):
     caplog.set_level(logging.WARNING, logger="harness.execution.runner")
     start = time.monotonic()
     rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
@@ -263,7 +327,8 @@ def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, capl
     assert time.monotonic() - start < 10
     assert rows[0].status == "error"
     assert "without a result" in rows[0].error and "code 3" in rows[0].error
-    assert_cleaned_up(repetition_dirs, caplog)
+    killed = assert_cleaned_up(repetition_dirs, caplog, started)
+    assert killed == children(started), "the dead worker's fake hypervisor was not killed"
 
 
 def test_a_cell_beyond_this_host_is_infeasible_and_launches_nothing(tmp_path, hot,

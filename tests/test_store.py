@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from harness.results import store
@@ -57,7 +58,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = tmp_path / store.TRIALS_FILE
     store.write_frame_parquet(path, pd.DataFrame([row().to_dict()]))
     unwritable = pd.DataFrame({"mixed": [1, "a"]})  # pyarrow cannot type this column
-    with pytest.raises(Exception):  # noqa: B017 - whichever pyarrow error
+    with pytest.raises(pa.ArrowInvalid, match="Conversion failed for column mixed"):
         store.write_frame_parquet(path, unwritable)
     assert len(pd.read_parquet(path)) == 1
     assert leftovers(tmp_path) == []

@@ -23,7 +23,8 @@ from harness.analysis.transfer import (  # noqa: E402
     transfer_model,
 )
 from harness.plotting import plots  # noqa: E402
-from harness.reporting.build import TABLE_COLUMNS, build_report, table_columns  # noqa: E402
+from harness.reporting.build import build_report  # noqa: E402
+from harness.reporting.sections.summary import TABLE_COLUMNS, table_columns  # noqa: E402
 from harness.results import store  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,3 +38,10 @@ def load_reference(name: str) -> Reference:
     lines = path.read_text().splitlines()
     notes = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
     return Reference(frame=pd.read_csv(path, comment="#"), notes=notes, name=name)
+
+
+def configured_reference(metadata: list[dict[str, Any]]) -> str | None:
+    """The published figure the runs' config names (`reference=`), if any."""
+    names = sorted({m["config"]["reference"] for m in metadata
+                    if m.get("config", {}).get("reference")})
+    return names[0] if names else None

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import compare as comparison
-from harness.reporting.build import build_report, table
+from harness.reporting.build import build_report
+from harness.reporting.sections.summary import table
 from harness.results import merge, store
 from harness.results.records import TIMED_COLUMNS
 

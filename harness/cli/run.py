@@ -24,7 +24,8 @@ from harness.config import register_configs, validate
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, trust
 from harness.plan import CellPlan, cell_label, identity
-from harness.reporting.build import build_report, table
+from harness.reporting.build import build_report
+from harness.reporting.sections.summary import table
 from harness.results import resume, store
 
 log = logging.getLogger("lgbench")

@@ -20,6 +20,10 @@ TRIALS_FILE = "trials.parquet"
 SUMMARY_FILE = "summary.csv"
 METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true runs
+STAGES_FILE = "stages.parquet"  # boot stages of those trials (harness.analysis.stages)
+SCALING_FILE = "scaling.csv"  # makespan against N per series
+COMPARISON_FILE = "comparison.csv"  # UML against the other backend
+REPORT_FILE = "report.md"
 
 
 def _atomic_write(path: Path, write: Any) -> None:

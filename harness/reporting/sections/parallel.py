@@ -1,0 +1,244 @@
+"""## Parallel appliances: the scaling table, the fit, the seed's claim and the published figure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis.reference import Reference, available, configured_reference
+from harness.analysis.scaling import compare_reference, linear_fit
+from harness.analysis.summary import measured_trials
+from harness.reporting.text import distinct, number
+from harness.results import store
+from harness.results.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
+
+SCALING_TABLE_COLUMNS = ["series", "parallel", "n_reps", "n_reps_ok", "median", "ci_low",
+                         "ci_high", "efficiency", "speedup", "n_instances", "n_failed",
+                         "failure_rate"]
+
+
+# guestfs-performance(1), PARALLEL APPLIANCES.
+SEED_PARALLEL_CLAIM = ("Provided there is enough free memory, there should be little difference "
+                       "in launching 1 appliance vs N appliances in parallel.")
+
+
+# The seed gives no number for "little difference"; this report takes a makespan of N
+# appliances at most 1.25 times one appliance's (efficiency T(1)/T(N) of at least 0.8).
+LITTLE_DIFFERENCE = 1.25
+
+
+# How this run's conditions are set against a published figure's: (row, a word that picks the
+# fragment of the reference's notes describing the same thing).
+CONDITIONS = [("accelerator", "KVM"), ("CPUs", "core"), ("host memory", "RAM"),
+              ("backend", "backend"), ("appliance memory", "appliance memory"),
+              ("samples", "sample"), ("warm-up", "warm-up")]
+
+
+def _run_conditions(trials: pd.DataFrame, scaling: pd.DataFrame,
+                   metadata: list[dict[str, Any]]) -> dict[str, str]:
+    """This run's side of CONDITIONS: what it ran with, from the trials and the metadata."""
+    measured = measured_trials(trials)
+    ok = measured[measured["status"] == STATUS_OK]
+    hosts = [m["host"] for m in metadata if "host" in m]
+    verdicts = [m.get("backend", {}).get("kvm_verdict") for m in metadata]
+    memsizes = [None if pd.isna(v) else int(v) for v in measured["memsize"]]
+    memory = distinct(f"{h['memory_bytes'] / 2**30:.1f} GiB" for h in hosts
+                     if h.get("memory_bytes"))
+    warmups = distinct(m["config"]["warmup"] for m in metadata if "config" in m)
+    return {
+        "accelerator": f"{distinct(ok['accel_effective'])} "
+                       f"(KVM: {distinct(verdicts) if any(verdicts) else 'not probed'})",
+        "CPUs": f"{distinct(h.get('cores') for h in hosts)} logical CPUs "
+                f"(virtualization: {distinct(h.get('virtualization') for h in hosts)})",
+        "host memory": memory,
+        "backend": distinct(measured["backend"]),
+        "appliance memory": (f"{distinct(memsizes)} MiB" if any(memsizes) else
+                             "libguestfs's default memsize"),
+        "samples": f"{distinct(scaling['n_reps'])} repetitions per N, "
+                   f"N = {scaling['parallel'].min()}..{scaling['parallel'].max()}",
+        "warm-up": f"{warmups} warm-up repetitions per N (one appliance each)",
+    }
+
+
+def _published_condition(notes: list[str], word: str) -> str:
+    """The fragment of a reference's notes that mentions `word` (e.g. "bare metal (KVM
+    presumed)"), so its conditions line up with this run's without being typed in again."""
+    for note in notes:
+        for fragment in re.split(r"[;,]\s*", note):
+            if word in fragment:
+                return re.sub(r"^\w[\w ]*:\s*", "", fragment).strip().rstrip(".")
+    return "not stated"
+
+
+def _claim_verdict(ns: pd.Series, efficiency: pd.Series) -> str:
+    """Up to which N the makespan stays within the "little difference" of T(1)."""
+    ns, efficiency = ns.to_numpy(), efficiency.to_numpy()
+    largest = (f"at the largest N = {ns[-1]} the makespan is {1 / efficiency[-1]:.2f}x T(1) "
+               f"(efficiency {efficiency[-1]:.2f})")
+    short = 1 / efficiency > LITTLE_DIFFERENCE
+    if not short.any():
+        return f"holds at every N measured: {largest}"
+    first = short.argmax()  # never N = 1, whose efficiency is 1 by definition
+    held = f"holds up to N = {ns[first - 1]}"
+    if first == len(ns) - 1:
+        return f"{held}; {largest}"
+    return (f"{held}; at N = {ns[first]} the makespan is already "
+            f"{1 / efficiency[first]:.2f}x T(1); {largest}")
+
+
+def _fit_line(fit: pd.Series, scaling: pd.DataFrame) -> str:
+    series = fit["series"]
+    if math.isnan(fit["slope"]):
+        return f"- `{series}`: no fit (needs successful repetitions at 2 or more N)."
+    largest = scaling[scaling["series"] == series].iloc[-1]
+    return (f"- `{series}`: b = **{number(fit['slope'], '.3g')} s per extra appliance** (95% CI "
+            f"{number(fit['slope_ci_low'], '.3g')} to {number(fit['slope_ci_high'], '.3g')}), "
+            f"a = {number(fit['intercept'], '.3g')} s, "
+            f"r² = {number(fit['r_squared'], '.3f')}, over "
+            f"N = {fit['n_min']:g}..{fit['n_max']:g} ({fit['n_points']} repetitions); "
+            f"b / T(1) = {number(fit['normalized_slope'], '.3f')} "
+            f"(T(1) = {number(fit['t1'], '.3g')} s); "
+            f"efficiency at the largest N ({largest['parallel']}): "
+            f"{number(largest['efficiency'])}.")
+
+
+def _failure_lines(scaling: pd.DataFrame) -> list[str]:
+    lines = []
+    for series, rows in scaling.groupby("series", sort=False):
+        failing = rows[rows["n_failed"] > 0]
+        if failing.empty:
+            lines.append(f"- `{series}`: every instance succeeded at every N "
+                         f"({distinct(rows['parallel'])}).")
+            continue
+        per_n = "; ".join(
+            f"N = {r['parallel']}: {r['n_failed']} of {r['n_instances']} "
+            f"({', '.join(f'{s} {r[s]}' for s in STATUSES if s != STATUS_OK and r[s])})"
+            for _, r in failing.iterrows())
+        lines.append(f"- `{series}`: failed instances at {per_n}. The errors are listed under "
+                     "Failures above.")
+    return lines
+
+
+def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dict[str, Any]],
+                 reference: Reference | None) -> list[str]:
+    """The seed's claim held against each series, its memory proviso, and the CPU count."""
+    lines = [f'Reading "little difference" as a makespan at most {LITTLE_DIFFERENCE:g}x T(1), '
+             "the makespan of one appliance:", ""]
+    for series, rows in scaling.groupby("series", sort=False):
+        judged = rows.dropna(subset=["efficiency"])
+        if len(judged) < 2:
+            lines.append(f"- `{series}`: cannot be judged: it needs successful repetitions at "
+                         "N = 1 and at a larger N.")
+        else:
+            verdict = _claim_verdict(judged["parallel"], judged["efficiency"])
+            lines.append(f"- `{series}`: {verdict}.")
+    if reference is not None:
+        points = reference.frame
+        t1 = points.loc[points["n_parallel"] == 1, "seconds"]
+        if len(t1):
+            verdict = _claim_verdict(points["n_parallel"], t1.iloc[0] / points["seconds"])
+            lines.append(f"- the published figure, by the same reading: {verdict}.")
+
+    measured = measured_trials(trials)
+    infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
+    if len(infeasible):
+        lines += [f"- Memory: N = {n} was not launched: {rows['error'].iloc[0]}."
+                  for n, rows in infeasible.groupby("parallel")]
+    else:
+        available_bytes = [m["host"]["memory_available_bytes"] for m in metadata
+                           if m.get("host", {}).get("memory_available_bytes")]
+        free = f"{min(available_bytes) / 2**30:.1f} GiB" if available_bytes else "unknown"
+        lines.append(f"- Memory: no N was judged infeasible before launch (largest N = "
+                     f"{measured['parallel'].max()}; memory available when the run started: "
+                     f"{free}).")
+    cores = {m["host"].get("cores") for m in metadata if "host" in m} - {None}
+    if cores:
+        lines.append(f"- CPUs: {distinct(cores)} here, so from N = {min(cores) + 1} on the "
+                     "appliances share CPUs.")
+    return lines
+
+
+def _agreement_line(row: pd.Series) -> str:
+    series = row["series"]
+    if math.isnan(row["normalized_slope"]):
+        return (f"- `{series}`: no comparison: the measured slope cannot be normalised (needs "
+                "successful repetitions at N = 1 and at a larger N).")
+    if not math.isfinite(row["ratio"]):
+        return (f"- `{series}`: no comparison: the published points over N = "
+                f"{number(row['published_n_min'], 'g')}..{number(row['published_n_max'], 'g')} "
+                "give no slope to divide by.")
+    ci = ("no CI (too few repetitions)" if math.isnan(row["ratio_ci_low"]) else
+          f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, from the measured "
+          "slope's")
+    if not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
+        verdict = ("inconclusive: the CI reaches zero, so the measured slope is not pinned down "
+                   "(more N values or repetitions narrow it)")
+    elif not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"]:
+        verdict = "consistent with the published figure (the CI contains 1)"
+    else:
+        verdict = (f"relative to one launch, the makespan here grows {row['ratio']:.2f}x as fast "
+                   "as published")
+    return (f"- `{series}`: measured b / T(1) = **{row['normalized_slope']:.3f}** per extra "
+            f"appliance (95% CI {number(row['normalized_ci_low'], '.3f')} to "
+            f"{number(row['normalized_ci_high'], '.3f')}) over N = "
+            f"{row['n_min']:g}..{row['n_max']:g}; "
+            f"published **{row['published_normalized_slope']:.3f}** "
+            f"({row['published_slope']:.3f} s per extra appliance / T(1) "
+            f"{row['published_t1']:.2f} s, fitted on its points N = "
+            f"{row['published_n_min']:g}..{row['published_n_max']:g}); ratio measured / "
+            f"published **{row['ratio']:.2f}** ({ci}): {verdict}.")
+
+
+def _agreement_section(fits: pd.DataFrame, reference: Reference,
+                      conditions: dict[str, str]) -> list[str]:
+    """Measured against published slope, both normalised by their N=1 time, and what differs."""
+    comparison = compare_reference(fits, reference.frame)
+    lines = ["### Agreement with the published figure", "",
+             f"`{reference.name}`, as its CSV's comment lines describe it:", ""]
+    lines += [f"> - {note}" for note in reference.notes]
+    lines += ["", "Slopes normalised by each side's N=1 makespan, so hosts of different speed "
+              "compare:", ""]
+    lines += [_agreement_line(row) for _, row in comparison.iterrows()]
+    lines += ["", "What differs (the published side as the CSV's notes state it):", "",
+              "| | this run | published |", "|---|---|---|"]
+    lines += [f"| {label} | {conditions[label]} | {_published_condition(reference.notes, word)} |"
+              for label, word in CONDITIONS]
+    if not conditions["accelerator"].startswith("kvm "):
+        lines += ["", "The accelerator differs: without KVM each appliance's CPU is emulated, so "
+                  "the appliances are CPU-bound and compete for the host's CPUs rather than "
+                  "waiting on I/O as the seed assumes; a steeper normalised slope is expected."]
+    return lines
+
+
+def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame,
+                     metadata: list[dict[str, Any]], reference: Reference | None) -> list[str]:
+    """The "## Parallel appliances" part of report.md, for runs over several N."""
+    fits = linear_fit(trials)
+    conditions = _run_conditions(trials, scaling, metadata)
+    lines = ["## Parallel appliances", "",
+             "N appliances are released together; the makespan runs from their release until "
+             "the last one is closed. Median makespan of the repetitions in which every "
+             "instance succeeded, with a bootstrap 95% CI; efficiency = T(1)/T(N) (1: N "
+             "appliances take as long as one), speedup = N·T(1)/T(N) (against launching them "
+             "one after another). Times in seconds; the table is also in "
+             f"`{store.SCALING_FILE}`.", "",
+             f"Ran with accelerator **{conditions['accelerator']}** on "
+             f"**{conditions['CPUs']}**.", "",
+             scaling[SCALING_TABLE_COLUMNS].to_markdown(index=False, floatfmt=".3f"),
+             "", "### Linear fit: makespan = a + b·N", ""]
+    lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
+    lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
+    lines += ["", "### The seed's claim", "", f"> {SEED_PARALLEL_CLAIM}",
+              "> (guestfs-performance(1), PARALLEL APPLIANCES)", ""]
+    lines += _claim_lines(trials, scaling, metadata, reference)
+    name = configured_reference(metadata)
+    if reference is not None:
+        lines += ["", *_agreement_section(fits, reference, conditions)]
+    elif name:
+        lines += ["", f"The configured reference `{name}` is not a published figure lgbench "
+                  f"ships ({distinct(available())}); nothing was overlaid."]
+    return lines

@@ -1,0 +1,68 @@
+"""The summary table (terminal and report.md) and the seed's launch baseline against each cell.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis.summary import measured_trials
+from harness.analysis.transfer import (
+    MODEL_METRICS,
+)
+from harness.results.records import STATUS_OK
+
+# guestfs-performance(1), BASELINE: STARTING THE APPLIANCE: "You should expect to be getting
+# times under 6 seconds" (a KVM host, hot cache), for `time guestfish -a /dev/null run`.
+SEED_LAUNCH_LIMIT_S = 6.0
+
+
+TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
+                 "mean", "stdev", "min", "max", "n_outliers"]
+
+
+# The transfer model's rows of the summary, shown apart from the timed metrics.
+MODEL_TABLE_COLUMNS = ["cell", "metric", "n", "overhead_ms", "overhead_ci_low",
+                       "overhead_ci_high", "bandwidth_mib_s", "bandwidth_ci_low",
+                       "bandwidth_ci_high", "r2"]
+
+
+def table_columns(summary: pd.DataFrame) -> list[str]:
+    """TABLE_COLUMNS, with size_bytes after the cell when the summary splits cells by size."""
+    if "size_bytes" in summary.columns:
+        return [TABLE_COLUMNS[0], "size_bytes", *TABLE_COLUMNS[1:]]
+    return TABLE_COLUMNS
+
+
+def timed_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's rows of timed metrics, without the transfer model's."""
+    return summary[~summary["metric"].isin(MODEL_METRICS)]
+
+
+def table(summary: pd.DataFrame) -> str:
+    """The summary as plain-text tables for the terminal: timed metrics, then the transfer
+    model (overhead and bandwidth) if there is one."""
+    if summary.empty:
+        return "(no trials)"
+    timed = timed_rows(summary)
+    text = timed[table_columns(timed)].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    model = summary[summary["metric"].isin(MODEL_METRICS)]
+    if len(model):
+        text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,
+                                                              float_format=lambda v: f"{v:.3f}")
+    return text
+
+
+def seed_expectation(trials: pd.DataFrame) -> list[str]:
+    """The seed's launch baseline held against each launch cell, saying which accel ran."""
+    lines = []
+    measured = measured_trials(trials)
+    launch = measured[(measured["workload"] == "launch") & (measured["status"] == STATUS_OK)]
+    for cell, rows in launch.groupby("cell", sort=False):
+        median = rows["total_s"].median()
+        accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
+        verdict = "meets" if median < SEED_LAUNCH_LIMIT_S else "does not meet"
+        note = "" if accels == "kvm" else (
+            " The seed's figure assumes KVM; this cell ran without it, so a miss is expected.")
+        lines.append(f"- `{cell}`: median launch+close {median:.2f} s under **{accels}** "
+                     f"{verdict} the seed's \"under {SEED_LAUNCH_LIMIT_S:g} seconds\".{note}")
+    return lines or ["- No successful launch trials to compare."]

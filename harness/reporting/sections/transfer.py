@@ -1,0 +1,180 @@
+"""## Upload and download: the bandwidth model, checksums, aggregate bandwidth, UML's ratio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness.analysis.summary import measured_trials
+from harness.analysis.transfer import (
+    TRANSFER_WORKLOAD,
+    MiB,
+    aggregate_bandwidth,
+    bandwidth_ratio,
+)
+from harness.reporting.sections.uml import UML_BACKEND
+from harness.reporting.text import distinct, estimate, number
+from harness.results.records import STATUS_OK, STATUSES
+
+# guestfs-performance(1), USING USER-MODE LINUX.
+SEED_TRANSFER_CLAIM = ("Upload and download is as much as 10 times slower on UML than KVM.  "
+                       "Libguestfs sends this data over the UML emulated serial port, which is "
+                       "far less efficient than KVM's virtio-serial.")
+
+
+SEED_UML_SLOWDOWN = 10.0
+
+
+def _model_table(model: pd.DataFrame) -> str:
+    """The transfer model per series and direction as a markdown table."""
+    rows = []
+    for _, fit in model.iterrows():
+        sizes = (f"{fit['size_min_mib']:g} to {fit['size_max_mib']:g}" if fit["n"] else "none")
+        rows.append({
+            "series": fit["series"], "direction": fit["direction"],
+            "ran under": fit["accel_effective"] or "n/a", "transfers": fit["n"],
+            "sizes (MiB)": sizes,
+            "overhead t0 (ms), 95% CI": estimate(fit["overhead_ms"], fit["overhead_ci_low"],
+                                                  fit["overhead_ci_high"], ".1f"),
+            "bandwidth (MiB/s), 95% CI": estimate(fit["bandwidth_mib_s"],
+                                                   fit["bandwidth_ci_low"],
+                                                   fit["bandwidth_ci_high"], ".4g"),
+            "r²": number(fit["r2"], ".3f")})
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def _checksum_lines(trials: pd.DataFrame) -> list[str]:
+    """Whether every transfer came back intact, warm-ups included: wrong data is never fine."""
+    transfers = trials[trials["workload"] == TRANSFER_WORKLOAD]
+    done = transfers.dropna(subset=["size_bytes"])
+    bad = done[~done["sha_ok"].astype(bool)]
+    if bad.empty:
+        lines = [f"- SHA-256 matched both ways on all {len(done)} transfers (warm-ups "
+                 "included)."]
+    else:
+        lines = [f"- **{len(bad)} of {len(done)} transfers failed the SHA-256 check** (warm-ups "
+                 "included; error rows, left out of the model):"]
+        lines += [f"  - `{row['cell']}`, {int(row['size_bytes'])} bytes, repetition "
+                  f"{row['repetition']}, instance {row['instance']}: {row['error']}"
+                  for _, row in bad.iterrows()]
+    undone = len(transfers) - len(done)
+    if undone:
+        lines.append(f"- {undone} trial rows ended before any transfer (see Failures).")
+    return lines
+
+
+def _aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
+    """Aggregate bandwidth per cell, size and direction: median over repetitions."""
+    aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / MiB)
+    table = (aggregate.groupby(["cell", "parallel", "size_mib", "direction"], sort=False)
+             .agg(repetitions=("repetition", "size"),
+                  complete=("aggregate_mib_s", "count"),
+                  median_mib_s=("aggregate_mib_s", "median"),
+                  min_mib_s=("aggregate_mib_s", "min"),
+                  max_mib_s=("aggregate_mib_s", "max"),
+                  median_overlap=("overlap", "median"))
+             .reset_index())
+    return ["### Aggregate bandwidth (N appliances at once)", "",
+            "Per repetition: N × size / (last end − first start) over the N instances' "
+            "transfers of one size, in MiB/s; `complete` counts the repetitions in which every "
+            "instance's transfer was ok. Each appliance goes through the sizes on its own, so "
+            "`median_overlap` gives the share of that span in which two or more transfers ran "
+            "at once (1: all along, 0: one after another); with little overlap the aggregate "
+            "is not a concurrent bandwidth.", "",
+            table.to_markdown(index=False, floatfmt=".3g")]
+
+
+def _backend_run(measured: pd.DataFrame, backend: str) -> str:
+    """`backend` (what it ran under), or its statuses when no transfer of it succeeded."""
+    rows = measured[measured["backend"] == backend]
+    ok = rows[rows["status"] == STATUS_OK]
+    if len(ok):
+        return f"`{backend}` (ran under {distinct(ok['accel_effective'])})"
+    counts = rows["status"].value_counts()
+    statuses = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts.get(s))
+    first_error = rows["error"].dropna()
+    reason = f": {first_error.iloc[0]}" if len(first_error) else ""
+    return f"`{backend}` (no successful transfer: {statuses}{reason})"
+
+
+def _ratio_line(ratio: pd.Series) -> str:
+    """One direction's UML/other bandwidth ratio, as a slowdown, held against the seed's 10x."""
+    head = (f"- {ratio['direction']}: bandwidth `{ratio['numerator']}` / "
+            f"`{ratio['denominator']}`")
+    value, low, high = ratio["ratio"], ratio["ratio_ci_low"], ratio["ratio_ci_high"]
+    if math.isnan(value):
+        return f"{head}: n/a (a bandwidth could not be estimated; see the model table)."
+    slowdown = f"UML is **{1 / value:.2f}x** slower"
+    limit = 1 / SEED_UML_SLOWDOWN
+    if math.isnan(low) or math.isnan(high) or math.isinf(high):
+        ci = "no CI" if math.isnan(high) else "95% CI unbounded"
+        verdict = "cannot be judged without a bounded CI"
+    else:
+        ci = f"95% CI {low:.3g} to {high:.3g}"
+        slowdown += (f" (95% CI {1 / high:.2f} to "
+                     f"{number(1 / low if low > 0 else math.inf)})")
+        if high < limit:
+            verdict = (f"more than {SEED_UML_SLOWDOWN:g} times slower, beyond the seed's "
+                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+        elif low > limit:
+            verdict = (f"less than {SEED_UML_SLOWDOWN:g} times slower, within the seed's "
+                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+        else:
+            verdict = (f"consistent with the seed's {SEED_UML_SLOWDOWN:g} times (the CI "
+                       f"contains 1/{SEED_UML_SLOWDOWN:g})")
+    return f"{head} = **{value:.3g}** ({ci}), i.e. {slowdown}: {verdict}."
+
+
+def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+    """The seed's UML claim held against the measured UML/other bandwidth ratios, or what
+    the comparison still needs."""
+    measured = measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])
+    backends = list(pd.unique(measured["backend"]))
+    ran = "; ".join(_backend_run(measured, b) for b in backends)
+    others = [b for b in backends if b != UML_BACKEND]
+    if UML_BACKEND not in backends or not others:
+        return [f"Measured here: {ran}. Holding the claim needs `backend={UML_BACKEND}` (being "
+                "built) and another backend in one sweep, e.g. "
+                "`lgbench experiment=transfer_sweep`."]
+    if not (measured.loc[measured["backend"] == UML_BACKEND, "status"] == STATUS_OK).any():
+        return [f"Measured here: {ran}. No UML bandwidth to compare yet: holding the claim "
+                f"needs successful `backend={UML_BACKEND}` transfers."]
+    lines = [f"Measured here: {ran}.", "",
+             f"UML over each other backend, the CI by Fieller's theorem from the two fits "
+             f"(see the model table); the seed's claim is a ratio of at most 1/"
+             f"{SEED_UML_SLOWDOWN:g}:", ""]
+    for other in others:
+        ratios = bandwidth_ratio(model, UML_BACKEND, other)
+        if ratios.empty:
+            lines.append(f"- `{other}`: no series matching a `{UML_BACKEND}` one in every "
+                         "other factor (appliance, N, memsize, ...).")
+        lines += [_ratio_line(ratio) for _, ratio in ratios.iterrows()]
+        accels = distinct(measured.loc[(measured["backend"] == other)
+                                      & (measured["status"] == STATUS_OK), "accel_effective"])
+        if accels != "kvm" and len(ratios):
+            lines.append(f"  The seed compares with KVM; `{other}` ran under {accels} here (an "
+                         "emulated CPU slows its transfers too), so this is not a UML/KVM "
+                         "ratio.")
+    return lines
+
+
+def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+    """The "## Upload and download" part of report.md, for runs of the transfer workload."""
+    lines = ["## Upload and download", "",
+             "Each size is uploaded into the appliance (a file on a scratch ext4 disk) and "
+             "downloaded back, SHA-256 checked both ways. Per series and direction, "
+             "t = t0 + size / bandwidth is fitted by least squares to every ok transfer "
+             "(warm-ups excluded): t0 is the fixed overhead of one transfer, the bandwidth what "
+             "the size adds. 95% CIs are t-based; the bandwidth's is the slope's inverted, "
+             "`inf` where the sizes measured cannot bound it. Also in `summary.csv` (metric "
+             "`upload_model`, `download_model`).", "",
+             _model_table(model), "", "### Checksums", "", *_checksum_lines(trials)]
+    aggregate = aggregate_bandwidth(trials)
+    if (aggregate["parallel"] > 1).any():
+        lines += ["", *_aggregate_lines(aggregate)]
+    lines += ["", "### The seed's claim", "", f"> {SEED_TRANSFER_CLAIM}",
+              "> (guestfs-performance(1), USING USER-MODE LINUX)", "",
+              *_uml_lines(trials, model)]
+    return lines

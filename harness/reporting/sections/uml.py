@@ -1,0 +1,59 @@
+"""## UML against the other backend of the run, beside the seed's UML claims.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis.compare import compare_backends
+from harness.analysis.summary import measured_trials
+from harness.reporting.text import number
+
+UML_BACKEND = "uml"
+
+
+SEED_UML_CLAIMS = (
+    "UML usually performs the same or slightly slower than KVM, on baremetal.",
+    "However UML often performs the same under virtualization as it does on baremetal, whereas "
+    "KVM can run much slower under virtualization (since hardware virt acceleration is not "
+    "available).",
+    "Upload and download is as much as 10 times slower on UML than KVM.",
+    "UML lacks some features (eg. qcow2 support), so it may not be applicable at all.")
+
+
+def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
+    """UML against the other backend of the run, when a run has UML and exactly one other."""
+    backends = set(trials["backend"])
+    others = sorted(backends - {UML_BACKEND})
+    if UML_BACKEND not in backends or len(others) != 1:
+        return None
+    return compare_backends(trials, others[0], UML_BACKEND, seed=seed)
+
+
+def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
+    """UML/other ratios with CIs and p-values, the seed's UML claims beside them."""
+    measured = measured_trials(trials)
+    other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
+    accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
+                             .dropna().unique())) or "unknown"
+    lines = [f"## UML against `{other}` (ran under {accel})", "",
+             "Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U.",
+             ""]
+    if comparison.empty:
+        lines.append("No metric has successful trials on both sides.")
+    else:
+        table = comparison.drop(columns=["baseline", "candidate"])
+        lines.append(table.to_markdown(index=False, floatfmt=".3g"))
+    lines += ["", "The seed (guestfs-performance(1), USING USER-MODE LINUX) says:", ""]
+    lines += [f"> {claim}" for claim in SEED_UML_CLAIMS]
+    # One launch line per workload (a transfer's sizes share their launch).
+    launch = comparison[comparison["metric"] == "launch_s"].drop_duplicates("workload")
+    for _, row in launch.iterrows():
+        lines += ["", f"Measured here: UML launches take {row['ratio']:.2f}x the time of "
+                      f"`{other}` under {accel} (95% CI {number(row['ratio_ci_low'])} to "
+                      f"{number(row['ratio_ci_high'])}; {row['verdict']}, p = "
+                      f"{row['p_value']:.3g}, workload {row['workload']})."]
+    if accel != "kvm":
+        lines += ["", f"`{other}` did not run under KVM, so this is UML against software "
+                      "emulation: the seed's 'under virtualization' case, not its bare-metal one."]
+    return lines
