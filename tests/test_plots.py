@@ -12,7 +12,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from trial_rows import sweep, trial  # noqa: E402
 
 from harness.analysis.reference import Reference, load_reference  # noqa: E402
-from harness.plotting import plots  # noqa: E402
+from harness.analysis.scaling import linear_fit, scaling_table
+from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH  # noqa: E402
+from harness.plotting.distribution import launch_distribution, status_grid  # noqa: E402
+from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel  # noqa: E402
 from harness.results.records import STATUSES  # noqa: E402
 
 
@@ -20,6 +23,11 @@ from harness.results.records import STATUSES  # noqa: E402
 def close_figures():
     yield
     plt.close("all")
+
+
+def scaled(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the report hands the makespan figure: the scaling table and the fits."""
+    return scaling_table(trials), linear_fit(trials)
 
 
 def three_cells():
@@ -37,7 +45,7 @@ def tick_labels(ax, axis="x"):
 
 
 def test_launch_distribution_one_box_label_per_cell():
-    fig = plots.launch_distribution(three_cells())
+    fig = launch_distribution(three_cells())
     assert isinstance(fig, Figure)
     assert len(fig.axes) >= 1
     ax = fig.axes[0]
@@ -48,7 +56,7 @@ def test_launch_distribution_one_box_label_per_cell():
 def test_launch_distribution_other_metric_with_mixed_accel():
     trials = pd.DataFrame([trial(cell=cell, repetition=r, accel_effective=accel, total_s=20.0 + r)
                            for cell, accel in (("a", "kvm"), ("b", "tcg")) for r in range(3)])
-    fig = plots.launch_distribution(trials, metric="total_s")
+    fig = launch_distribution(trials, metric="total_s")
     ax = fig.axes[0]
     assert tick_labels(ax) == ["a", "b"]
     assert "total_s" in ax.get_title()
@@ -58,13 +66,13 @@ def test_launch_distribution_other_metric_with_mixed_accel():
 def test_launch_distribution_without_successes_says_so():
     trials = pd.DataFrame([trial(repetition=r, status="timeout", launch_s=np.nan)
                            for r in range(3)])
-    fig = plots.launch_distribution(trials)
+    fig = launch_distribution(trials)
     assert isinstance(fig, Figure)
     assert [text.get_text() for text in fig.axes[0].texts] == ["no successful trials"]
 
 
 def test_status_grid_has_every_status_and_cell():
-    fig = plots.status_grid(three_cells())
+    fig = status_grid(three_cells())
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert tick_labels(ax) == list(STATUSES)
@@ -90,7 +98,7 @@ def legend_texts(legend):
 
 
 def test_makespan_vs_parallel_draws_median_band_and_fit_per_backend():
-    fig = plots.makespan_vs_parallel(two_backends())
+    fig = makespan_vs_parallel(*scaled(two_backends()))
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 1
     ax = fig.axes[0]
@@ -108,7 +116,7 @@ def test_makespan_vs_parallel_draws_median_band_and_fit_per_backend():
 
 def test_makespan_vs_parallel_overlays_the_reference_with_its_notes():
     reference = load_reference("parallel-appliances-2013")
-    fig = plots.makespan_vs_parallel(two_backends(), reference)
+    fig = makespan_vs_parallel(*scaled(two_backends()), reference)
     ax, relative = fig.axes
     assert len(ax.lines) == 5
     published = ax.lines[-1]
@@ -122,7 +130,7 @@ def test_makespan_vs_parallel_overlays_the_reference_with_its_notes():
     assert label.startswith("parallel-appliances-2013 (published)")
     lines = label.splitlines()
     assert " ".join(lines[1:]) == " ".join(reference.notes)  # short enough to keep whole
-    assert max(len(line) for line in lines) <= plots.NOTE_WIDTH
+    assert max(len(line) for line in lines) <= NOTE_WIDTH
 
 
 @pytest.mark.parametrize("rows", [
@@ -133,19 +141,20 @@ def test_makespan_vs_parallel_overlays_the_reference_with_its_notes():
 def test_parallel_plots_survive_empty_and_degenerate_input(rows):
     trials = pd.DataFrame(rows, columns=list(trial()))
     reference = load_reference("parallel-appliances-2013")
-    for fig in (plots.makespan_vs_parallel(trials), plots.makespan_vs_parallel(trials, reference),
-                plots.latency_vs_parallel(trials), plots.failures_vs_parallel(trials)):
+    for fig in (makespan_vs_parallel(*scaled(trials)),
+                makespan_vs_parallel(*scaled(trials), reference),
+                latency_vs_parallel(trials), failures_vs_parallel(scaling_table(trials))):
         assert isinstance(fig, Figure)
 
 
 def test_makespan_vs_parallel_without_successes_says_so():
     trials = pd.DataFrame([trial(parallel=n, status="timeout", total_s=np.nan) for n in (1, 2)])
-    fig = plots.makespan_vs_parallel(trials)
+    fig = makespan_vs_parallel(*scaled(trials))
     assert [text.get_text() for text in fig.axes[0].texts] == ["no successful repetitions"]
 
 
 def test_latency_vs_parallel_one_slot_per_n_split_by_backend():
-    fig = plots.latency_vs_parallel(two_backends())
+    fig = latency_vs_parallel(two_backends())
     ax = fig.axes[0]
     assert tick_labels(ax) == ["1", "2", "4"]
     assert legend_texts(ax.get_legend()) == ["direct", "libvirt"]
@@ -154,13 +163,13 @@ def test_latency_vs_parallel_one_slot_per_n_split_by_backend():
 
 def test_latency_vs_parallel_one_backend_needs_no_legend():
     trials = pd.DataFrame(sweep(lambda n, rep: 10.0 + n, ns=(1, 3)))
-    ax = plots.latency_vs_parallel(trials).axes[0]
+    ax = latency_vs_parallel(trials).axes[0]
     assert tick_labels(ax) == ["1", "3"]
     assert ax.get_legend() is None
 
 
 def test_failures_vs_parallel_stacks_status_shares_per_backend():
-    fig = plots.failures_vs_parallel(two_backends())
+    fig = failures_vs_parallel(scaling_table(two_backends()))
     direct, libvirt = fig.axes
     assert "libvirt" in libvirt.get_title()
     assert tick_labels(libvirt) == ["1", "2", "4"]
@@ -174,8 +183,8 @@ def test_failures_vs_parallel_stacks_status_shares_per_backend():
 def test_a_long_reference_note_is_shortened_in_the_legend():
     reference = Reference(pd.DataFrame({"n_parallel": [1, 2], "seconds": [3.0, 4.0]}),
                           notes=["word " * 100], name="long")
-    fig = plots.makespan_vs_parallel(two_backends(), reference)
+    fig = makespan_vs_parallel(*scaled(two_backends()), reference)
     label = legend_texts(fig.legends[0])[-1]
     assert label.splitlines()[0] == "long (published)"
     assert label.endswith(" ...")
-    assert len(label) - len("long (published)\n") <= plots.NOTE_LENGTH
+    assert len(label) - len("long (published)\n") <= NOTE_LENGTH

@@ -13,7 +13,7 @@ from trial_rows import trial
 
 import harness.cli.run  # noqa: F401  (registers the structured configs)
 from harness.analysis import stages as timeline
-from harness.plotting import plots
+from harness.plotting.stages import stage_bars, trial_timeline
 from harness.reporting.build import build_report
 from harness.results import store
 
@@ -168,8 +168,8 @@ def test_the_config_group_composes_and_its_patterns_compile():
 def test_plots_return_figures_also_without_data():
     stage_rows = timeline.stages(pd.read_parquet(REAL_EVENTS), timeline.default_markers())
     summary = timeline.stage_summary(stage_rows)
-    figures = [plots.stage_bars(summary), plots.trial_timeline(stage_rows),
-               plots.stage_bars(summary.iloc[0:0]), plots.trial_timeline(stage_rows.iloc[0:0])]
+    figures = [stage_bars(summary), trial_timeline(stage_rows),
+               stage_bars(summary.iloc[0:0]), trial_timeline(stage_rows.iloc[0:0])]
     for figure in figures:
         assert isinstance(figure, Figure)
         plt.close(figure)

@@ -22,7 +22,7 @@ from harness.analysis.transfer import (  # noqa: E402
     summary_with_model,
     transfer_model,
 )
-from harness.plotting import plots  # noqa: E402
+from harness.plotting.transfer import throughput_vs_size  # noqa: E402
 from harness.reporting.build import build_report  # noqa: E402
 from harness.reporting.sections.summary import TABLE_COLUMNS, table_columns  # noqa: E402
 from harness.results import store  # noqa: E402
@@ -313,7 +313,7 @@ def two_backends():
 
 
 def test_throughput_vs_size_draws_points_and_the_fitted_curve():
-    fig = plots.throughput_vs_size(two_backends())
+    fig = throughput_vs_size(two_backends(), transfer_model(two_backends()))
     assert isinstance(fig, Figure)
     upload, download = fig.axes
     assert "upload" in upload.get_title() and "download" in download.get_title()
@@ -332,7 +332,8 @@ def test_throughput_vs_size_draws_points_and_the_fitted_curve():
 
 
 def test_throughput_vs_size_without_a_fit_draws_points_only():
-    fig = plots.throughput_vs_size(frame(transfers(line(0.1, 50.0), sizes=(MiB,))))
+    trials = frame(transfers(line(0.1, 50.0), sizes=(MiB,)))
+    fig = throughput_vs_size(trials, transfer_model(trials))
     assert len(fig.axes[0].collections) == 1
     assert len(fig.axes[0].lines) == 0
 
@@ -344,7 +345,8 @@ def test_throughput_vs_size_without_a_fit_draws_points_only():
            download_s=1.0, sha_ok=False)],
 ])
 def test_throughput_vs_size_without_successes_says_so(rows):
-    fig = plots.throughput_vs_size(pd.DataFrame(rows, columns=list(trial())))
+    trials = pd.DataFrame(rows, columns=list(trial()))
+    fig = throughput_vs_size(trials, transfer_model(trials))
     assert isinstance(fig, Figure)
     assert [text.get_text() for text in fig.axes[0].texts] == ["no successful transfers"]
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.results.records import STATUS_OK
+
 # A trial's identity in events.parquet and stages.parquet.
 TRIAL_KEY = ["run_id", "cell", "repetition", "instance", "warmup"]
 STAGE_COLUMNS = [*TRIAL_KEY, "stage", "start", "end", "duration"]
@@ -161,3 +163,34 @@ def representative_trial(stage_rows: pd.DataFrame) -> pd.DataFrame:
     chosen = totals.loc[distance.idxmin(), TRIAL_KEY]
     same = (measured[TRIAL_KEY] == chosen.to_numpy()).all(axis=1)
     return measured[same].reset_index(drop=True)
+
+
+def configured_markers(metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The markers the runs were configured with (config `stages`), else conf/stages/default."""
+    for meta in metadata:
+        markers = (meta.get("config", {}).get("stages") or {}).get("markers")
+        if markers:
+            return markers
+    return default_markers()
+
+
+@dataclass(frozen=True)
+class BootStages:
+    """The stages of timeline=true trials: every trial's (written to stages.parquet), the
+    summary over ok trials and one representative ok trial per cell."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    representatives: dict[str, pd.DataFrame]  # cell -> its representative trial's stages
+
+
+def boot_stages(events: pd.DataFrame, markers: list[dict[str, Any]],
+                trials: pd.DataFrame) -> BootStages:
+    """Stages of every trial with events; statistics on the trials that succeeded."""
+    rows = stages(events, markers)
+    ok_keys = trials.loc[trials["status"] == STATUS_OK, TRIAL_KEY].drop_duplicates()
+    ok_stages = rows.merge(ok_keys, on=TRIAL_KEY)
+    representatives = {cell: representative_trial(cell_rows)
+                       for cell, cell_rows in ok_stages.groupby("cell", sort=False)}
+    return BootStages(rows, stage_summary(ok_stages),
+                      {cell: trial for cell, trial in representatives.items() if not trial.empty})

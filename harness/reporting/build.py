@@ -1,29 +1,31 @@
-"""From stored trials to summary.csv, plots/*.png, report.md and report.html: the analysis
-is computed once here and handed to the plots and the sections.
+"""From stored trials to summary.csv, plots/*.png, report.md and report.html.
 
-Used at the end of every run and by `lgbench-report RUN_DIR...` to redo it without re-running.
+The analysis is computed once (`analyse`) and handed to the files, the figures and the report's
+sections; nothing downstream recomputes a statistic. Used at the end of every run and by
+`lgbench-report RUN_DIR...` to redo it without re-running.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
-from harness.analysis.scaling import scaling_table
+from harness.analysis.scaling import linear_fit, scaling_table
+from harness.analysis.stages import BootStages, boot_stages, configured_markers
 from harness.analysis.summary import summarize
-from harness.analysis.transfer import (
-    has_transfers,
-    summary_with_model,
-    transfer_model,
-)
-from harness.plotting import plots
+from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
+from harness.plotting.distribution import launch_distribution, status_grid
+from harness.plotting.save import save_figures
+from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel
+from harness.plotting.stages import stage_bars, trial_timeline
+from harness.plotting.transfer import throughput_vs_size
 from harness.reporting import html
 from harness.reporting.sections import inspection
-from harness.reporting.sections.boot import boot_stages
+from harness.reporting.sections.boot import boot_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import seed_expectation, table_columns, timed_rows
 from harness.reporting.sections.transfer import transfer_section
@@ -32,79 +34,93 @@ from harness.results import store
 from harness.results.records import STATUS_OK
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report shows, computed once from the trials and the runs' metadata."""
+
+    trials: pd.DataFrame
+    metadata: list[dict[str, Any]]
+    summary: pd.DataFrame  # with the transfer model's rows when there are transfers
+    model: pd.DataFrame | None  # t = t0 + size/bandwidth per series and direction
+    scaling: pd.DataFrame | None  # several N: makespan against N per series
+    fits: pd.DataFrame | None  # several N: the linear fit per series
+    reference: Reference | None  # the published figure the config names
+    comparison: pd.DataFrame | None  # UML against the one other backend
+    boot: BootStages | None  # timeline=true runs
+
+
+def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analysis:
+    """The analysis of these trials (the runs' metadata and events read from run_dirs)."""
+    metadata = store.read_metadata(run_dirs)
+    summary = summarize(trials, seed=seed)
+    model = transfer_model(trials) if has_transfers(trials) else None
+    if model is not None:
+        summary = summary_with_model(summary, model)
+    scaling = fits = reference = None
+    if trials["parallel"].nunique() > 1:
+        scaling, fits = scaling_table(trials, seed=seed), linear_fit(trials)
+        name = configured_reference(metadata)
+        reference = load_reference(name) if name in available() else None
+    events = store.read_events(run_dirs)
+    boot = (boot_stages(events, configured_markers(metadata), trials)
+            if events is not None else None)
+    return Analysis(trials, metadata, summary, model, scaling, fits, reference,
+                    uml_comparison(trials, seed), boot)
+
+
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
                  trials: pd.DataFrame | None = None,
                  sections: list[str] | None = None) -> pd.DataFrame:
     """Read the trials of run_dirs (or take `trials`, e.g. merged ones with a host column),
     write summary, plots, report.md (with `sections`' lines at its end) and report.html into
-    out_dir."""
+    out_dir; return the summary."""
     trials = store.read_trials(run_dirs) if trials is None else trials
-    summary = summarize(trials, seed=seed)
-    model = transfer_model(trials) if has_transfers(trials) else None
-    if model is not None:
-        summary = summary_with_model(summary, model)
-    store.write_csv(out_dir / store.SUMMARY_FILE, summary)
-    # A sweep root's jobs each hold the metadata of their cell.
-    metadata = [json.loads(f.read_text()) for d in run_dirs
-                for f in [d / store.METADATA_FILE, *sorted(d.glob(f"*/{store.METADATA_FILE}"))]
-                if f.exists()]
-    scaling, reference = None, None
-    if trials["parallel"].nunique() > 1:
-        scaling = scaling_table(trials, seed=seed)
-        store.write_csv(out_dir / store.SCALING_FILE, scaling)
-        name = configured_reference(metadata)
-        if name in available():
-            reference = load_reference(name)
-    comparison = uml_comparison(trials, seed)
-    if comparison is not None:
-        store.write_csv(out_dir / store.COMPARISON_FILE, comparison)
-    plot_files = _save_plots(trials, out_dir / "plots", scaling is not None, reference, model)
-    boot_lines, boot_plots = boot_stages(run_dirs, out_dir, trials, metadata)
-    text = render_markdown(trials, summary, metadata, plot_files + boot_plots, out_dir,
-                           scaling, reference, model, comparison, boot_lines)
+    found = analyse(run_dirs, trials, seed)
+    store.write_csv(out_dir / store.SUMMARY_FILE, found.summary)
+    if found.scaling is not None:
+        store.write_csv(out_dir / store.SCALING_FILE, found.scaling)
+    if found.comparison is not None:
+        store.write_csv(out_dir / store.COMPARISON_FILE, found.comparison)
+    if found.boot is not None:
+        store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
+    figures, timeline_plots = draw(found)
+    plot_files = save_figures(figures, out_dir / "plots")
+    text = render_markdown(found, plot_files, out_dir, timeline_plots)
     text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
     store.write_text(out_dir / store.REPORT_FILE, text)
-    html.write(out_dir, text, metadata)
-    return summary
+    html.write(out_dir, text, found.metadata)
+    return found.summary
 
 
-
-
-def _save_plots(trials: pd.DataFrame, plot_dir: Path, parallel: bool,
-                reference: Reference | None, model: pd.DataFrame | None) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    figures = {"launch_s.png": plots.launch_distribution(trials, "launch_s"),
-               "total_s.png": plots.launch_distribution(trials, "total_s"),
-               "status.png": plots.status_grid(trials)}
-    if parallel:
+def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
+    """The report's figures by file name, and each cell's timeline figure name."""
+    trials = found.trials
+    figures = {"launch_s.png": launch_distribution(trials, "launch_s"),
+               "total_s.png": launch_distribution(trials, "total_s"),
+               "status.png": status_grid(trials)}
+    if found.scaling is not None and found.fits is not None:
         figures.update({
-            "makespan_vs_parallel.png": plots.makespan_vs_parallel(trials, reference),
-            "latency_vs_parallel.png": plots.latency_vs_parallel(trials),
-            "failures_vs_parallel.png": plots.failures_vs_parallel(trials)})
-    if model is not None:
-        figures["throughput_vs_size.png"] = plots.throughput_vs_size(trials, model)
-    paths = []
-    for name, figure in figures.items():
-        figure.savefig(plot_dir / name, dpi=110, bbox_inches="tight")
-        plt.close(figure)
-        paths.append(plot_dir / name)
-    return paths
+            "makespan_vs_parallel.png": makespan_vs_parallel(found.scaling, found.fits,
+                                                             found.reference),
+            "latency_vs_parallel.png": latency_vs_parallel(trials),
+            "failures_vs_parallel.png": failures_vs_parallel(found.scaling)})
+    if found.model is not None:
+        figures["throughput_vs_size.png"] = throughput_vs_size(trials, found.model)
+    timeline_plots: dict[str, str] = {}
+    if found.boot is not None:
+        figures["stages.png"] = stage_bars(found.boot.summary)
+        for i, (cell, trial) in enumerate(found.boot.representatives.items()):
+            timeline_plots[cell] = "timeline.png" if i == 0 else f"timeline-{i + 1}.png"
+            figures[timeline_plots[cell]] = trial_timeline(trial)
+    return figures, timeline_plots
 
 
-def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[dict[str, Any]],
-                    plot_files: list[Path], out_dir: Path, scaling: pd.DataFrame | None = None,
-                    reference: Reference | None = None,
-                    model: pd.DataFrame | None = None,
-                    comparison: pd.DataFrame | None = None,
-                    boot: list[str] | None = None) -> str:
-    """report.md: what ran where, the summary table, the plots, the seed's expectations, with a
-    transfer model the upload/download analysis, and with a scaling table (several N) the
-    parallel-appliances analysis."""
+def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
+                    timeline_plots: dict[str, str]) -> str:
+    """report.md: what ran where, the summary table, the seed's expectations, then a section
+    per analysis the runs call for (transfers, several N, UML, boot stages, inspection) and
+    the plots."""
+    trials, summary, metadata = found.trials, found.summary, found.metadata
     parts = ["# lgbench report", ""]
     for meta in (m for m in metadata if "backend" in m):
         host = meta.get("host", {})
@@ -130,14 +146,15 @@ def render_markdown(trials: pd.DataFrame, summary: pd.DataFrame, metadata: list[
     if len(failures):
         parts += ["", "## Failures", "", failures.to_markdown(index=False)]
     parts += ["", "## The seed's expectation", ""] + seed_expectation(trials)
-    if model is not None:
-        parts += ["", *transfer_section(trials, model)]
-    if scaling is not None:
-        parts += ["", *parallel_section(trials, scaling, metadata, reference)]
-    if comparison is not None:
-        parts += ["", *comparison_section(comparison, trials)]
-    if boot:
-        parts += ["", *boot]
+    if found.model is not None:
+        parts += ["", *transfer_section(trials, found.model)]
+    if found.scaling is not None and found.fits is not None:
+        parts += ["", *parallel_section(trials, found.scaling, found.fits, metadata,
+                                        found.reference)]
+    if found.comparison is not None:
+        parts += ["", *comparison_section(found.comparison, trials)]
+    if found.boot is not None:
+        parts += ["", *boot_section(found.boot, trials, timeline_plots)]
     if inspection.has_inspection(trials):
         parts += ["", *inspection.inspection_section(trials)]
     parts += ["", "## Plots", ""]

@@ -62,13 +62,32 @@ class TrialWriter:
         write_frame_parquet(self.path, pd.DataFrame(self.rows))
 
 
+def run_files(run_dirs: Iterable[Path], file_name: str) -> list[Path]:
+    """The file of each run folder; for a sweep root without one, its jobs' files."""
+    files: list[Path] = []
+    for run_dir in run_dirs:
+        own = run_dir / file_name
+        files += [own] if own.exists() else sorted(run_dir.glob(f"*/{file_name}"))
+    return files
+
+
+def read_metadata(run_dirs: Iterable[Path]) -> list[dict[str, Any]]:
+    """metadata.json of each run folder and of each job under it (a sweep root has both)."""
+    files = [f for d in run_dirs for f in [d / METADATA_FILE, *sorted(d.glob(f"*/{METADATA_FILE}"))]
+             if f.exists()]
+    return [json.loads(f.read_text()) for f in files]
+
+
+def read_events(run_dirs: Iterable[Path]) -> pd.DataFrame | None:
+    """The events of timeline=true runs, or None when no run recorded any."""
+    frames = [f for f in map(pd.read_parquet, run_files(run_dirs, EVENTS_FILE)) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
     """All trial rows under the given run directories (a sweep root includes its jobs)."""
-    frames = []
-    for run_dir in run_dirs:
-        files = [run_dir / TRIALS_FILE] if (run_dir / TRIALS_FILE).exists() else \
-            sorted(run_dir.glob(f"*/{TRIALS_FILE}"))
-        frames += [pd.read_parquet(f) for f in files]
+    run_dirs = list(run_dirs)
+    frames = [pd.read_parquet(f) for f in run_files(run_dirs, TRIALS_FILE)]
     if not frames:
         raise FileNotFoundError(f"no {TRIALS_FILE} in {', '.join(map(str, run_dirs))}")
     trials = pd.concat(frames, ignore_index=True)

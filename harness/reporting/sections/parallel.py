@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.reference import Reference, available, configured_reference
-from harness.analysis.scaling import compare_reference, linear_fit
+from harness.analysis.scaling import compare_reference
 from harness.analysis.summary import measured_trials
 from harness.reporting.text import distinct, number
 from harness.results import store
@@ -214,10 +214,10 @@ def _agreement_section(fits: pd.DataFrame, reference: Reference,
     return lines
 
 
-def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame,
+def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataFrame,
                      metadata: list[dict[str, Any]], reference: Reference | None) -> list[str]:
-    """The "## Parallel appliances" part of report.md, for runs over several N."""
-    fits = linear_fit(trials)
+    """The "## Parallel appliances" part of report.md, for runs over several N: the scaling
+    table and fits of harness.analysis.scaling."""
     conditions = _run_conditions(trials, scaling, metadata)
     lines = ["## Parallel appliances", "",
              "N appliances are released together; the makespan runs from their release until "

@@ -1,0 +1,157 @@
+"""Parallel appliances: makespan against N (with a published figure), per-instance latency,
+outcomes against N. Drawn from the scaling table and fits of harness.analysis.scaling.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.scaling import series_labels
+from harness.analysis.summary import measured_trials
+from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH, STATUS_COLORS, no_data, pyplot
+from harness.results.records import STATUS_OK, STATUSES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from harness.analysis.reference import Reference
+
+
+def _reference_label(reference: Reference) -> str:
+    """The legend entry of a published figure: its name, then its notes, shortened and wrapped."""
+    notes = [textwrap.fill(textwrap.shorten(note, NOTE_LENGTH, placeholder=" ..."), NOTE_WIDTH)
+             for note in reference.notes]
+    return "\n".join([f"{reference.name} (published)", *notes])
+
+
+def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
+                         reference: Reference | None = None) -> Figure:
+    """Median makespan against N per series (analysis.scaling's table), its 95% CI as a band,
+    and the fitted line (its linear_fit).
+
+    With a reference, its points are overlaid and a second panel shows both curves divided by
+    their N=1 time, the scale on which the report compares them (hosts differ in speed).
+    """
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    curves = scaling.dropna(subset=["median"])
+    fits = fits.set_index("series")
+
+    fig, axes = plt.subplots(1, 1 if reference is None else 2, squeeze=False,
+                             figsize=(7.0 if reference is None else 12.0, 5.0),
+                             layout="constrained")
+    ax = axes[0][0]
+    relative = axes[0][1] if reference is not None else None
+    ax.set_title("makespan of N appliances released together (median, 95% CI)")
+    if curves.empty:
+        no_data(ax, "no successful repetitions")
+        if relative is not None:
+            relative.set_axis_off()
+        return fig
+
+    for series, rows in curves.groupby("series", sort=False):
+        (line,) = ax.plot(rows["parallel"], rows["median"], marker="o",
+                          label=f"{series}: median makespan")
+        color = line.get_color()
+        ax.fill_between(rows["parallel"], rows["ci_low"], rows["ci_high"], color=color,
+                        alpha=0.2, label=f"{series}: 95% CI of the median")
+        fit = fits.loc[series]
+        if not np.isnan(fit["slope"]):
+            ns = np.array([fit["n_min"], fit["n_max"]])
+            ci = ("" if np.isnan(fit["slope_ci_low"]) else
+                  f" (95% CI {fit['slope_ci_low']:.3g} to {fit['slope_ci_high']:.3g})")
+            ax.plot(ns, fit["intercept"] + fit["slope"] * ns, linestyle="--", color=color,
+                    label=f"{series}: fit, {fit['slope']:.3g} s per extra appliance{ci}")
+        if relative is not None:
+            relative.plot(rows["parallel"], rows["median"] / fit["t1"], marker="o", color=color)
+    ax.set_xlabel("appliances launched in parallel (N)")
+    ax.set_ylabel("makespan (seconds)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    if reference is not None:
+        points = reference.frame
+        ax.plot(points["n_parallel"], points["seconds"], color="black", linestyle=":",
+                marker="x", label=_reference_label(reference))
+        published_t1 = points.loc[points["n_parallel"] == 1, "seconds"]
+        if len(published_t1):
+            relative.plot(points["n_parallel"], points["seconds"] / published_t1.iloc[0],
+                          color="black", linestyle=":", marker="x")
+        relative.axhline(1.0, color="gray", linewidth=0.8)
+        relative.set_title("relative to N=1 (1 = no slower than one appliance)")
+        relative.set_xlabel("appliances launched in parallel (N)")
+        relative.set_ylabel("makespan / makespan at N=1")
+        relative.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize="small")
+    return fig
+
+
+def latency_vs_parallel(trials: pd.DataFrame, metric: str = "total_s") -> Figure:
+    """Per-instance times against N: does each appliance slow down as more run beside it?
+
+    Every N measured keeps its slot on the x axis, even if no instance there succeeded.
+    Boxes are split by series when there are several (e.g. direct and libvirt).
+    """
+    plt = pyplot()
+    import seaborn as sns
+
+    measured = measured_trials(trials)
+    measured = measured.assign(series=series_labels(measured))
+    ok = measured[(measured["status"] == STATUS_OK) & measured[metric].notna()]
+    ns = sorted(pd.unique(measured["parallel"]))
+
+    fig = plt.figure(figsize=(max(6.0, 1.0 + 0.5 * len(ns)), 4.5))
+    ax = fig.add_subplot()
+    ax.set_title(f"{metric} of each appliance against N (ok instances, warm-ups excluded)")
+    if ok.empty:
+        no_data(ax, "no successful instances")
+        return fig
+
+    hue = "series" if ok["series"].nunique() > 1 else None
+    color = "C0" if hue is None else None  # else seaborn gives the points the next colour
+    sns.boxplot(data=ok, x="parallel", y=metric, hue=hue, order=ns, color=color, fill=False,
+                showfliers=False, ax=ax)
+    sns.stripplot(data=ok, x="parallel", y=metric, hue=hue, order=ns, color=color,
+                  dodge=hue is not None, size=3, alpha=0.6, legend=False, ax=ax)
+    ax.set_xlabel("appliances launched in parallel (N)")
+    ax.set_ylabel(f"{metric} (seconds)")
+    fig.tight_layout()
+    return fig
+
+
+def failures_vs_parallel(table: pd.DataFrame) -> Figure:
+    """Share of instances per status against N, one panel per series (stacked bars), from
+    analysis.scaling's table.
+
+    Shares rather than counts, since N appliances per repetition make N times the rows; the
+    statuses tell how things fail past a limit (refused, timed out, judged infeasible).
+    """
+    plt = pyplot()
+
+    series = list(pd.unique(table["series"]))
+    fig, axes = plt.subplots(1, max(1, len(series)), squeeze=False, sharey=True,
+                             figsize=(max(6.0, 4.5 * len(series)), 4.0), layout="constrained")
+    if table.empty:
+        axes[0][0].set_title("instance outcomes against N")
+        no_data(axes[0][0], "no trials")
+        return fig
+
+    present = [s for s in STATUSES if table[s].sum() > 0]
+    for ax, (name, rows) in zip(axes[0], table.groupby("series", sort=False), strict=True):
+        positions = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        for status in present:
+            share = (rows[status] / rows["n_instances"]).to_numpy()
+            ax.bar(positions, share, bottom=bottom, color=STATUS_COLORS[status], label=status)
+            bottom += share
+        ax.set_xticks(positions, [str(n) for n in rows["parallel"]])
+        ax.set_title(f"{name}: instance outcomes against N")
+        ax.set_xlabel("appliances launched in parallel (N)")
+    axes[0][0].set_ylabel("share of instances (warm-ups excluded)")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), title="status", fontsize="small",
+               loc="outside right upper")
+    return fig
