@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
 from omegaconf import MISSING, OmegaConf
 
+from harness.host import trust
 from harness.host.accelerator import PROBE_TIMEOUT_S
 
 
@@ -81,7 +82,7 @@ class MultiGuestWorkloadConf(WorkloadConf):
 @dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
-    cache_dir: str = "/var/tmp/lgbench-${euid:}"  # appliances, probe verdicts; per user
+    cache_dir: str = "${lgbench_cache:}"  # appliances, probe verdicts; per user (host/trust.py)
     images_dir: str = "${.cache_dir}/images"  # guest disk images built by lgbench-images
 
 
@@ -109,8 +110,10 @@ class LgbenchConf:
 
 def register_configs() -> None:
     """Register the schemas so conf/*.yaml can name them in their defaults lists, and the
-    `euid` resolver that makes default folders per user."""
+    resolvers that make default folders per user."""
     OmegaConf.register_new_resolver("euid", os.geteuid, replace=True)
+    OmegaConf.register_new_resolver("lgbench_cache", lambda: str(trust.default_cache_dir()),
+                                    replace=True)
     cs = ConfigStore.instance()
     # experiments/ (the package harness.experiments) is the `experiment` group: it sits beside
     # conf/, not in it, so its files are stored here rather than found by Hydra.

@@ -158,12 +158,16 @@ def _discard(path: Path, problem: str) -> None:
 
 def atomic_write(path: Path, write: Callable[[str], None], mode: int = 0o644) -> None:
     """Write through `write(temporary path)` to a new file beside `path` (O_EXCL|O_NOFOLLOW:
-    a planted name or symlink cannot redirect it), then rename it over `path`."""
+    a planted name or symlink cannot redirect it), then rename it over `path`. The file gets
+    `mode` less the umask: readable by others unless the umask says otherwise (results are
+    shared); the one atomic write of the harness."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         write(tmp)
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

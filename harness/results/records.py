@@ -20,9 +20,10 @@ STATUS_UNSUPPORTED = "unsupported"
 STATUS_INFEASIBLE = "infeasible"
 STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_INFEASIBLE)
 
-# Columns holding durations in seconds; stats summarise each of them.
-TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s", "inspect_s",
-                 "mount_s", "applications_s", "icon_s")
+# Columns holding durations in seconds: the runner's, then those the workloads declare
+# (Workload.timed_columns); stats summarise each of them.
+TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s", "lookup_s",
+                 "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
 
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.

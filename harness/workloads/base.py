@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 # Gives another handle configured like the runner's (backend, memory, appliance), not launched.
 OpenHandle = Callable[[], Any]
@@ -36,6 +36,10 @@ class Timer:
 
 class Workload:
     """Default: nothing to add, nothing to do after launch, one row."""
+
+    # The durations (seconds) this workload's rows carry beyond the runner's launch_s,
+    # total_s and makespan_s; results.records.TIMED_COLUMNS must hold them all (tested).
+    timed_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -71,6 +71,8 @@ def mount_all(handle: Any, mountpoints: list[tuple[str, str]]) -> None:
 
 
 class InspectWorkload(Workload):
+    timed_columns = ("lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
+
     def __init__(self, name: str, image: str, images_dir: str, cache_dir: str,
                  applications: bool = False, icon: bool = False, cache: bool = False) -> None:
         super().__init__(name)

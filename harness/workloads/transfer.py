@@ -37,6 +37,8 @@ def sha256_file(path: Path) -> str:
 
 
 class TransferWorkload(Workload):
+    timed_columns = ("upload_s", "download_s")
+
     def __init__(self, name: str, sizes: list[int], seed: int = 0) -> None:
         super().__init__(name)
         if not sizes or min(sizes) <= 0:
