@@ -1,11 +1,9 @@
-"""Shared test helpers: headless matplotlib, and `lgbench` run as a subprocess in a tmp dir."""
+"""Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, and the session's shared
+folders for guest images and the appliance cache. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from functools import partial
@@ -13,30 +11,9 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from helpers.lgbench import run_lgbench_in
 
 matplotlib.use("Agg")
-
-BIN = Path(sys.executable).parent
-LGBENCH = BIN / "lgbench"
-LGBENCH_REPORT = BIN / "lgbench-report"
-
-
-def lgbench_env(tmp: Path) -> dict[str, str]:
-    """The environment of a test run: caches and default results under tmp, short Hydra errors."""
-    env = {**os.environ, "LGBENCH_CACHE": str(tmp / "cache"),
-           "LGBENCH_RESULTS": str(tmp / "results")}
-    env.pop("HYDRA_FULL_ERROR", None)  # the clean-error tests must see what users see
-    return env
-
-
-def run_lgbench_in(tmp: Path, *args: str, program: Path = LGBENCH,
-                   timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `lgbench ARGS hydra.run.dir=TMP/run` (or another console script with ARGS) in tmp."""
-    command = [str(program), *args]
-    if program == LGBENCH:
-        command.append(f"hydra.run.dir={tmp / 'run'}")
-    return subprocess.run(command, capture_output=True, text=True, env=lgbench_env(tmp),
-                          cwd=tmp, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,12 +20,13 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from helpers import lgbench as cli
+from helpers.lgbench import LGBENCH_DOCTOR, appliance_pids
 
 from harness.host import accelerator
 from harness.host.processes import referencing
 
 pytestmark = pytest.mark.appliance
-LGBENCH = Path(sys.executable).parent / "lgbench"
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +40,12 @@ def cache_dir() -> Iterator[Path]:
 
 
 def lgbench(cache_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
-    return subprocess.run([str(LGBENCH), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    """lgbench on the module's cache, from pytest's folder; every test names its run dir."""
+    return cli.lgbench(*args, cache=cache_dir, timeout=timeout)
 
 
 def trials_of(run_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(run_dir / "trials.parquet")
-
-
-def appliance_pids() -> set[int]:
-    """Living qemu and UML processes of lgbench trials (their argv names /tmp/lgb-...).
-
-    A killed process whose parent is gone may linger as a zombie where pid 1 does not reap.
-    """
-    return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
-            if p.info["status"] != psutil.STATUS_ZOMBIE
-            and ("qemu" in (p.info["name"] or "") or "linux" in (p.info["name"] or ""))
-            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}
 
 
 # What a KVM verdict or row must name when KVM did not work: /dev/kvm, or how the launch failed.
@@ -180,10 +168,8 @@ def test_timeout_kills_the_appliance(cache_dir: Path, tmp_path: Path) -> None:
 
 def test_ctrl_c_ends_the_running_appliance_and_keeps_rows(cache_dir: Path,
                                                           tmp_path: Path) -> None:
-    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
-    proc = subprocess.Popen([str(LGBENCH), "backend=tcg", "runs=5", "warmup=0",
-                             f"hydra.run.dir={tmp_path}"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = cli.start("backend=tcg", "runs=5", "warmup=0", f"hydra.run.dir={tmp_path}",
+                     cache=cache_dir)
     try:
         deadline = time.monotonic() + 120
         # Wait for the first row on disk, then for the next appliance to be running.
@@ -292,9 +278,7 @@ def test_transfer_both_ways_is_checksummed(cache_dir: Path, tmp_path: Path) -> N
 
 def test_doctor_reports_accelerators_and_parallel_estimate(cache_dir: Path) -> None:
     start = time.monotonic()
-    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
-    result = subprocess.run([str(LGBENCH.parent / "lgbench-doctor"), "--json"], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = cli.lgbench("--json", program=LGBENCH_DOCTOR, cache=cache_dir, timeout=300)
     assert result.returncode == 0, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     kvm = checks["KVM appliance launch"]

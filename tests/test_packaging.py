@@ -8,7 +8,6 @@ empty folder.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers.lgbench import lgbench
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "harness", "conf", "experiments")
@@ -46,9 +46,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_installed(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
-    env = {**os.environ, "LGBENCH_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([str(bin_dir / "lgbench"), *args], capture_output=True, text=True,
-                          cwd=empty, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    # LGBENCH_RESULTS left unset (results=None): results go to the default, results/ in cwd.
+    return lgbench(*args, program=bin_dir / "lgbench", cache=tmp_path / "cache", cwd=empty,
+                   timeout=300)
 
 
 def test_the_wheel_holds_the_configs_and_experiments_as_files(installed: Path) -> None:

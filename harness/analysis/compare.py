@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.analysis.summary import BOOTSTRAP_RESAMPLES, REPETITION_METRICS, measured_trials
+from harness.analysis.summary import BOOTSTRAP_RESAMPLES, measured_trials, ok_values
 from harness.results.records import CELL_COLUMNS, STATUS_OK
 
 ALPHA = 0.05
 COMPARISON_METRICS = ("launch_s", "total_s", "upload_s", "download_s")
 COLUMNS = ("workload", "size_bytes", "metric", "baseline", "candidate", "n_baseline",
            "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-           "ratio_ci_high", "p_value", "verdict")
+           "ratio_ci_high", "p_value", "p_holm", "verdict")
 
 
 def ratio_of_medians(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0
@@ -56,19 +56,6 @@ def contrast(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict
             "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p_value}
 
 
-def _verdict(ratio: float, low: float, high: float, p_value: float, n_a: int, n_b: int) -> str:
-    if np.isnan(p_value) or np.isnan(low):
-        return "too few trials to tell"
-    # The smallest two-sided p Mann-Whitney can give for these sample sizes.
-    if 2 / comb(n_a + n_b, n_a) >= ALPHA:
-        return f"too few trials for the test (needs about 4 per side; CI {low:.2f} to {high:.2f})"
-    if p_value < ALPHA and low > 1:
-        return f"candidate slower ({ratio:.2f}x)"
-    if p_value < ALPHA and high < 1:
-        return f"candidate faster ({1 / ratio:.2f}x)"
-    return "no significant difference"
-
-
 def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
                      metrics: Sequence[str] = COMPARISON_METRICS, seed: int = 0
                      ) -> pd.DataFrame:
@@ -85,14 +72,9 @@ def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
             b = rows.loc[rows["backend"] == candidate, metric].dropna().to_numpy(dtype=float)
             if len(a) == 0 or len(b) == 0:
                 continue
-            measured = contrast(a, b, seed)
-            records.append({
-                "workload": workload, "size_bytes": size, "metric": metric,
-                "baseline": baseline, "candidate": candidate, **measured,
-                "verdict": _verdict(measured["ratio"], measured["ratio_ci_low"],
-                                    measured["ratio_ci_high"], measured["p_value"], len(a),
-                                    len(b))})
-    return pd.DataFrame(records, columns=list(COLUMNS))
+            records.append({"workload": workload, "size_bytes": size, "metric": metric,
+                            "baseline": baseline, "candidate": candidate, **contrast(a, b, seed)})
+    return with_verdicts(pd.DataFrame(records, columns=list(COLUMNS)))
 
 
 # Where a row came from (added by harness.results.merge): comparable like a factor, but runs
@@ -138,18 +120,6 @@ def matching_keys(trials: pd.DataFrame, by: str) -> list[str]:
     return keys
 
 
-def _samples(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """One side's ok values; a per-repetition metric once per repetition that fully succeeded."""
-    if metric in REPETITION_METRICS:
-        repetition = ["run_id", "repetition"]
-        all_ok = (rows["status"] == STATUS_OK).groupby([rows[k] for k in repetition]) \
-            .transform("all")
-        rows = rows[all_ok].drop_duplicates(repetition)
-    else:
-        rows = rows[rows["status"] == STATUS_OK]
-    return rows[metric].dropna().to_numpy(dtype=float)
-
-
 def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm: float,
                   n_a: int, n_b: int) -> str:
     """What a reader takes away: which side is slower, by how much, and how surely.
@@ -190,14 +160,18 @@ def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",)
         for candidate in (level for level in levels if level != baseline):
             other = rows[rows[by] == candidate]
             for metric in (m for m in metrics if m in rows.columns):
-                a, b = _samples(base, metric), _samples(other, metric)
+                a, b = ok_values(base, metric), ok_values(other, metric)
                 if len(a) == 0 or len(b) == 0:
                     continue
                 records.append({
                     **dict(zip(keys, key, strict=True)), "baseline": baseline,
                     "candidate": candidate, "baseline_cell": base["cell"].iloc[0],
                     "metric": metric, **contrast(a, b, seed)})
-    result = pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS])
+    return with_verdicts(pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS]))
+
+
+def with_verdicts(result: pd.DataFrame) -> pd.DataFrame:
+    """`p_holm` (Mann-Whitney p corrected across the rows) and the one wording of a verdict."""
     result["p_holm"] = holm(result["p_value"])
     result["verdict"] = [
         plain_verdict(str(row.candidate), row.ratio, row.ratio_ci_low, row.ratio_ci_high,

@@ -104,6 +104,12 @@ def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarra
     return len(per_repetition), int(per_repetition["ok"].sum()), values
 
 
+def ok_values(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    """The successful values of `metric` in these rows (a per-repetition metric once per
+    repetition that fully succeeded): the sample a statistic or a comparison is taken of."""
+    return _outcomes(rows, metric)[2]
+
+
 def measured_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The rows stats use: everything except warm-ups."""
     return trials[~trials["warmup"].astype(bool)]

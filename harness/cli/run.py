@@ -1,4 +1,8 @@
-"""Entry points: `lgbench` (a Hydra app: one cell per job, sweeps with -m) and `lgbench-report`."""
+"""`lgbench`: the Hydra app (one cell per job, sweeps with -m), its resolvers and sweep callback.
+
+The analysis and report modules (scipy, matplotlib) are imported where a run reports, so
+`lgbench --help` and config errors answer quickly.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,6 @@ from harness.config import register_configs, validate
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, trust
 from harness.plan import CellPlan, cell_label, identity
-from harness.reporting.build import build_report
-from harness.reporting.sections.summary import table
 from harness.results import resume, store
 
 log = logging.getLogger("lgbench")
@@ -70,6 +72,14 @@ def _stop(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def report(run_dir: Path, seed: int) -> None:
+    """Summary, plots and report of run_dir (a run or a sweep root); the table printed."""
+    from harness.reporting.build import build_report
+    from harness.reporting.sections.summary import table
+
+    print(table(build_report([run_dir], run_dir, seed=seed)), flush=True)
 
 
 def launcher_name(hydra_cfg: DictConfig) -> str:
@@ -150,8 +160,7 @@ def measure(cfg: DictConfig) -> None:
                         ended_at=time.time(), interrupted=interrupted)
         store.write_json(run_dir / store.METADATA_FILE, metadata)
     if writer.rows:
-        summary = build_report([run_dir], run_dir, seed=cfg.seed)
-        print(table(summary), flush=True)
+        report(run_dir, cfg.seed)
         print(f"results: {run_dir}", flush=True)
     if interrupted:
         sys.exit(130)
@@ -210,7 +219,7 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = Path(config.hydra.sweep.dir)
-        jobs = sorted(p.parent for p in root.glob(f"*/{store.TRIALS_FILE}"))
+        jobs = store.job_dirs(root)
         if not jobs:
             return
         trials = store.read_trials(jobs)
@@ -218,8 +227,7 @@ class SweepCallback(Callback):
         store.write_json(root / store.METADATA_FILE, {
             "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
             "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
-        summary = build_report([root], root, seed=config.seed)
-        print(table(summary), flush=True)
+        report(root, config.seed)
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
 
 

@@ -20,9 +20,9 @@ UNKNOWN_HOST = "unknown"
 def job_dirs(path: Path) -> list[Path]:
     """The folders holding trials: a sweep root's jobs (each with the metadata of the host it
     ran on), else the run folder itself."""
-    jobs = [p.parent for p in path.glob(f"*/{store.TRIALS_FILE}")]
+    jobs = store.job_dirs(path)
     if jobs:
-        return sorted(jobs, key=lambda p: (not p.name.isdigit(), len(p.name), p.name))
+        return jobs
     if (path / store.TRIALS_FILE).exists():
         return [path]
     raise FileNotFoundError(f"no {store.TRIALS_FILE} in {path} or its subfolders")

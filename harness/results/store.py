@@ -62,12 +62,19 @@ class TrialWriter:
         write_frame_parquet(self.path, pd.DataFrame(self.rows))
 
 
+def job_dirs(sweep_root: Path) -> list[Path]:
+    """The job folders of a sweep root that hold trials, in job order (0, 1, ..., 10)."""
+    jobs = [p.parent for p in sweep_root.glob(f"*/{TRIALS_FILE}")]
+    return sorted(jobs, key=lambda p: (not p.name.isdigit(), len(p.name), p.name))
+
+
 def run_files(run_dirs: Iterable[Path], file_name: str) -> list[Path]:
     """The file of each run folder; for a sweep root without one, its jobs' files."""
     files: list[Path] = []
     for run_dir in run_dirs:
         own = run_dir / file_name
-        files += [own] if own.exists() else sorted(run_dir.glob(f"*/{file_name}"))
+        files += [own] if own.exists() else [d / file_name for d in job_dirs(run_dir)
+                                             if (d / file_name).exists()]
     return files
 
 

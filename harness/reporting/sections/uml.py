@@ -37,7 +37,8 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[s
     accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
                              .dropna().unique())) or "unknown"
     lines = [f"## UML against `{other}` (ran under {accel})", "",
-             "Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U.",
+             "Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U "
+             "(p_holm: corrected across the rows).",
              ""]
     if comparison.empty:
         lines.append("No metric has successful trials on both sides.")

@@ -3,7 +3,6 @@ partition; the debootstrap tarball is kept for rebuilds."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -75,18 +74,16 @@ def debootstrap_tarball(images_dir: Path, progress: Log) -> Path:
         progress(f"reusing {tarball}")
         return tarball
     tree = Path(tempfile.mkdtemp(prefix=".debootstrap-", dir=tarball.parent))
-    part = tarball.with_name(f".{tarball.name}.{os.getpid()}.part")
     try:
         progress(f"debootstrap --variant={source['variant']} {source['suite']} "
                  f"from {source['mirror']} (minutes)")
         _run_logged(["debootstrap", f"--variant={source['variant']}", source["suite"],
                      str(tree), source["mirror"]], progress)
         progress("packing the tree")
-        _run_logged(["tar", "--numeric-owner", "--exclude=./var/cache/apt/archives/*.deb",
-                     "-C", str(tree), "-cf", str(part), "."], progress)
-        os.replace(part, tarball)
+        trust.atomic_write(tarball, lambda part: _run_logged(
+            ["tar", "--numeric-owner", "--exclude=./var/cache/apt/archives/*.deb",
+             "-C", str(tree), "-cf", part, "."], progress))
     finally:
-        part.unlink(missing_ok=True)
         _remove_tree(tree)
     return tarball
 

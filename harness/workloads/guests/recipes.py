@@ -10,7 +10,6 @@ leaves nothing that looks like an image.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -76,17 +75,12 @@ def build(name: str, images_dir: Path, log: Log = print, accel: str = "auto") ->
     path = trust.secure_folder(images_dir) / image_path(name, images_dir).name
     if trust.trusted_file(path):
         return path
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
     start = time.monotonic()
 
     def progress(message: str) -> None:
         log(f"lgbench-images: {name}: [{time.monotonic() - start:6.1f} s] {message}")
 
-    try:
-        recipe.make(part, path.parent, progress, accel)
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
+    trust.atomic_write(path, lambda part: recipe.make(Path(part), path.parent, progress, accel))
     progress(f"built {path}")
     return path
 

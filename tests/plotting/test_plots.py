@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from helpers.rows import sweep, trial  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from trial_rows import sweep, trial  # noqa: E402
 
 from harness.analysis.reference import Reference, load_reference  # noqa: E402
 from harness.analysis.scaling import linear_fit, scaling_table

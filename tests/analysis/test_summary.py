@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from trial_rows import trial
+from helpers.rows import trial
 
 from harness.analysis.scaling import series_labels
 from harness.analysis.summary import outlier_count, status_counts, summarize, wilson_interval

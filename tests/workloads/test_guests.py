@@ -7,19 +7,18 @@ import dataclasses
 import io
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import lgbench as cli
+from helpers.lgbench import LGBENCH_IMAGES
 from PIL import Image
 
 from harness.cli import images as images_cli
 from harness.host.processes import referencing
 from harness.workloads.guests import apt_sources, debian, recipes, synthetic
 
-LGBENCH_IMAGES = Path(sys.executable).parent / "lgbench-images"
 appliance = pytest.mark.appliance
 
 
@@ -297,13 +296,14 @@ def test_the_debootstrapped_debian_is_inspected_with_its_packages(guest_images):
 @appliance
 def test_cli_lists_built_images_and_a_second_build_is_cached(lvm_image, no_os_image):
     images_dir = str(lvm_image.parent)
-    listed = subprocess.run([str(LGBENCH_IMAGES), "list", "--images-dir", images_dir],
-                            capture_output=True, text=True, timeout=60)
+    # The user's own LGBENCH_CACHE (cache=None): --images-dir names the images folder.
+    listed = cli.lgbench("list", "--images-dir", images_dir, program=LGBENCH_IMAGES,
+                         cache=None, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert str(lvm_image) in listed.stdout and str(no_os_image) in listed.stdout
     start = time.monotonic()
-    again = subprocess.run([str(LGBENCH_IMAGES), "build", "linux-lvm", "--images-dir",
-                            images_dir], capture_output=True, text=True, timeout=60)
+    again = cli.lgbench("build", "linux-lvm", "--images-dir", images_dir,
+                        program=LGBENCH_IMAGES, cache=None, timeout=60)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"{lvm_image}  (cached)"
     assert time.monotonic() - start < 10
@@ -312,9 +312,8 @@ def test_cli_lists_built_images_and_a_second_build_is_cached(lvm_image, no_os_im
 @appliance
 def test_ctrl_c_during_a_build_ends_the_appliance_and_leaves_nothing(tmp_path_factory):
     images_dir = tmp_path_factory.mktemp("interrupted")
-    proc = subprocess.Popen([str(LGBENCH_IMAGES), "build", "no-os", "--images-dir",
-                             str(images_dir), "--accel", "tcg"], stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = cli.start("build", "no-os", "--images-dir", str(images_dir), "--accel", "tcg",
+                     program=LGBENCH_IMAGES, cache=None, start_new_session=True)
     try:
         assert "launching an appliance" in proc.stderr.readline()
         disk = f"{images_dir}/."  # qemu's command line names the hidden temp disk

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from helpers.rows import trial
 from hydra import compose, initialize_config_module
 from matplotlib.figure import Figure
-from trial_rows import trial
 
 import harness.cli.run  # noqa: F401  (registers the structured configs)
 from harness.analysis import stages as timeline
@@ -17,8 +17,8 @@ from harness.plotting.stages import stage_bars, trial_timeline
 from harness.reporting.build import build_report
 from harness.results import store
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_EVENTS = Path(__file__).parent / "data" / "events_tcg.parquet"  # one TCG launch, 1.48.6
+ROOT = Path(__file__).resolve().parents[2]
+REAL_EVENTS = ROOT / "tests" / "data" / "events_tcg.parquet"  # one TCG launch, 1.48.6
 
 MARKERS = [
     {"stage": "build", "kind": "library", "pattern": "^begin building"},

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers.rows import noisy, rows, store_run
 from PIL import Image
-from test_report_cli import noisy, rows, store_run
 
 from harness.cli.report import main
 

@@ -10,23 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import LGBENCH, lgbench_env, run_lgbench_in
-from test_cli import interrupt_when, start, wait_for
+from helpers.lgbench import (
+    TCG,
+    interrupt_when,
+    lgbench,
+    run_lgbench_in,
+    start,
+    start_in,
+    wait_for,
+    within,
+)
 
 RESULT_FILES = ("trials.parquet", "metadata.json", "summary.csv", "report.md")
-
-
-def lgbench(tmp: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """lgbench with results under tmp/results (no run or sweep dir given: resume finds it)."""
-    return subprocess.run([str(LGBENCH), *args], capture_output=True, text=True,
-                          env=lgbench_env(tmp), cwd=tmp, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-def popen(tmp: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(LGBENCH), *args], env=lgbench_env(tmp), cwd=tmp,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def mtimes(run_dir: Path) -> dict[str, int]:
@@ -40,7 +35,7 @@ def launch_s_of(run_dir: Path) -> float:
 def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_path):
     # The second cell is long enough (5 s) for the interrupt to land in it on a busy machine.
     cells = ["-m", "backend=fake", "backend.launch_s=0.05,1.0,0.06", "runs=5", "warmup=0"]
-    proc = popen(tmp_path, *cells)
+    proc = start(*cells, **within(tmp_path))  # no sweep dir: resume finds it in results/
     experiment = tmp_path / "results" / "default"
     partial = wait_for(lambda: next(experiment.glob("*/1/trials.parquet"), None), 60)
     _, output = interrupt_when(proc, lambda: partial)
@@ -52,7 +47,7 @@ def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_p
     complete = mtimes(root / "0")
     resumed_at = time.time()
 
-    result = lgbench(tmp_path, *cells, "resume=true")
+    result = lgbench(*cells, "resume=true", **within(tmp_path))
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -117,7 +112,7 @@ def test_a_single_run_resumes_then_skips(tmp_path):
     args = ("backend=fake", "backend.launch_s=0.4", "runs=8", "warmup=1", "resume=true")
     run_dir = tmp_path / "run"
     trials = run_dir / "trials.parquet"
-    proc = start(tmp_path, *args)
+    proc = start_in(tmp_path, *args)
     written, output = interrupt_when(proc, lambda: wait_for(trials.exists, 30))
     assert written and proc.returncode == 130, output
     resumed_at = time.time()
@@ -138,29 +133,25 @@ def test_a_single_run_resumes_then_skips(tmp_path):
 
 def test_a_single_run_finds_the_latest_run_of_its_cell(tmp_path):
     experiment = tmp_path / "results" / "default"
-    assert lgbench(tmp_path, "backend=fake", "runs=1", "warmup=0").returncode == 0
+    # No run dir given: each run goes to, and resume looks in, tmp_path/results.
+    assert lgbench("backend=fake", "runs=1", "warmup=0", **within(tmp_path)).returncode == 0
     [first] = experiment.iterdir()
-    skipped = lgbench(tmp_path, "backend=fake", "runs=1", "warmup=0", "resume=true")
+    skipped = lgbench("backend=fake", "runs=1", "warmup=0", "resume=true", **within(tmp_path))
     assert f"complete in {first}, skipped" in skipped.stdout
     time.sleep(1)  # run folders are named by the second
-    other = lgbench(tmp_path, "backend=fake", "runs=2", "warmup=0", "resume=true")
+    other = lgbench("backend=fake", "runs=2", "warmup=0", "resume=true", **within(tmp_path))
     assert other.returncode == 0 and "skipped" not in other.stdout
     assert len(list(experiment.iterdir())) == 2
-
-
-# Both appliance tests pass these: a bounded KVM probe (it hangs here) keeps a fresh cache cheap.
-TCG = ("backend=tcg", "runs=1", "warmup=0", "probe_timeout_s=10")
 
 
 @pytest.mark.appliance
 def test_resume_with_real_appliances_measures_only_the_missing_cell(shared_cache, tmp_path):
     root = tmp_path / "sweep"
-    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(shared_cache)}
 
     def sweep(memsizes: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(LGBENCH), "-m", *TCG, f"memsize={memsizes}", "resume=true",
-                               f"hydra.sweep.dir={root}"], capture_output=True, text=True,
-                              env=env, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+        return lgbench("-m", *TCG, f"memsize={memsizes}", "resume=true",
+                       f"hydra.sweep.dir={root}", timeout=300,
+                       **within(tmp_path, cache=shared_cache))
 
     first = sweep("512")
     assert first.returncode == 0, first.stderr

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from conftest import run_lgbench_in  # noqa: E402
+from helpers.lgbench import run_lgbench_in  # noqa: E402
+from helpers.rows import MiB, transfers, trial  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from trial_rows import MiB, transfers, trial  # noqa: E402
 
 from harness.analysis.summary import summarize  # noqa: E402
 from harness.analysis.transfer import (  # noqa: E402

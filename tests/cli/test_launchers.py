@@ -13,9 +13,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import LGBENCH, lgbench_env, run_lgbench_in
-from test_cli import alive, wait_for
-from test_resume import TCG
+from helpers.lgbench import TCG, alive, run_lgbench_in, start, wait_for, within
 
 WARNING = "cells ran as concurrent jobs (Hydra launcher submitit_local)"
 
@@ -93,12 +91,9 @@ def test_ctrl_c_during_a_submitit_local_sweep_ends_every_job(tmp_path, terminal)
     """The terminal's Ctrl-C reaches the whole foreground group (launcher, submitit's
     controllers and jobs); a signal to lgbench alone must reach the jobs too."""
     root = tmp_path / "sweep"
-    proc = subprocess.Popen([str(LGBENCH), "-m", "hydra/launcher=submitit_local", "backend=fake",
-                             "backend.hang=true", "backend.launch_s=0.05,0.06", "timeout_s=600",
-                             "runs=2", "warmup=0", f"hydra.sweep.dir={root}"],
-                            env=lgbench_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = start("-m", "hydra/launcher=submitit_local", "backend=fake", "backend.hang=true",
+                 "backend.launch_s=0.05,0.06", "timeout_s=600", "runs=2", "warmup=0",
+                 f"hydra.sweep.dir={root}", start_new_session=True, **within(tmp_path))
     seen: set[int] = set()
 
     def both_hung() -> bool:
@@ -137,11 +132,8 @@ def qemu_pids(pids: set[int]) -> set[int]:
 @pytest.mark.appliance
 def test_submitit_local_sweeps_real_appliances(shared_cache, tmp_path):
     root = tmp_path / "sweep"
-    env = {**lgbench_env(tmp_path), "LGBENCH_CACHE": str(shared_cache)}
-    proc = subprocess.Popen([str(LGBENCH), "-m", "hydra/launcher=submitit_local", *TCG,
-                             "memsize=512,640", f"hydra.sweep.dir={root}"], env=env,
-                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start("-m", "hydra/launcher=submitit_local", *TCG, "memsize=512,640",
+                 f"hydra.sweep.dir={root}", **within(tmp_path, cache=shared_cache))
     qemus: set[int] = set()
     try:
         deadline = time.monotonic() + 300

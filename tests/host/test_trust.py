@@ -15,19 +15,18 @@ import pwd
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.lgbench import lgbench, within
 
 from harness.appliances import fixed as appliances
 from harness.backends.uml import PRELOAD_SOURCE, build_preload
 from harness.host import accelerator, trust
 
 ATTACKER = "lgbench-attacker"
-LGBENCH = Path(sys.executable).parent / "lgbench"
 PLANTED_LIBRARY = r"""
 #include <stdio.h>
 #include <unistd.h>
@@ -64,10 +63,9 @@ def public(attacker: pwd.struct_passwd) -> Iterator[Path]:
 
 
 def lgbench_as_root(cache: Path, *args: str, tmp: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LGBENCH_CACHE": str(cache), "LGBENCH_RESULTS": str(tmp / "results")}
-    return subprocess.run([str(LGBENCH), "runs=1", "warmup=0", *args,
-                           f"hydra.run.dir={tmp / 'run'}"], capture_output=True, text=True,
-                          env=env, cwd=tmp, timeout=120, stdin=subprocess.DEVNULL)
+    """One run into tmp/run with the cache under attack (this process is root)."""
+    return lgbench("runs=1", "warmup=0", *args, f"hydra.run.dir={tmp / 'run'}",
+                   **within(tmp, cache=cache))
 
 
 def assert_refused(result: subprocess.CompletedProcess, folder: Path, what: str) -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
-from conftest import LGBENCH, LGBENCH_REPORT, lgbench_env, run_lgbench_in
+from helpers.lgbench import (
+    LGBENCH_REPORT,
+    alive,
+    interrupt_when,
+    run_lgbench_in,
+    start_in,
+    wait_for,
+)
 
 from harness.results.records import SCHEMA_VERSION
 
@@ -21,13 +26,6 @@ TRIAL_COLUMNS = ["schema_version", "run_id", "cell", "backend", "accel_requested
 SUMMARY_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "mean", "median", "stdev",
                    "ci_low", "ci_high", "min", "max", "n_outliers"]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def assert_clean_failure(result, *words):
@@ -217,38 +215,9 @@ def hung_child(parent: int) -> psutil.Process | None:
     return None
 
 
-def start(tmp: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(LGBENCH), *args, f"hydra.run.dir={tmp / 'run'}"],
-                            env=lgbench_env(tmp), cwd=tmp, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    return None
-
-
-def interrupt_when(proc, ready, sig=signal.SIGINT):
-    """Wait for `ready()` (a truthy value), send `sig`, and return (value, stdout + stderr);
-    the process never outlives the test."""
-    try:
-        value = ready()
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return value, out + err
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
-    proc = start(tmp_path, "backend=fake", "backend.hang=true", "timeout_s=600", "runs=3",
+    proc = start_in(tmp_path, "backend=fake", "backend.hang=true", "timeout_s=600", "runs=3",
                  "warmup=0")
     child, output = interrupt_when(proc, lambda: wait_for(lambda: hung_child(proc.pid), 15), sig)
     assert child is not None, "the fake hypervisor never started"
@@ -260,7 +229,7 @@ def test_an_interrupt_kills_the_hung_appliance_and_exits_130(tmp_path, sig):
 
 
 def test_an_interrupt_keeps_the_trials_measured_so_far(tmp_path):
-    proc = start(tmp_path, "backend=fake", "backend.launch_s=0.5", "runs=20", "warmup=0")
+    proc = start_in(tmp_path, "backend=fake", "backend.launch_s=0.5", "runs=20", "warmup=0")
     trials = tmp_path / "run" / "trials.parquet"
     written, output = interrupt_when(proc, lambda: wait_for(trials.exists, 20))
     assert written, "no trial row was written"

@@ -1,6 +1,12 @@
-"""Hand-built trial rows for the stats and plots tests."""
+"""Hand-built trial rows for the analysis, plotting and report tests, and stored runs made of
+them (a run folder as lgbench leaves it)."""
+
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from harness.results import store
 
 
 def trial(**overrides):
@@ -42,3 +48,31 @@ def transfers(upload, download=None, sizes=(MiB, 4 * MiB, 16 * MiB, 64 * MiB), r
                   repetition=r, size_bytes=size, upload_s=upload(size, r),
                   download_s=download(size, r), sha_ok=True, **overrides)
             for r in range(reps) for size in sizes]
+
+
+CELL = "{backend}/cached-hot/launch/p1"
+
+
+def rows(backend: str, values, **overrides) -> list[dict]:
+    """One ok launch trial per value (total_s), warm-up first and far off (must be ignored)."""
+    overrides.setdefault("accel_requested", backend)
+    return [trial(backend=backend, cell=CELL.format(backend=backend), repetition=-1,
+                  warmup=True, total_s=99.0, **overrides)] + \
+        [trial(backend=backend, cell=CELL.format(backend=backend), repetition=i, total_s=v,
+               launch_s=v - 0.5, **overrides) for i, v in enumerate(values)]
+
+
+def store_run(run_dir: Path, trial_rows: list[dict], host: str = "host-a") -> Path:
+    """A run folder as lgbench leaves it: trials.parquet and metadata.json."""
+    store.write_frame_parquet(run_dir / store.TRIALS_FILE, pd.DataFrame(trial_rows))
+    store.write_json(run_dir / store.METADATA_FILE, {
+        "run_id": run_dir.name, "cell": trial_rows[0]["cell"],
+        "host": {"hostname": host, "cpu_model": "Test CPU", "cores": 2,
+                 "versions": {"libguestfs": "1.48.6", "qemu": "QEMU 7.2"}},
+        "backend": {"name": trial_rows[0]["backend"], "kvm_verdict": "not usable"}})
+    return run_dir
+
+
+def noisy(median: float, n: int, seed: int, spread: float = 0.02) -> np.ndarray:
+    """n launch times around `median`, a few % apart as real TCG launches are."""
+    return median * (1 + np.random.default_rng(seed).uniform(-spread, spread, n))

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.lgbench import lgbench
 
 pytestmark = pytest.mark.appliance
-LGBENCH = Path(sys.executable).parent / "lgbench"
 
 
 @pytest.mark.parametrize("backend", ["tcg", "uml"])
 def test_timeline_run_writes_boot_stages(backend: str, tmp_path: Path,
                                          shared_cache: Path) -> None:
-    result = subprocess.run([str(LGBENCH), f"backend={backend}", "timeline=true", "runs=1",
-                             "warmup=0", f"hydra.run.dir={tmp_path}"],
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "LGBENCH_CACHE": str(shared_cache)})
+    result = lgbench(f"backend={backend}", "timeline=true", "runs=1", "warmup=0",
+                     f"hydra.run.dir={tmp_path}", cache=shared_cache, timeout=600)
     assert result.returncode == 0, result.stderr
     trials = pd.read_parquet(tmp_path / "trials.parquet")
     assert list(trials["status"]) == ["ok"], trials["error"].tolist()

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_lgbench_in
-from trial_rows import sweep, trial
+from helpers.lgbench import run_lgbench_in
+from helpers.rows import sweep, trial
 
 from harness.analysis.reference import load_reference
 from harness.analysis.scaling import compare_reference, linear_fit, scaling_table

@@ -6,16 +6,14 @@ Three runs shared by the tests: tcg twice, libvirt once, in the session's shared
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.lgbench import LGBENCH_REPORT, lgbench
 
 pytestmark = pytest.mark.appliance
-BIN = Path(sys.executable).parent
 # KVM hangs on these hosts; the probe that finds it out need not wait a full minute.
 COMMON = ["warmup=0", "probe_timeout_s=10"]
 
@@ -23,20 +21,18 @@ COMMON = ["warmup=0", "probe_timeout_s=10"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, shared_cache) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("report_runs")
-    env = {**os.environ, "LGBENCH_CACHE": str(shared_cache)}
     plan = {"tcg": ["backend=tcg", "runs=3"], "tcg_again": ["backend=tcg", "runs=2"],
             "libvirt": ["backend=libvirt", "runs=2"]}
     for name, args in plan.items():
-        result = subprocess.run([str(BIN / "lgbench"), *args, *COMMON,
-                                 f"hydra.run.dir={tmp / name}"],
-                                capture_output=True, text=True, env=env, timeout=600)
+        result = lgbench(*args, *COMMON, f"hydra.run.dir={tmp / name}", cache=shared_cache,
+                         timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
     return {name: tmp / name for name in plan}
 
 
 def report(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "lgbench-report"), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    """lgbench-report in cwd, where it writes its lgbench-report-* folder (no cache needed)."""
+    return lgbench(*args, program=LGBENCH_REPORT, cache=None, cwd=cwd, timeout=300)
 
 
 def test_two_stored_runs_are_compared_and_reported_in_html(runs, tmp_path):

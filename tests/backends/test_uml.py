@@ -18,11 +18,11 @@ from typing import NoReturn
 import pandas as pd
 import psutil
 import pytest
+from helpers import lgbench as cli
 
 from harness.backends.base import BackendUnavailable
 from harness.backends.uml import SHIM, UmlBackend, build_preload, relay, shim
 
-LGBENCH = Path(sys.executable).parent / "lgbench"
 SOCK = "/tmp/libguestfsX/guestfsd.sock"
 
 
@@ -239,9 +239,8 @@ def backend(cache_dir: Path) -> UmlBackend:
 
 
 def lgbench(cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LGBENCH_CACHE": str(cache_dir)}
-    return subprocess.run([str(LGBENCH), "backend=uml", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    """lgbench backend=uml on the session's cache, from pytest's folder."""
+    return cli.lgbench("backend=uml", *args, cache=cache_dir, timeout=300)
 
 
 @pytest.mark.appliance

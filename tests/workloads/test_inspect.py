@@ -7,7 +7,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from trial_rows import trial
+from helpers.rows import trial
 
 from harness.reporting.sections.inspection import (
     cache_lines,

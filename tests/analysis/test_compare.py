@@ -2,7 +2,8 @@
 
 import numpy as np
 import pandas as pd
-from trial_rows import trial
+from helpers.lgbench import lgbench
+from helpers.rows import trial
 
 from harness.analysis.compare import compare_backends, ratio_of_medians
 
@@ -27,17 +28,17 @@ def test_a_clearly_slower_candidate_is_called_slower():
                           + rows("uml", 14 + rng.normal(0, 0.3, 8)))
     result = compare_backends(trials, "tcg", "uml", metrics=["launch_s"])
     row = result.iloc[0]
-    assert row["p_value"] < 0.01 and row["verdict"].startswith("candidate slower")
+    assert row["p_value"] < 0.01 and row["verdict"] == f"uml {row['ratio']:.2f}x slower (surely)"
     assert row["ratio_ci_low"] > 1.2
 
 
-def test_same_distributions_are_no_significant_difference_and_failures_are_left_out():
+def test_same_distributions_are_no_clear_difference_and_failures_are_left_out():
     rng = np.random.default_rng(3)
     trials = pd.DataFrame(rows("tcg", 10 + rng.normal(0, 0.3, 8))
                           + rows("uml", 10 + rng.normal(0, 0.3, 8))
                           + [trial(backend="uml", status="error", launch_s=99.0)])
     row = compare_backends(trials, "tcg", "uml", metrics=["launch_s"]).iloc[0]
-    assert row["verdict"] == "no significant difference"
+    assert row["verdict"] == "no clear difference"
     assert row["n_candidate"] == 8
 
 
@@ -52,15 +53,10 @@ def test_transfer_sizes_are_compared_separately():
 
 
 def test_a_sweep_with_uml_reports_the_comparison_and_the_seed_claims(tmp_path):
-    import subprocess
-
-    from conftest import LGBENCH, lgbench_env
-
     # Two fake backends, one of them named uml.
-    result = subprocess.run(
-        [str(LGBENCH), "-m", "backend=fake", "backend.name=fake,uml", "runs=4", "warmup=0",
-         f"hydra.sweep.dir={tmp_path}"],
-        capture_output=True, text=True, env=lgbench_env(tmp_path), timeout=120)
+    result = lgbench("-m", "backend=fake", "backend.name=fake,uml", "runs=4", "warmup=0",
+                     f"hydra.sweep.dir={tmp_path}", cache=tmp_path / "cache",
+                     results=tmp_path / "results", timeout=120)
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "report.md").read_text()
     assert "## UML against `fake`" in report
@@ -73,4 +69,5 @@ def test_a_sweep_with_uml_reports_the_comparison_and_the_seed_claims(tmp_path):
 def test_three_trials_a_side_cannot_be_significant_and_the_verdict_says_so():
     trials = pd.DataFrame(rows("tcg", [10.0, 10.1, 10.2]) + rows("uml", [20.0, 20.1, 20.2]))
     row = compare_backends(trials, "tcg", "uml", metrics=["launch_s"]).iloc[0]
-    assert row["p_value"] >= 0.05 and row["verdict"].startswith("too few trials for the test")
+    assert row["p_value"] >= 0.05
+    assert row["verdict"] == f"uml {row['ratio']:.2f}x slower (likely: too few trials for the test)"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import lgbench as cli
 
 pytestmark = pytest.mark.appliance
-LGBENCH = Path(sys.executable).parent / "lgbench"
 
 
 @pytest.fixture
@@ -24,10 +22,8 @@ def lgbench(tmp_path: Path, guest_images: Path, shared_cache: Path):
 def _lgbench(tmp: Path, images: Path, cache: Path, *args: str
              ) -> tuple[subprocess.CompletedProcess, Path]:
     run_dir = tmp / "run"
-    env = {**os.environ, "LGBENCH_CACHE": str(cache)}
-    result = subprocess.run([str(LGBENCH), *args, "probe_timeout_s=10",
-                             f"paths.images_dir={images}", f"hydra.run.dir={run_dir}"],
-                            capture_output=True, text=True, env=env, timeout=900)
+    result = cli.lgbench(*args, "probe_timeout_s=10", f"paths.images_dir={images}",
+                         f"hydra.run.dir={run_dir}", cache=cache, timeout=900)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return result, run_dir
 

@@ -11,40 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LGBENCH_REPORT, lgbench_env
-from trial_rows import trial
+from helpers.lgbench import LGBENCH_REPORT, lgbench
+from helpers.rows import noisy, rows, store_run, trial
 
 from harness.analysis.compare import compare, holm, matching_keys
 from harness.cli.report import main, parse_threshold
 from harness.results import merge, store
-
-CELL = "{backend}/cached-hot/launch/p1"
-
-
-def rows(backend: str, values, **overrides) -> list[dict]:
-    """One ok launch trial per value (total_s), warm-up first and far off (must be ignored)."""
-    overrides.setdefault("accel_requested", backend)
-    return [trial(backend=backend, cell=CELL.format(backend=backend), repetition=-1,
-                  warmup=True, total_s=99.0, **overrides)] + \
-        [trial(backend=backend, cell=CELL.format(backend=backend), repetition=i, total_s=v,
-               launch_s=v - 0.5, **overrides) for i, v in enumerate(values)]
-
-
-def store_run(run_dir: Path, trial_rows: list[dict], host: str = "host-a") -> Path:
-    """A run folder as lgbench leaves it: trials.parquet and metadata.json."""
-    store.write_frame_parquet(run_dir / store.TRIALS_FILE, pd.DataFrame(trial_rows))
-    store.write_json(run_dir / store.METADATA_FILE, {
-        "run_id": run_dir.name, "cell": trial_rows[0]["cell"],
-        "host": {"hostname": host, "cpu_model": "Test CPU", "cores": 2,
-                 "versions": {"libguestfs": "1.48.6", "qemu": "QEMU 7.2"}},
-        "backend": {"name": trial_rows[0]["backend"], "kvm_verdict": "not usable"}})
-    return run_dir
-
-
-def noisy(median: float, n: int, seed: int, spread: float = 0.02) -> np.ndarray:
-    """n launch times around `median`, a few % apart as real TCG launches are."""
-    return median * (1 + np.random.default_rng(seed).uniform(-spread, spread, n))
-
 
 # --- comparison ----------------------------------------------------------------------------
 
@@ -260,9 +232,8 @@ def test_the_gate_as_a_pipeline_runs_it(baseline, tmp_path):
     candidate = slowed_copy(baseline, tmp_path / "candidate", 1.2)
 
     def gate(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(LGBENCH_REPORT), "--baseline", str(baseline), *args],
-                              capture_output=True, text=True, env=lgbench_env(tmp_path),
-                              timeout=120)
+        return lgbench("--baseline", str(baseline), *args, program=LGBENCH_REPORT,
+                       cache=tmp_path / "cache", results=tmp_path / "results", timeout=120)
 
     slowed = gate("--candidate", str(candidate), "--threshold", "5%")
     assert slowed.returncode == 1 and "FAIL:" in slowed.stdout, slowed.stdout + slowed.stderr

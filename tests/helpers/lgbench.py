@@ -1,0 +1,117 @@
+"""The one way tests run lgbench's console scripts: as subprocesses, in an environment that
+names the cache (and, where given, the results folder) and shows Hydra's short errors; and the
+process checks that go with them (alive, wait_for, interrupt_when, appliance_pids)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+BIN = Path(sys.executable).parent
+LGBENCH = BIN / "lgbench"
+LGBENCH_REPORT = BIN / "lgbench-report"
+LGBENCH_IMAGES = BIN / "lgbench-images"
+LGBENCH_DOCTOR = BIN / "lgbench-doctor"
+
+# Real TCG appliances in a shared cache: a bounded KVM probe (it hangs here) keeps a fresh cache
+# cheap.
+TCG = ("backend=tcg", "runs=1", "warmup=0", "probe_timeout_s=10")
+
+
+def lgbench_env(cache: Path | None, results: Path | None = None) -> dict[str, str]:
+    """This process's environment with LGBENCH_CACHE=cache and LGBENCH_RESULTS=results (None:
+    left as they are here), and without HYDRA_FULL_ERROR: the clean-error tests must see what
+    users see."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["LGBENCH_CACHE"] = str(cache)
+    if results is not None:
+        env["LGBENCH_RESULTS"] = str(results)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def within(tmp: Path, cache: Path | None = None) -> dict[str, Path]:
+    """The keywords of a run kept in tmp: cache tmp/cache (or `cache`), results tmp/results,
+    working folder tmp."""
+    return {"cache": cache or tmp / "cache", "results": tmp / "results", "cwd": tmp}
+
+
+def lgbench(*args: str, cache: Path | None, results: Path | None = None,
+            cwd: Path | None = None, program: Path = LGBENCH,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `program ARGS` (lgbench unless another console script is named) to its end, output
+    captured. cache and results: as lgbench_env; cwd None: pytest's own working folder."""
+    return subprocess.run([str(program), *args], capture_output=True, text=True,
+                          env=lgbench_env(cache, results), cwd=cwd, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def start(*args: str, cache: Path | None, results: Path | None = None,
+          cwd: Path | None = None, program: Path = LGBENCH, **popen) -> subprocess.Popen:
+    """`program ARGS` started as `lgbench` runs it, stdout and stderr piped (text); further
+    keywords go to Popen (start_new_session=True, say). The caller ends it."""
+    return subprocess.Popen([str(program), *args], env=lgbench_env(cache, results), cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def run_lgbench_in(tmp: Path, *args: str, program: Path = LGBENCH,
+                   timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `lgbench ARGS hydra.run.dir=TMP/run` (or another console script with ARGS) in tmp,
+    with its cache and default results there too."""
+    run_dir = [f"hydra.run.dir={tmp / 'run'}"] if program == LGBENCH else []
+    return lgbench(*args, *run_dir, program=program, timeout=timeout, **within(tmp))
+
+
+def start_in(tmp: Path, *args: str) -> subprocess.Popen:
+    """`lgbench ARGS hydra.run.dir=TMP/run` started in tmp, as run_lgbench_in runs it."""
+    return start(*args, f"hydra.run.dir={tmp / 'run'}", **within(tmp))
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_for(condition, timeout: float):
+    """condition()'s first truthy value within timeout seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    return None
+
+
+def interrupt_when(proc, ready, sig=signal.SIGINT):
+    """Wait for `ready()` (a truthy value), send `sig`, and return (value, stdout + stderr);
+    the process never outlives the test."""
+    try:
+        value = ready()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return value, out + err
+
+
+def appliance_pids() -> set[int]:
+    """Living qemu and UML processes of lgbench trials (their argv names /tmp/lgb-...).
+
+    A killed process whose parent is gone may linger as a zombie where pid 1 does not reap.
+    """
+    return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE
+            and ("qemu" in (p.info["name"] or "") or "linux" in (p.info["name"] or ""))
+            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}

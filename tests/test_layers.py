@@ -1,0 +1,73 @@
+"""Imports point one way: no module of harness/ reaches back up the chain (README, Layout).
+
+Read from the source with ast, so a lazy import inside a function counts as much as one at the
+top; and `import harness` plus config composition stay free of the heavy libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HARNESS = Path(__file__).resolve().parent.parent / "harness"
+
+# What each part may import besides itself (cli, at the top, may import anything).
+ALLOWED = {
+    "host": set(),
+    "results": {"host"},
+    "analysis": {"results"},
+    "plotting": {"analysis", "results"},
+    "reporting": {"plotting", "analysis", "results"},
+    "backends": {"host"},
+    "appliances": {"host"},
+    "workloads": {"backends", "host", "results"},  # guests build disks through the handle factory
+    "execution": {"backends", "workloads", "appliances", "host", "results", "plan"},
+    "plan": {"results"},
+    "config": {"host"},
+}
+
+
+def part_of(module: str) -> str:
+    """harness.analysis.summary -> analysis; harness.plan -> plan."""
+    return module.split(".")[1]
+
+
+def harness_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found.update(n for n in names if n.startswith("harness.") and n != "harness")
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("harness."))
+    return {part_of(m) for m in found}
+
+
+MODULES = sorted(p for p in HARNESS.rglob("*.py") if p.parent != HARNESS or p.stem != "__init__")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(HARNESS)))
+def test_no_import_runs_back_up_the_chain(path: Path) -> None:
+    relative = path.relative_to(HARNESS)
+    part = relative.parts[0].removesuffix(".py")
+    if part == "cli":
+        return
+    upward = harness_imports(path) - ALLOWED[part] - {part}
+    assert not upward, f"harness/{relative} imports {sorted(upward)}"
+
+
+def test_import_harness_and_composing_a_config_stay_light() -> None:
+    code = ("import sys, harness, harness.config\n"
+            "from hydra import compose, initialize_config_module\n"
+            "harness.config.register_configs()\n"
+            "with initialize_config_module(config_module='harness.conf', version_base='1.3'):\n"
+            "    compose(config_name='config', overrides=['experiment=parallel_scaling'])\n"
+            "print(sorted(m for m in ('guestfs', 'scipy', 'seaborn', 'matplotlib')"
+            " if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
