@@ -1,5 +1,6 @@
-"""Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, and the session's shared
-folders for guest images and the appliance cache. Helpers live in tests/helpers/."""
+"""Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, the session's shared
+folders for guest images and the appliance cache, and the libvirt daemons the session started
+stopped at its end. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import matplotlib
+import psutil
 import pytest
 from helpers.lgbench import run_lgbench_in
 
@@ -41,3 +43,22 @@ def shared_cache() -> Iterator[Path]:
     """One LGBENCH_CACHE (supermin appliance, KVM verdict, doctor facts) for the appliance
     tests that are not about a fresh cache, which costs about a minute here."""
     yield from _session_folder("lgbench-test-cache-")
+
+
+def libvirt_daemons() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("libvirtd", "virtlogd")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_the_daemons_the_tests_started() -> Iterator[None]:
+    """The harness starts libvirtd and virtlogd when a libvirt cell needs them; the ones the
+    session started are stopped after it (by pid), so no test relies on a running daemon and
+    the host is left as it was found."""
+    before = {p.pid for p in libvirt_daemons()}
+    yield
+    started = [p for p in libvirt_daemons() if p.pid not in before]
+    for daemon in started:
+        daemon.terminate()
+    _, alive = psutil.wait_procs(started, timeout=20)
+    for daemon in alive:
+        daemon.kill()
