@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import time
@@ -60,13 +61,18 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def referencing(text: str) -> list[psutil.Process]:
-    """Processes (not this one) whose command line mentions `text`."""
+def referencing(folder: str) -> list[psutil.Process]:
+    """Processes (not this one) whose command line names `folder` or a path below it.
+
+    A whole path component must match: an instance folder `<tmp>/1` is not named by a qemu
+    using `<tmp>/10/...` (with 11 or more appliances at once that mix-up gave wrong rows).
+    """
+    named = re.compile(re.escape(folder.rstrip("/")) + r"(?=/|$|[,:;=\s])")
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         if proc.pid == os.getpid():
             continue
-        if any(text in arg for arg in proc.info["cmdline"] or ()):
+        if any(named.search(arg) for arg in proc.info["cmdline"] or ()):
             found.append(proc)
     return found
 
@@ -78,12 +84,12 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def kill_referencing(text: str, wait_s: float = 10.0) -> list[int]:
-    """SIGKILL every process whose command line mentions `text`; return their pids once dead.
+def kill_referencing(folder: str, wait_s: float = 10.0) -> list[int]:
+    """SIGKILL every process whose command line names `folder`; return their pids once dead.
 
     Dead means gone or a zombie: a killed orphan may wait long for pid 1 to reap it.
     """
-    procs = referencing(text)
+    procs = referencing(folder)
     for proc in procs:
         try:
             proc.kill()
