@@ -1,5 +1,5 @@
 """A new sparse raw disk attached read-write to a launched appliance, and its partitions:
-what every recipe writes its guest through."""
+what every recipe writes its guest through; and the hashing and folders recipes share."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def partition(g: Any, sizes_mib: list[int]) -> list[str]:
 
 
 def digest(data: Any) -> str:
+    """12 hex digits of a stable hash of `data` (a recipe's inputs, debootstrap's source)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
