@@ -26,6 +26,9 @@ class BackendConf:
     accel: str = "auto"  # kvm | tcg | uml | auto (auto: KVM where a KVM appliance really boots)
 
 
+LIBVIRTD_LIMIT_MAX = 2**32 - 1  # virt-admin takes limits as unsigned 32-bit integers
+
+
 @dataclass
 class LibvirtBackendConf(BackendConf):
     max_clients: int | None = None  # libvirtd max_clients for the cell, restored afterwards
@@ -149,6 +152,11 @@ def validate(cfg: Any) -> list[str]:
         problems.append(f"smp must be at least 1 (got {cfg.smp})")
     if cfg.backend.accel not in ("auto", "kvm", "tcg", "uml"):
         problems.append(f"backend.accel must be auto, kvm, tcg or uml (got {cfg.backend.accel})")
+    for limit in ("max_clients", "max_workers"):
+        value = cfg.backend.get(limit)
+        if value is not None and not 1 <= value <= LIBVIRTD_LIMIT_MAX:
+            problems.append(f"backend.{limit} must be from 1 to {LIBVIRTD_LIMIT_MAX}, what "
+                            f"libvirtd accepts (got {value})")
     types = get_class(cfg.appliance._target_).TYPES
     if cfg.appliance.type not in types:
         problems.append(f"appliance.type must be {' or '.join(types)} for this appliance "

@@ -24,6 +24,8 @@ def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
         appliance += f"-{cfg.appliance.cache_state}"
     workload = cfg.workload.name + (f"[{workload_variant}]" if workload_variant else "")
     label = f"{cfg.backend.name}/{appliance}/{workload}/p{cfg.parallel}"
+    if cfg.backend.get("max_clients") is not None:
+        label += f"/clients{cfg.backend.max_clients}"
     if cfg.memsize is not None:
         label += f"/m{cfg.memsize}"
     return label + (f"/smp{cfg.smp}" if cfg.smp != 1 else "")

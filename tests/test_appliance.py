@@ -235,20 +235,35 @@ def test_parallel_beyond_memory_is_infeasible_without_launching(cache_dir: Path,
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
     assert len(trials) == 200 and (trials["status"] == "infeasible").all()
-    assert "memory: 200 x (memsize 2048" in trials["error"].iloc[0]
+    assert re.match(r"memory: 200 x \d+ MiB \(.*\) = \d+ MiB > \d+ MiB available",
+                    trials["error"].iloc[0]), trials["error"].iloc[0]
     assert time.monotonic() - start < 30
 
 
-def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
-                                                           tmp_path: Path) -> None:
+def test_libvirt_past_its_client_limit_queues_and_tells_instances_apart(cache_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """12 appliances under libvirtd max_clients=10: each row has its own qemu (instance 1 is
+    not confused with 10 and 11), the two past the limit wait for a connection until the
+    first appliance closes, and libvirtd's own limits are back afterwards."""
     from harness.host.libvirtd import client_limits, ensure_daemons
 
     ensure_daemons()
     before = client_limits()
-    result = lgbench(cache_dir, "backend=libvirt", "backend.max_clients=10", "runs=1",
-                     "warmup=0", f"hydra.run.dir={tmp_path}")
+    result = lgbench(cache_dir, "backend=libvirt", "backend.max_clients=10", "parallel=12",
+                     "memsize=256", "runs=1", "warmup=0", "timeline=true",
+                     f"hydra.run.dir={tmp_path}", timeout=900)
     assert result.returncode == 0, result.stderr
-    assert (trials_of(tmp_path)["status"] == "ok").all()
+    trials = trials_of(tmp_path)
+    assert len(trials) == 12 and (trials["status"] == "ok").all(), trials["error"].tolist()
+    assert trials["appliance_pid"].nunique() == 12
+    assert set(trials["accel_effective"]) == {"tcg"}
+    assert set(trials["libvirt_max_clients"]) == {10}
+    first_closed = trials["total_s"].min()
+    queued = trials[trials["connected_s"] >= first_closed]
+    assert len(queued) == 2, trials[["instance", "connected_s", "total_s"]]
+    assert (trials.drop(queued.index)["connected_s"] < 5).all()
+    assert (trials["appliance_rss_peak_mib"] > 50).all()
+    assert (trials["host_mem_peak_mib"] > trials["host_mem_start_mib"]).all()
     backend = json.loads((tmp_path / "metadata.json").read_text())["backend"]
     during = backend["libvirtd_limits"]
     assert during["nclients_max"] == 10 and during["nclients_unauth_max"] == 10
@@ -260,6 +275,37 @@ def test_libvirt_limits_apply_to_the_cell_and_are_restored(cache_dir: Path,
     after = client_limits()
     assert (after["nclients_max"], after["nclients_unauth_max"]) == \
         (before["nclients_max"], before["nclients_unauth_max"])
+    assert not appliance_pids()
+
+
+def test_libvirt_limits_come_back_after_ctrl_c_and_after_a_killed_run(cache_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    from harness.host.libvirtd import LIMITS_TO_RESTORE, client_limits, ensure_daemons
+
+    ensure_daemons()
+    own = client_limits()["nclients_max"]
+    saved = cache_dir / LIMITS_TO_RESTORE
+
+    def started(max_clients: int, run_dir: Path) -> subprocess.Popen:
+        proc = cli.start("backend=libvirt", f"backend.max_clients={max_clients}", "runs=3",
+                         "warmup=0", "memsize=256", f"hydra.run.dir={run_dir}", cache=cache_dir)
+        assert cli.wait_for(lambda: saved.exists() and appliance_pids(), 120), \
+            "the cell never launched under its limits"
+        return proc
+
+    killed = started(3, tmp_path / "killed")
+    killed.kill()  # SIGKILL: nothing of lgbench runs after this
+    killed.communicate()
+    assert client_limits()["nclients_max"] == 3 and saved.exists()
+    assert cli.wait_for(lambda: not appliance_pids(), 30), "the killed run's qemu lives on"
+
+    interrupted = started(4, tmp_path / "interrupted")  # restores 3 -> own, then sets 4
+    assert client_limits()["nclients_max"] == 4
+    interrupted.send_signal(signal.SIGINT)
+    interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130
+    assert client_limits()["nclients_max"] == own and not saved.exists()
+    assert not appliance_pids()
 
 
 def test_transfer_both_ways_is_checksummed(cache_dir: Path, tmp_path: Path) -> None:

@@ -178,6 +178,14 @@ def test_validate_names_each_problem(override, names):
     assert override.split("=")[1] in problems[0], "the message should quote the bad value"
 
 
+@pytest.mark.parametrize("override", ["backend.max_clients=0", "backend.max_clients=4294967296",
+                                      "backend.max_workers=-1"])
+def test_libvirtd_limits_must_be_what_libvirtd_accepts(override):
+    problems = validate(composed(["backend=libvirt", override]))
+    assert len(problems) == 1 and problems[0].startswith(override.split("=")[0]), problems
+    assert "from 1 to 4294967295" in problems[0] and override.split("=")[1] in problems[0]
+
+
 def test_validate_reports_every_problem_at_once():
     problems = validate(composed(["backend=fake", "runs=-1", "timeout_s=0", "warmup=-1",
                                   "parallel=0"]))

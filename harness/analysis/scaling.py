@@ -19,7 +19,8 @@ SERIES_COLUMNS = tuple(c for c in CELL_COLUMNS if c not in ("cell", "parallel", 
 
 
 SCALING_STATS = ("n_reps", "n_reps_ok", "median", "ci_low", "ci_high", "efficiency", "speedup",
-                 "n_instances", "n_failed", "failure_rate", *STATUSES)
+                 "n_instances", "n_failed", "failure_rate", "host_mem_peak_mib",
+                 "appliance_cost_mib", *STATUSES)
 
 
 FIT_STATS = ("n_points", "n_min", "n_max", "slope", "slope_ci_low", "slope_ci_high",
@@ -56,6 +57,11 @@ def grouped_series(trials: pd.DataFrame,
             for key, series_rows in rows.groupby(keys, dropna=False, sort=False)]
 
 
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    """A column of rows, all NaN where runs from before schema 3 lack it."""
+    return rows[name] if name in rows.columns else pd.Series(np.nan, index=rows.index)
+
+
 def scaling_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """One row per series and N: the makespan of N appliances released together, and failures.
 
@@ -65,7 +71,9 @@ def scaling_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     take as long as N launched one after another. `speedup` is N * T(1)/T(N), the gain over
     launching them one after another. Both are NaN without an N=1 cell in the series.
     Failures count instance rows: `n_failed` of `n_instances` were not ok, then a count per
-    status.
+    status. Memory: `host_mem_peak_mib`, the most host memory in use during any repetition at
+    this N; `appliance_cost_mib`, the median host cost of one ok appliance (its hypervisor's
+    peak resident size plus its helpers' private memory). NaN for runs without them.
     """
     records = []
     for factors, label, series_rows in grouped_series(trials):
@@ -80,6 +88,9 @@ def scaling_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                           "ci_low": described["ci_low"], "ci_high": described["ci_high"],
                           "n_instances": len(rows), "n_failed": n_failed,
                           "failure_rate": n_failed / len(rows),
+                          "host_mem_peak_mib": _column(rows, "host_mem_peak_mib").max(),
+                          "appliance_cost_mib": _column(
+                              rows[rows["status"] == STATUS_OK], "host_cost_mib").median(),
                           **{s: int(statuses.get(s, 0)) for s in STATUSES}})
         t1 = next((r["median"] for r in per_n if r["parallel"] == 1), np.nan)
         for record in per_n:

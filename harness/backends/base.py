@@ -1,8 +1,8 @@
 """The Backend base class: what every driver does, in lifecycle order.
 
 setup (once per cell, untimed; raises BackendUnavailable to skip) -> create_handle (per
-instance) -> launch (by the runner, timed) -> effective_accel (untimed) -> cleanup (after every
-repetition) -> teardown (once per cell, even on failure).
+instance) -> launch (by the runner, timed) -> effective_accel, appliance_pid (untimed) ->
+cleanup (after every repetition) -> teardown (once per cell, even on failure).
 The runner owns timing; drivers never time anything.
 """
 
@@ -24,6 +24,9 @@ class Backend(ABC):
 
     # Whether runs record lgbench-doctor's host facts (they launch appliances once per host).
     records_host_facts: ClassVar[bool] = True
+    # A libguestfs debug line saying the handle's connection to a daemon was accepted: timeline
+    # trials record when it came (column connected_s); None: no daemon in between.
+    connected_message: ClassVar[str | None] = None
 
     def __init__(self, name: str, accel: str = "auto") -> None:
         self.name = name
@@ -54,6 +57,14 @@ class Backend(ABC):
     @abstractmethod
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
         """The accelerator the launched appliance really runs on, read from the running process."""
+
+    def row_fields(self) -> dict[str, Any]:
+        """Settings of this backend every row of the cell carries (set by setup)."""
+        return {}
+
+    def appliance_pid(self, handle: Any, tmpdir: Path) -> int:
+        """The launched appliance's hypervisor process (qemu, linux.uml)."""
+        return handle.get_pid()
 
     def cleanup(self, tmpdir: Path) -> list[int]:
         """End every process still tied to a repetition's tmpdir; return their pids.

@@ -39,4 +39,4 @@ class DirectBackend(Backend):
                               [f"force_{self.accel}"])
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
-        return accel_of_process(handle.get_pid())
+        return accel_of_process(self.appliance_pid(handle, tmpdir))

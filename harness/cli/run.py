@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config import register_configs, validate
 from harness.execution.runner import run_cell
-from harness.host import checks, facts, trust
+from harness.host import checks, facts, feasibility, trust
 from harness.plan import CellPlan, cell_label, identity
 from harness.results import resume, store
 
@@ -143,7 +143,8 @@ def measure(cfg: DictConfig) -> None:
                 "doctor": (checks.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
                 "config": OmegaConf.to_container(cfg, resolve=True),
-                "launcher": launcher_name(hydra_cfg), "started_at": time.time()}
+                "launcher": launcher_name(hydra_cfg), "started_at": time.time(),
+                "feasibility": feasibility.model()}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
     log.info("cell %s: %d warm-up + %d runs, %d appliance(s) each, into %s", plan.cell,
              plan.warmup, plan.runs, plan.parallel, run_dir)

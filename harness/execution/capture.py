@@ -61,6 +61,10 @@ class EventLog:
         if rest:
             self._pending[kind] = rest
 
+    def first(self, prefix: str) -> float | None:
+        """When the first message starting with `prefix` came, if one did."""
+        return next((t for t, _, line in self.events if line.startswith(prefix)), None)
+
     def flush(self) -> list[tuple[float, str, str]]:
         """All events, an unterminated last console line included."""
         now = time.perf_counter() - self.origin

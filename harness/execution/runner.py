@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
-from harness.host import feasibility, processes
+from harness.host import feasibility, memory, processes
 from harness.plan import CellPlan
 from harness.results.records import (
     STATUS_ERROR,
@@ -37,6 +37,7 @@ from harness.workloads.base import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 FORK = multiprocessing.get_context("fork")
+MEMORY_SAMPLE_S = 0.5  # how often a repetition samples the host's memory in use
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,12 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=reason)
                   for i in range(plan.instances(rep))])
 
-    infeasible = (feasibility.problems(plan.parallel, plan.memsize)
+    kind = f"{backend.name}/{appliance.type}/{workload.name}/m{plan.memsize}"
+    measured = feasibility.measured_footprint(plan.cache_dir, kind)
+    # Never measured here: the cell's own warm-up measures one appliance before N launch.
+    measure_first = measured is None and plan.warmup > 0 and plan.parallel > 1
+    infeasible = (feasibility.problems(plan.parallel, plan.memsize, measured,
+                                       check_memory=not measure_first)
                   + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
         skip_all(STATUS_INFEASIBLE, "; ".join(infeasible))
@@ -79,8 +85,20 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
         workload.setup(backend.accel)
         started = time.monotonic()
         for rep in range(plan.repetitions):
+            if rep == plan.warmup and measure_first:
+                measured = feasibility.measured_footprint(plan.cache_dir, kind)
+                if problem := feasibility.memory_problem(plan.parallel, plan.memsize, measured):
+                    log.warning("%s: %s", STATUS_INFEASIBLE, problem)
+                    for later in range(rep, plan.repetitions):
+                        emit([_row(plan, backend, appliance, workload, i, later,
+                                   status=STATUS_INFEASIBLE, error=problem)
+                              for i in range(plan.instances(later))])
+                    break
             rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
             emit(rows)
+            costs = [r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK]
+            if costs := [c for c in costs if c is not None]:
+                feasibility.record_footprint(plan.cache_dir, kind, max(costs))
             done = rep + 1
             eta = (time.monotonic() - started) / done * (plan.repetitions - done)
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
@@ -106,6 +124,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
     barrier = FORK.Barrier(instances)
     workers = []
     results: dict[int, list[dict[str, Any]]] = {}
+    host_memory = [memory.host_used_mib()]
     try:
         for i in range(instances):
             instance_dir = tmpdir / str(i)
@@ -120,7 +139,9 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
         deadline = time.monotonic() + plan.timeout_s
         waiting = {receive: i for i, _, receive in workers}
         while waiting and (remaining := deadline - time.monotonic()) > 0:
-            for conn in wait(list(waiting), timeout=remaining):
+            ready = wait(list(waiting), timeout=min(remaining, MEMORY_SAMPLE_S))
+            host_memory.append(memory.host_used_mib())
+            for conn in ready:
                 i = waiting.pop(conn)
                 try:
                     results[i] = conn.recv()
@@ -145,7 +166,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
         emit_events(events)
     rows = [_row(plan, backend, appliance, workload, i, rep, **fields)
             for i in range(instances) for fields in results.get(i, timed_out)]
-    return _with_makespan(rows)
+    return _with_repetition_fields(rows, host_memory)
 
 
 def _lead_group(pid: int) -> None:
@@ -189,7 +210,8 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     """Time one appliance: create -> launch (launch_s) -> workload -> close (total_s).
 
     Returns one dict per row the workload measured, each with the shared launch fields.
-    total_s excludes the untimed check of which accelerator really ran.
+    total_s excludes the untimed checks: which accelerator really ran, and the appliance's
+    host memory (read after the workload, before close).
     """
     from harness.execution.capture import ConsoleTail, EventLog
 
@@ -218,11 +240,17 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         handle.launch()
         fields["launch_s"] = time.perf_counter() - released
         accel = job.backend.effective_accel(handle, job.tmpdir)
-        fields["accel_effective"] = accel
+        appliance_pid = job.backend.appliance_pid(handle, job.tmpdir)
+        fields.update(accel_effective=accel, appliance_pid=appliance_pid)
+        if log is not None and job.backend.connected_message:
+            fields["connected_s"] = log.first(job.backend.connected_message)
         work_start = time.perf_counter()
         measurements = job.workload.run(handle, open_handle)
+        worked_s = time.perf_counter() - work_start
+        fields.update(memory.appliance_cost(appliance_pid, processes.group_members(os.getpgid(0))))
+        close_start = time.perf_counter()
         handle.close()
-        fields["total_s"] = fields["launch_s"] + time.perf_counter() - work_start
+        fields["total_s"] = fields["launch_s"] + worked_s + time.perf_counter() - close_start
     except (RuntimeError, WorkloadError) as exc:
         handle.close()
         fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
@@ -251,19 +279,24 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         cache_state=appliance.cache_state, workload=workload.name, parallel=plan.parallel,
         memsize=plan.memsize, smp=plan.smp, instance=instance, repetition=rep,
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
-        timeline=plan.timeline, extra=fields, **core)
+        timeline=plan.timeline, extra={**backend.row_fields(), **fields}, **core)
 
 
-def _with_makespan(rows: list[TrialRow]) -> list[TrialRow]:
-    """Makespan: from the release of the instances until the last one closed."""
+def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float]) -> list[TrialRow]:
+    """What belongs to the repetition as a whole: the makespan, from the release of the
+    instances until the last one closed, and the host memory in use at the start and at its
+    peak (sampled every MEMORY_SAMPLE_S)."""
     released = [r.extra.get("released") for r in rows]
     finished = [r.extra.get("finished") for r in rows]
     makespan = (max(finished) - min(released)
                 if None not in released and None not in finished else None)
+    memory_fields = {"host_mem_start_mib": round(host_memory[0], 1),
+                     "host_mem_peak_mib": round(max(host_memory), 1)}
     out = []
     for r in rows:
         extra = {k: v for k, v in r.extra.items() if k not in ("released", "finished")}
-        out.append(TrialRow(**{**r.__dict__, "extra": extra, "makespan_s": makespan}))
+        out.append(TrialRow(**{**r.__dict__, "extra": {**extra, **memory_fields},
+                               "makespan_s": makespan}))
     return out
 
 

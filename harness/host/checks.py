@@ -130,10 +130,10 @@ def check_appliance_cache(cache_dir: Path) -> Check:
 
 def check_memory(memsize_mib: int) -> Check:
     available = psutil.virtual_memory().available // 2**20
-    per_appliance = memsize_mib + feasibility.OVERHEAD_MIB
-    count = available // per_appliance
+    per_appliance, _ = feasibility.per_appliance_mib(memsize_mib, None)
+    count = int(available // per_appliance)
     return Check("parallel appliances", "info" if count else "warn",
-                 f"{available} MiB available; {per_appliance} MiB per appliance at memsize "
+                 f"{available} MiB available; {per_appliance:.0f} MiB per appliance at memsize "
                  f"{memsize_mib} -> at most {count} at once",
                  "" if count else "Free memory, or lower memsize.")
 

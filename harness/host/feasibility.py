@@ -1,17 +1,27 @@
 """Can N appliances run at once here? Checked before launching, so a cell that cannot fit
-becomes `infeasible` rows with the numbers instead of an out-of-memory host."""
+becomes `infeasible` rows with the numbers instead of an out-of-memory host.
+
+Memory follows what appliances of the same kind really used on this host (their measured
+host cost, cached per backend, appliance, workload and memsize) plus MARGIN; until one was
+measured, the guest's whole RAM plus OVERHEAD_MIB, which is what a guest could use at most.
+"""
 
 from __future__ import annotations
 
+import json
 import resource
 from pathlib import Path
 
 import psutil
 
-# Host memory an appliance costs beyond its guest RAM: qemu's own RSS (TCG translation cache
-# included), the worker process and libguestfs's recovery process. Measured here: see
-# benchmarks/appliance_footprint.py.
+from harness.host import trust
+
+# Host memory an appliance may cost beyond its guest RAM when nothing was measured: qemu's own
+# RSS (TCG translation cache included), the worker and libguestfs's recovery process.
 OVERHEAD_MIB = 300
+# Added to a measured cost: a guest touches more of its RAM on some launches than on others.
+MARGIN = 0.25
+FOOTPRINTS_FILE = "appliance-footprints.json"
 # Tasks (processes + threads) per appliance: worker, recovery process, qemu and its threads.
 TASKS_PER_APPLIANCE = 16
 # File descriptors per appliance, system-wide (qemu's eventfds dominate).
@@ -26,15 +36,51 @@ def _read_int(path: str) -> int | None:
         return None
 
 
-def problems(parallel: int, memsize_mib: int | None) -> list[str]:
-    """Why `parallel` appliances of `memsize_mib` cannot run at once here (empty: they can)."""
+def measured_footprint(cache_dir: Path, kind: str) -> float | None:
+    """The host cost (MiB) last measured for one appliance of this kind here, if any."""
+    recorded = json.loads(trust.read_trusted(cache_dir / FOOTPRINTS_FILE) or "{}")
+    return recorded.get(kind)
+
+
+def record_footprint(cache_dir: Path, kind: str, cost_mib: float) -> None:
+    """Remember the largest host cost one appliance of this kind had in a repetition."""
+    path = cache_dir / FOOTPRINTS_FILE
+    recorded = json.loads(trust.read_trusted(path) or "{}")
+    recorded[kind] = round(cost_mib, 1)
+    trust.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(recorded, indent=1)))
+
+
+def model() -> dict[str, float]:
+    """The memory model's constants, for metadata.json (the report states them)."""
+    return {"margin": MARGIN, "unmeasured_overhead_mib": OVERHEAD_MIB}
+
+
+def per_appliance_mib(memsize_mib: int | None, measured_mib: float | None) -> tuple[float, str]:
+    """The memory charged per appliance, and how it was reckoned (for the row's reason)."""
     memsize = memsize_mib or LIBGUESTFS_DEFAULT_MEMSIZE_MIB
+    if measured_mib is None:
+        return memsize + OVERHEAD_MIB, f"memsize {memsize} + {OVERHEAD_MIB} (not measured yet)"
+    return measured_mib * (1 + MARGIN), f"measured {measured_mib:.0f} + {MARGIN:.0%} margin"
+
+
+def memory_problem(parallel: int, memsize_mib: int | None,
+                   measured_mib: float | None) -> str | None:
+    """Why `parallel` appliances would not fit in the memory available now (None: they fit)."""
+    per_appliance, reckoning = per_appliance_mib(memsize_mib, measured_mib)
+    need = parallel * per_appliance
+    available = psutil.virtual_memory().available / 2**20
+    if need <= available:
+        return None
+    return (f"memory: {parallel} x {per_appliance:.0f} MiB ({reckoning}) = {need:.0f} MiB > "
+            f"{available:.0f} MiB available")
+
+
+def problems(parallel: int, memsize_mib: int | None, measured_mib: float | None = None,
+             check_memory: bool = True) -> list[str]:
+    """Why `parallel` appliances of `memsize_mib` cannot run at once here (empty: they can)."""
     found = []
-    need = parallel * (memsize + OVERHEAD_MIB)
-    available = psutil.virtual_memory().available // 2**20
-    if need > available:
-        found.append(f"memory: {parallel} x (memsize {memsize} + overhead {OVERHEAD_MIB}) MiB = "
-                     f"{need} MiB > {available} MiB available")
+    if check_memory and (problem := memory_problem(parallel, memsize_mib, measured_mib)):
+        found.append(problem)
     tasks = parallel * TASKS_PER_APPLIANCE
     soft_nproc, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     task_limits = [("threads-max", _read_int("/proc/sys/kernel/threads-max")),

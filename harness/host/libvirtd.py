@@ -3,6 +3,7 @@ and the one right its qemu user needs on lgbench's private cache."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.host import processes
+from harness.host import processes, trust
 
 
 class LibvirtdError(Exception):
@@ -23,6 +24,7 @@ class LibvirtdError(Exception):
 log = logging.getLogger(__name__)
 LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
+LIMITS_TO_RESTORE = "libvirtd-limits-to-restore.json"  # in the cache while a cell changed them
 DAEMONS = ("virtlogd", "libvirtd")
 
 
@@ -120,3 +122,41 @@ def set_limits(max_clients: int | None = None, max_unauth_clients: int | None = 
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise LibvirtdError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+
+
+def impose_limits(state_dir: Path, max_clients: int | None, max_workers: int | None) -> None:
+    """Run libvirtd under these limits until restore_limits. The daemon's own limits are
+    written to `state_dir` first, so that a later lgbench restores them even if this one is
+    killed before it can."""
+    if shutil.which("virt-admin") is None:
+        raise LibvirtdError("virt-admin is missing (apt-get install libvirt-clients): "
+                            "lgbench cannot set libvirtd's limits, so it measures nothing")
+    restore_limits(state_dir)
+    own = client_limits()
+    try:
+        saved = {"max_clients": own["nclients_max"],
+                 "max_unauth_clients": own["nclients_unauth_max"],
+                 "max_workers": own["maxWorkers"]}
+    except KeyError as exc:
+        raise LibvirtdError(f"cannot read libvirtd's limits with virt-admin: {own}") from exc
+    trust.atomic_write(state_dir / LIMITS_TO_RESTORE,
+                       lambda tmp: Path(tmp).write_text(json.dumps(saved)))
+    # libvirtd refuses max_clients below max_unauth_clients: lower that one with it.
+    unauth = (max_clients if max_clients is not None and max_clients < saved["max_unauth_clients"]
+              else None)
+    set_limits(max_clients=max_clients, max_unauth_clients=unauth, max_workers=max_workers)
+    log.info("libvirtd limits for this cell: max_clients %s, max_workers %s (its own: %s)",
+             max_clients, max_workers, saved)
+
+
+def restore_limits(state_dir: Path) -> dict[str, int] | None:
+    """Put back the limits impose_limits saved in `state_dir`, if any; return them."""
+    path = state_dir / LIMITS_TO_RESTORE
+    text = trust.read_trusted(path)
+    if text is None:
+        return None
+    saved = json.loads(text)
+    set_limits(**saved)
+    path.unlink()
+    log.info("libvirtd limits restored: %s", saved)
+    return saved

@@ -13,11 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.client_limit import client_limit_table, has_client_limit
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.stages import BootStages, boot_stages, configured_markers
 from harness.analysis.summary import summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
+from harness.plotting.client_limit import connection_waits
 from harness.plotting.distribution import launch_distribution, status_grid
 from harness.plotting.save import save_figures
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel
@@ -26,6 +28,7 @@ from harness.plotting.transfer import throughput_vs_size
 from harness.reporting import html
 from harness.reporting.sections import inspection
 from harness.reporting.sections.boot import boot_section
+from harness.reporting.sections.client_limit import client_limit_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import seed_expectation, table_columns, timed_rows
 from harness.reporting.sections.transfer import transfer_section
@@ -47,6 +50,7 @@ class Analysis:
     reference: Reference | None  # the published figure the config names
     comparison: pd.DataFrame | None  # UML against the one other backend
     boot: BootStages | None  # timeline=true runs
+    client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
 
 
 def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analysis:
@@ -64,8 +68,9 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     events = store.read_events(run_dirs)
     boot = (boot_stages(events, configured_markers(metadata), trials)
             if events is not None else None)
+    client_limit = client_limit_table(trials) if has_client_limit(trials) else None
     return Analysis(trials, metadata, summary, model, scaling, fits, reference,
-                    uml_comparison(trials, seed), boot)
+                    uml_comparison(trials, seed), boot, client_limit)
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
@@ -81,6 +86,8 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
         store.write_csv(out_dir / store.SCALING_FILE, found.scaling)
     if found.comparison is not None:
         store.write_csv(out_dir / store.COMPARISON_FILE, found.comparison)
+    if found.client_limit is not None:
+        store.write_csv(out_dir / store.CLIENT_LIMIT_FILE, found.client_limit)
     if found.boot is not None:
         store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
     figures, timeline_plots = draw(found)
@@ -104,6 +111,8 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
                                                              found.reference),
             "latency_vs_parallel.png": latency_vs_parallel(trials),
             "failures_vs_parallel.png": failures_vs_parallel(found.scaling)})
+    if found.client_limit is not None:
+        figures["client_limit.png"] = connection_waits(trials, found.client_limit)
     if found.model is not None:
         figures["throughput_vs_size.png"] = throughput_vs_size(trials, found.model)
     timeline_plots: dict[str, str] = {}
@@ -151,6 +160,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     if found.scaling is not None and found.fits is not None:
         parts += ["", *parallel_section(trials, found.scaling, found.fits, metadata,
                                         found.reference)]
+    if found.client_limit is not None:
+        parts += ["", *client_limit_section(found.client_limit, metadata)]
     if found.comparison is not None:
         parts += ["", *comparison_section(found.comparison, trials)]
     if found.boot is not None:

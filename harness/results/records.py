@@ -4,6 +4,11 @@ Format history (bump SCHEMA_VERSION on any change of columns or meaning):
   1: first version.
   2: `timeline` (the trial recorded verbose events, which slows it) became a column and a
      cell factor.
+  3: memory and process columns: `appliance_pid`, `appliance_rss_peak_mib` (the hypervisor's
+     peak resident size), `host_cost_mib` (that plus its helpers' private memory),
+     `host_mem_start_mib` / `host_mem_peak_mib` (host memory in use at the repetition's
+     release and at its peak); libvirt: `libvirt_max_clients` (the limit in force) and, in
+     timeline trials, `connected_s` (release until libvirtd accepted the connection).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -22,13 +27,13 @@ STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_
 
 # Columns holding durations in seconds: the runner's, then those the workloads declare
 # (Workload.timed_columns); stats summarise each of them.
-TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "upload_s", "download_s", "lookup_s",
-                 "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
+TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "connected_s", "upload_s", "download_s",
+                 "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
 
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
-                "parallel", "memsize", "smp", "timeline", "size_bytes")
+                "parallel", "memsize", "smp", "timeline", "libvirt_max_clients", "size_bytes")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true
 STAGES_FILE = "stages.parquet"  # boot stages of those trials (harness.analysis.stages)
 SCALING_FILE = "scaling.csv"  # makespan against N per series
 COMPARISON_FILE = "comparison.csv"  # UML against the other backend
+CLIENT_LIMIT_FILE = "client_limit.csv"  # libvirt cells past a max_clients of their own
 REPORT_FILE = "report.md"
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.lgbench import run_lgbench_in
-from helpers.rows import sweep, trial
+from helpers.rows import store_run, sweep, trial
 
 from harness.analysis.reference import load_reference
 from harness.analysis.scaling import compare_reference, linear_fit, scaling_table
@@ -349,3 +349,20 @@ def test_a_fake_sweep_over_n_reports_the_agreement(fake_sweep):
     cores = json.loads((fake_sweep / "0" / "metadata.json").read_text())["host"]["cores"]
     assert f"| CPUs | {cores} logical CPUs" in report
     assert "Ran with accelerator **tcg" in report
+
+
+def test_report_states_peak_memory_appliance_cost_and_the_model(tmp_path):
+    rows = [{**r, "host_mem_peak_mib": 1000.0 + 500 * r["parallel"], "host_cost_mib": 430.0}
+            for r in sweep(linear(10, 2), ns=(1, 2, 4), reps=2)]
+    run = store_run(tmp_path / "run", rows)
+    metadata = json.loads((run / "metadata.json").read_text())
+    metadata["host"]["memory_bytes"] = 24 * 2**30
+    metadata["feasibility"] = {"margin": 0.25, "unmeasured_overhead_mib": 300}
+    (run / "metadata.json").write_text(json.dumps(metadata))
+    build_report([run], run)
+    report = (run / "report.md").read_text()
+    assert ("- Memory, `tcg`: at most 2.9 GiB of 24.0 GiB in use on the host (at N = 4); one "
+            "appliance cost a median 430 MiB") in report
+    assert "plus a 25% margin (the guest's memsize + 300 MiB until one was measured)" in report
+    table = pd.read_csv(run / "scaling.csv")
+    assert table["host_mem_peak_mib"].tolist() == [1500.0, 2000.0, 3000.0]

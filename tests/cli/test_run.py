@@ -43,10 +43,11 @@ def assert_clean_failure(result, *words):
     ("warmup=-2", ["warmup", "-2"]),
     ("parallel=0", ["parallel must be at least 1"]),
     ("runs=many", ["runs", "many"]),
+    ("backend=libvirt backend.max_clients=0", ["backend.max_clients must be from 1", "(got 0)"]),
 ])
 def test_bad_input_fails_cleanly(run_lgbench, tmp_path, override, words):
     backend = [] if override.startswith("backend=") else ["backend=fake"]
-    result = run_lgbench(*backend, override)
+    result = run_lgbench(*backend, *override.split())
     assert_clean_failure(result, *words)
     assert not (tmp_path / "run" / "trials.parquet").exists()
 

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -16,7 +17,7 @@ from harness.appliances.cached import CachedAppliance
 from harness.backends.base import BackendUnavailable
 from harness.backends.fake import FakeBackend
 from harness.execution.runner import run_cell, run_repetition
-from harness.host import processes
+from harness.host import feasibility, processes
 from harness.plan import CellPlan
 from harness.workloads.base import Workload
 from harness.workloads.launch import LaunchWorkload
@@ -31,6 +32,7 @@ def alive(pid: int) -> bool:
 
 
 def plan(tmp_path: Path, **overrides) -> CellPlan:
+    (tmp_path / "cache").mkdir(exist_ok=True)  # the CLI makes and checks it before a cell
     fields = dict(run_id="test", cell="fake/cached-hot/launch/p1", parallel=1, runs=2, warmup=1,
                   memsize=None, smp=1, timeout_s=30.0, cache_dir=tmp_path / "cache",
                   probe_timeout_s=5.0)
@@ -333,11 +335,53 @@ def test_a_worker_that_dies_is_an_error_row(tmp_path, hot, repetition_dirs, capl
 
 def test_a_cell_beyond_this_host_is_infeasible_and_launches_nothing(tmp_path, hot,
                                                                     repetition_dirs):
-    rows, calls = run(plan(tmp_path, parallel=100_000, memsize=2048), FakeBackend(), hot)
-    assert calls == [1, 100_000, 100_000]
+    """No warm-up to measure with and nothing measured before: the guest's whole RAM counts."""
+    rows, calls = run(plan(tmp_path, parallel=100_000, memsize=2048, warmup=0), FakeBackend(),
+                      hot)
+    assert calls == [100_000, 100_000]
     assert {r.status for r in rows} == {"infeasible"}
-    assert "memory: 100000 x (memsize 2048 + overhead" in rows[0].error
+    assert "memory: 100000 x 2348 MiB (memsize 2048 + 300 (not measured yet))" in rows[0].error
     assert repetition_dirs == []  # no repetition was started
+
+
+@pytest.fixture
+def one_mib_available(monkeypatch):
+    """A host with 1 MiB of memory available, as the feasibility check sees it."""
+    host = SimpleNamespace(virtual_memory=lambda: SimpleNamespace(available=2**20),
+                           pids=psutil.pids)
+    monkeypatch.setattr(feasibility, "psutil", host)
+
+
+def test_the_warm_up_measures_what_an_appliance_costs_before_n_launch(tmp_path, hot,
+                                                                      one_mib_available):
+    rows, calls = run(plan(tmp_path, parallel=3, memsize=2048, runs=2), FakeBackend(), hot)
+    assert calls == [1, 3, 3]
+    warm_up, measured = rows[0], rows[1:]
+    assert warm_up.status == "ok" and warm_up.extra["host_cost_mib"] > 0
+    assert {r.status for r in measured} == {"infeasible"}
+    cost = feasibility.measured_footprint(tmp_path / "cache", "fake/cached/launch/m2048")
+    assert cost == pytest.approx(warm_up.extra["host_cost_mib"], abs=0.1)
+    assert f"(measured {cost:.0f} + 25% margin)" in measured[0].error
+
+
+def test_a_cost_measured_before_refuses_without_launching(tmp_path, hot, repetition_dirs,
+                                                         one_mib_available):
+    cell = plan(tmp_path, parallel=3, memsize=512)
+    feasibility.record_footprint(cell.cache_dir, "fake/cached/launch/m512", 400.0)
+    rows, _ = run(cell, FakeBackend(), hot)
+    assert {r.status for r in rows} == {"infeasible"}
+    assert "memory: 3 x 500 MiB (measured 400 + 25% margin) = 1500 MiB > 1 MiB" in rows[0].error
+    assert repetition_dirs == []
+
+
+def test_rows_carry_appliance_and_host_memory(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, parallel=2, runs=1, warmup=0), FakeBackend(), hot)
+    for row in rows:
+        # the fake hypervisor is a sleeping Python: some MiB resident, far below a guest
+        assert 1 < row.extra["appliance_rss_peak_mib"] < 100
+        assert row.extra["host_cost_mib"] >= row.extra["appliance_rss_peak_mib"]
+        assert row.extra["host_mem_peak_mib"] >= row.extra["host_mem_start_mib"] > 0
+    assert rows[0].extra["host_mem_peak_mib"] == rows[1].extra["host_mem_peak_mib"]
 
 
 def test_warm_ups_launch_one_appliance_and_measured_repetitions_all(tmp_path, hot):

@@ -123,7 +123,7 @@ class UmlBackend(Backend):
         return g
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
-        pid = handle.get_pid()
+        pid = self.appliance_pid(handle, tmpdir)
         try:
             exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
         except OSError as exc:

@@ -143,22 +143,36 @@ def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dic
             verdict = _claim_verdict(points["n_parallel"], t1.iloc[0] / points["seconds"])
             lines.append(f"- the published figure, by the same reading: {verdict}.")
 
-    measured = measured_trials(trials)
-    infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
-    if len(infeasible):
-        lines += [f"- Memory: N = {n} was not launched: {rows['error'].iloc[0]}."
-                  for n, rows in infeasible.groupby("parallel")]
-    else:
-        available_bytes = [m["host"]["memory_available_bytes"] for m in metadata
-                           if m.get("host", {}).get("memory_available_bytes")]
-        free = f"{min(available_bytes) / 2**30:.1f} GiB" if available_bytes else "unknown"
-        lines.append(f"- Memory: no N was judged infeasible before launch (largest N = "
-                     f"{measured['parallel'].max()}; memory available when the run started: "
-                     f"{free}).")
+    lines += _memory_lines(trials, scaling, metadata)
     cores = {m["host"].get("cores") for m in metadata if "host" in m} - {None}
     if cores:
         lines.append(f"- CPUs: {distinct(cores)} here, so from N = {min(cores) + 1} on the "
                      "appliances share CPUs.")
+    return lines
+
+
+def _memory_lines(trials: pd.DataFrame, scaling: pd.DataFrame,
+                  metadata: list[dict[str, Any]]) -> list[str]:
+    """The seed's memory proviso: what was refused, what appliances cost, the peak in use."""
+    measured = measured_trials(trials)
+    infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
+    lines = [f"- Memory: N = {n} was not launched: {rows['error'].iloc[0]}."
+             for n, rows in infeasible.groupby("parallel")]
+    hosts = [m["host"] for m in metadata if m.get("host", {}).get("memory_bytes")]
+    total = f" of {min(h['memory_bytes'] for h in hosts) / 2**30:.1f} GiB" if hosts else ""
+    for series, rows in scaling.dropna(subset=["host_mem_peak_mib"]).groupby("series",
+                                                                             sort=False):
+        peak = rows.loc[rows["host_mem_peak_mib"].idxmax()]
+        lines.append(f"- Memory, `{series}`: at most {peak['host_mem_peak_mib'] / 1024:.1f} GiB"
+                     f"{total} in use on the host (at N = {peak['parallel']}); one appliance "
+                     f"cost a median {rows['appliance_cost_mib'].median():.0f} MiB (its "
+                     f"hypervisor's peak resident size plus its helpers' private memory).")
+    model = next((m["feasibility"] for m in metadata if "feasibility" in m), None)
+    if model is not None:
+        lines.append(f"- Before launching N, lgbench charged each appliance the host cost "
+                     f"measured for its kind here plus a {model['margin']:.0%} margin (the "
+                     f"guest's memsize + {model['unmeasured_overhead_mib']:g} MiB until one was "
+                     f"measured) and refused any N that would not fit in the memory available.")
     return lines
 
 

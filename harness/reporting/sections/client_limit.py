@@ -1,0 +1,53 @@
+"""## libvirt's client limit: what happened past max_clients, next to the seed's sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis.client_limit import CLIENT_LIMIT_COLUMNS, behaviour
+from harness.reporting.text import distinct
+
+SEED_LIMIT_SENTENCE = ("It is possible to run many more than 20 appliances in parallel, but if "
+                       "you are using the libvirt backend then you should be aware that out of "
+                       "the box libvirt limits the number of client connections to 20.")
+
+
+def _finding(table: pd.DataFrame, found: str) -> str:
+    past = table[table["parallel"] > table["max_clients"]]
+    below = table[table["parallel"] <= table["max_clients"]]
+    limit = distinct(table["max_clients"])
+    prompt = (f" Up to the limit every connection was accepted within a median "
+              f"{below['connect_median_s'].max():.2f} s of release." if len(below) else "")
+    if found == "not reached":
+        return f"No N above max_clients = {limit} was measured: the limit was never reached."
+    if found == "unknown":
+        return ("Past the limit, no connection times were recorded (run with timeline=true): "
+                "queued and refused appliances cannot be told apart.")
+    per_n = "; ".join(
+        f"N = {r['parallel']}: {r['queued_per_rep']:g} of {r['parallel']} queued per "
+        f"repetition (median wait {r['queued_wait_median_s']:.1f} s), {r['n_refused']} refused, "
+        f"{r['n_ok']} of {r['n_instances']} ok" for _, r in past.iterrows())
+    verdict = {
+        "queued": "**queues** connections past the limit: they wait until an appliance "
+                  "closes, none is refused",
+        "refused": "**refuses** connections past the limit",
+        "both": "**queues some and refuses some** connections past the limit",
+        "neither": "neither queued nor refused any connection past the limit: the limit did "
+                   "not bind",
+    }[found]
+    return f"With max_clients = {limit}, this libvirt {verdict}. {per_n}.{prompt}"
+
+
+def client_limit_section(table: pd.DataFrame, metadata: list[dict[str, Any]]) -> list[str]:
+    """The section's lines: the seed's sentence, the behaviour found, the table."""
+    versions = distinct(m.get("host", {}).get("versions", {}).get("libvirt")
+                        for m in metadata if m.get("host"))
+    return ["## libvirt's client limit", "",
+            f"> {SEED_LIMIT_SENTENCE}", "> (guestfs-performance(1), PARALLEL APPLIANCES)", "",
+            f"libvirt here: {versions}. {_finding(table, behaviour(table))}", "",
+            "An appliance counts as queued when libvirtd accepted its connection no earlier "
+            "than the first appliance of its repetition closed (`connected_s`, seconds from "
+            "release; only a leaving client frees a slot). Times in seconds.", "",
+            table[list(CLIENT_LIMIT_COLUMNS)].to_markdown(index=False, floatfmt=".2f")]
