@@ -15,6 +15,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/launch_overhead.py
+	$(PY) benchmarks/parallel_modes.py
+	$(PY) benchmarks/many_at_once.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -33,9 +33,12 @@ class LibvirtBackend(DirectBackend):
         self.qemu_user: str | None = None
 
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
+        limited = self.max_clients is not None or self.max_workers is not None
         try:
+            if limited:
+                libvirtd.require_virt_admin()  # before touching the daemons
             self.started_daemons = libvirtd.ensure_daemons()
-            if self.max_clients is not None or self.max_workers is not None:
+            if limited:
                 self.state_dir = cache_dir
                 libvirtd.impose_limits(cache_dir, self.max_clients, self.max_workers)
             elif shutil.which("virt-admin"):

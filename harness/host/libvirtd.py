@@ -124,13 +124,18 @@ def set_limits(max_clients: int | None = None, max_unauth_clients: int | None = 
             raise LibvirtdError(f"{' '.join(command)} failed: {result.stderr.strip()}")
 
 
+def require_virt_admin() -> None:
+    """libvirtd's limits are read and set through virt-admin."""
+    if shutil.which("virt-admin") is None:
+        raise LibvirtdError("virt-admin is missing (apt-get install libvirt-clients): "
+                            "lgbench cannot set libvirtd's limits, so it measures nothing")
+
+
 def impose_limits(state_dir: Path, max_clients: int | None, max_workers: int | None) -> None:
     """Run libvirtd under these limits until restore_limits. The daemon's own limits are
     written to `state_dir` first, so that a later lgbench restores them even if this one is
     killed before it can."""
-    if shutil.which("virt-admin") is None:
-        raise LibvirtdError("virt-admin is missing (apt-get install libvirt-clients): "
-                            "lgbench cannot set libvirtd's limits, so it measures nothing")
+    require_virt_admin()
     restore_limits(state_dir)
     own = client_limits()
     try:
