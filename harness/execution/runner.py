@@ -63,9 +63,10 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
     Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
     caches hot); measured repetitions launch `parallel` at once.
     """
-    def skip_all(status: str, reason: str) -> None:
+    def skip_from(first: int, status: str, reason: str) -> None:
+        """Rows of `status` for repetitions `first`.. that will not run."""
         log.warning("%s: %s", status, reason)
-        for rep in range(plan.repetitions):
+        for rep in range(first, plan.repetitions):
             emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=reason)
                   for i in range(plan.instances(rep))])
 
@@ -77,29 +78,26 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                                        check_memory=not measure_first)
                   + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
-        skip_all(STATUS_INFEASIBLE, "; ".join(infeasible))
+        skip_from(0, STATUS_INFEASIBLE, "; ".join(infeasible))
         return
+    done = 0  # repetitions whose rows were emitted
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
         workload.setup(backend.accel)
         started = time.monotonic()
         for rep in range(plan.repetitions):
-            if rep == plan.warmup and measure_first:
-                measured = feasibility.measured_footprint(plan.cache_dir, kind)
-                if problem := feasibility.memory_problem(plan.parallel, plan.memsize, measured):
-                    log.warning("%s: %s", STATUS_INFEASIBLE, problem)
-                    for later in range(rep, plan.repetitions):
-                        emit([_row(plan, backend, appliance, workload, i, later,
-                                   status=STATUS_INFEASIBLE, error=problem)
-                              for i in range(plan.instances(later))])
-                    break
+            if rep == plan.warmup and measure_first and (problem := feasibility.memory_problem(
+                    plan.parallel, plan.memsize,
+                    feasibility.measured_footprint(plan.cache_dir, kind))):
+                skip_from(rep, STATUS_INFEASIBLE, problem)
+                break
             rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
             emit(rows)
+            done = rep + 1
             costs = [r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK]
             if costs := [c for c in costs if c is not None]:
                 feasibility.record_footprint(plan.cache_dir, kind, max(costs))
-            done = rep + 1
             eta = (time.monotonic() - started) / done * (plan.repetitions - done)
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
             summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
@@ -107,9 +105,9 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
                      " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
     except BackendUnavailable as exc:
-        skip_all(STATUS_UNSUPPORTED, str(exc))
+        skip_from(done, STATUS_UNSUPPORTED, str(exc))
     except (ApplianceError, WorkloadError) as exc:
-        skip_all(STATUS_ERROR, str(exc))
+        skip_from(done, STATUS_ERROR, str(exc))
     finally:
         backend.teardown()
 
