@@ -1,10 +1,12 @@
 """libvirtd's client limit (guestfs-performance(1): "out of the box libvirt limits the number of
 client connections to 20"): what happened to the appliances past it, per N.
 
-A connection past max_clients can only be accepted once another client leaves, so an instance
-counts as queued when libvirtd accepted its connection (`connected_s`, from timeline trials)
-no earlier than the first appliance of its repetition had closed (the smallest `total_s`).
-A refused one is an error row naming the failed connection.
+A connection past max_clients can only be accepted once another client leaves, and a handle
+leaves only when it closes, after its launch. So an instance counts as queued when libvirtd
+accepted its connection (`connected_s`, from timeline trials) no earlier than the first
+appliance of its repetition had launched (the smallest `launch_s`; libvirt frees the slot
+during close, a little before close returns). A refused one is an error row naming the failed
+connection.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def has_client_limit(trials: pd.DataFrame) -> bool:
 
 
 def _queued(rows: pd.DataFrame) -> pd.Series:
-    """Per instance row: connected only once an appliance of its repetition had closed."""
-    first_close = rows.groupby("repetition")["total_s"].transform("min")
-    return rows["connected_s"] >= first_close
+    """Per instance row: connected only once an appliance of its repetition had launched."""
+    first_launched = rows.groupby("repetition")["launch_s"].transform("min")
+    return rows["connected_s"] >= first_launched
 
 
 def client_limit_table(trials: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from harness.reporting.build import build_report
 
 def limited(n: int, limit: int, reps: int = 2, refuse: bool = False) -> list[dict]:
     """One libvirt cell of N appliances under max_clients=limit: the first `limit` connect at
-    once and close after 30 + i s; the others connect when the first closes (or fail)."""
+    once, launch in 28 + i s and close at 30 + i s; the others connect while the first
+    closes (or fail)."""
     rows = []
     for r in range(reps):
         for i in range(n):
@@ -21,13 +22,14 @@ def limited(n: int, limit: int, reps: int = 2, refuse: bool = False) -> list[dic
                           instance=i, run_id=f"p{n}", libvirt_max_clients=limit,
                           makespan_s=30.0 + n)
             if i < limit:
-                rows.append(trial(**fields, connected_s=0.2 + 0.01 * i, total_s=30.0 + i))
+                rows.append(trial(**fields, connected_s=0.2 + 0.01 * i, launch_s=28.0 + i,
+                                  total_s=30.0 + i))
             elif refuse:
                 rows.append(trial(**fields, status="error", launch_s=np.nan, total_s=np.nan,
                                   error="libvirt: could not connect to libvirt (code 38)"))
             else:
-                rows.append(trial(**fields, connected_s=30.0 + 0.5 * (i - limit),
-                                  total_s=60.0 + i))
+                rows.append(trial(**fields, connected_s=29.5 + 0.5 * (i - limit),
+                                  launch_s=58.0 + i, total_s=60.0 + i))
     return rows
 
 
@@ -35,7 +37,7 @@ def test_appliances_past_the_limit_are_queued():
     table = client_limit_table(pd.DataFrame(limited(4, 4) + limited(6, 4)))
     at_limit, past = table.iloc[0], table.iloc[1]
     assert (at_limit["n_queued"], past["n_queued"], past["queued_per_rep"]) == (0, 4, 2)
-    assert past["queued_wait_median_s"] == pytest.approx(30.25)
+    assert past["queued_wait_median_s"] == pytest.approx(29.75)
     assert at_limit["connect_median_s"] == pytest.approx(0.215)
     assert behaviour(table) == "queued"
 
@@ -58,7 +60,7 @@ def test_the_report_states_the_behaviour_beside_the_seed(tmp_path):
     report = (run / "report.md").read_text()
     assert "out of the box libvirt limits the number of client connections to 20" in report
     assert "With max_clients = 4, this libvirt **queues** connections past the limit" in report
-    assert "N = 6: 2 of 6 queued per repetition (median wait 30.2 s), 0 refused" in report
+    assert "N = 6: 2 of 6 queued per repetition (median wait 29.8 s), 0 refused" in report
     assert (run / "plots" / "client_limit.png").exists()
     assert len(pd.read_csv(run / "client_limit.csv")) == 2
 

@@ -48,6 +48,7 @@ def client_limit_section(table: pd.DataFrame, metadata: list[dict[str, Any]]) ->
             f"> {SEED_LIMIT_SENTENCE}", "> (guestfs-performance(1), PARALLEL APPLIANCES)", "",
             f"libvirt here: {versions}. {_finding(table, behaviour(table))}", "",
             "An appliance counts as queued when libvirtd accepted its connection no earlier "
-            "than the first appliance of its repetition closed (`connected_s`, seconds from "
-            "release; only a leaving client frees a slot). Times in seconds.", "",
+            "than the first appliance of its repetition had launched (`connected_s`, seconds "
+            "from release; only a client that leaves, by closing after its launch, frees a "
+            "slot). Times in seconds.", "",
             table[list(CLIENT_LIMIT_COLUMNS)].to_markdown(index=False, floatfmt=".2f")]
