@@ -242,6 +242,10 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
              f"`{store.SCALING_FILE}`.", "",
              f"Ran with accelerator **{conditions['accelerator']}** on "
              f"**{conditions['CPUs']}**.", "",
+             "lgbench forks one worker process per appliance (each its own process group, so "
+             "a timeout or Ctrl-C ends every qemu); the seed's script launched N handles as "
+             "threads of one process. `benchmarks/parallel_modes.py` (`make bench`) times both "
+             "on the same host, interleaved.", "",
              scaling[SCALING_TABLE_COLUMNS].to_markdown(index=False, floatfmt=".3f"),
              "", "### Linear fit: makespan = a + b·N", ""]
     lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
