@@ -128,20 +128,24 @@ def check_appliance_cache(cache_dir: Path) -> Check:
                  "A fixed appliance (lgbench appliance=fixed) skips the check and the rebuilds.")
 
 
-def check_memory(memsize_mib: int) -> Check:
+def check_memory(memsize_mib: int, cache_dir: Path) -> Check:
+    """How many appliances fit in memory now, as lgbench's feasibility check reckons: the
+    largest cost measured here for any appliance of this memsize, else the guest's RAM."""
     available = psutil.virtual_memory().available // 2**20
-    per_appliance, _ = feasibility.per_appliance_mib(memsize_mib, None)
+    costs = [cost for kind, cost in feasibility.measured_footprints(cache_dir).items()
+             if kind.endswith(f"/m{memsize_mib}")]
+    per_appliance, reckoning = feasibility.per_appliance_mib(memsize_mib, max(costs, default=None))
     count = int(available // per_appliance)
     return Check("parallel appliances", "info" if count else "warn",
                  f"{available} MiB available; {per_appliance:.0f} MiB per appliance at memsize "
-                 f"{memsize_mib} -> at most {count} at once",
+                 f"{memsize_mib} ({reckoning}) -> at most {count} at once",
                  "" if count else "Free memory, or lower memsize.")
 
 
 def run_checks(cache_dir: Path, memsize_mib: int, probe_timeout_s: float) -> list[Check]:
     return [check_cpu_flags(), check_dev_kvm(), check_kvm_launch(cache_dir, probe_timeout_s),
             check_tcg_launch(cache_dir, probe_timeout_s), check_uml(), check_libvirtd(),
-            check_appliance_cache(cache_dir), check_memory(memsize_mib)]
+            check_appliance_cache(cache_dir), check_memory(memsize_mib, cache_dir)]
 
 
 def host_facts(cache_dir: Path, probe_timeout_s: float) -> dict[str, Any]:

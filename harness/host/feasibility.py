@@ -36,18 +36,23 @@ def _read_int(path: str) -> int | None:
         return None
 
 
+def measured_footprints(cache_dir: Path) -> dict[str, float]:
+    """Host cost (MiB) last measured per kind of appliance here (backend/appliance/workload/
+    memsize), from the cache."""
+    return json.loads(trust.read_trusted(cache_dir / FOOTPRINTS_FILE) or "{}")
+
+
 def measured_footprint(cache_dir: Path, kind: str) -> float | None:
     """The host cost (MiB) last measured for one appliance of this kind here, if any."""
-    recorded = json.loads(trust.read_trusted(cache_dir / FOOTPRINTS_FILE) or "{}")
-    return recorded.get(kind)
+    return measured_footprints(cache_dir).get(kind)
 
 
 def record_footprint(cache_dir: Path, kind: str, cost_mib: float) -> None:
     """Remember the largest host cost one appliance of this kind had in a repetition."""
-    path = cache_dir / FOOTPRINTS_FILE
-    recorded = json.loads(trust.read_trusted(path) or "{}")
+    recorded = measured_footprints(cache_dir)
     recorded[kind] = round(cost_mib, 1)
-    trust.atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(recorded, indent=1)))
+    trust.atomic_write(cache_dir / FOOTPRINTS_FILE,
+                       lambda tmp: Path(tmp).write_text(json.dumps(recorded, indent=1)))
 
 
 def model() -> dict[str, float]:
