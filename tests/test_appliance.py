@@ -106,7 +106,8 @@ def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: P
     assert (measured["total_s"] >= measured["launch_s"]).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     launch = summary[summary["metric"] == "launch_s"].iloc[0]
-    assert launch["n_ok"] == 2 and launch["ci_low"] <= launch["median"] <= launch["ci_high"]
+    assert launch["n_ok"] == 2 and launch["median"] == measured["launch_s"].median()
+    assert pd.isna(launch["ci_low"])  # 2 runs: no distribution-free 95% interval
     assert list((tmp_path / "plots").glob("*.png"))
     metadata = json.loads((tmp_path / "metadata.json").read_text())
     assert metadata["host"]["versions"]["libguestfs"].startswith("1.")

@@ -18,8 +18,8 @@ from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES
 SERIES_COLUMNS = tuple(c for c in CELL_COLUMNS if c not in ("cell", "parallel", "size_bytes"))
 
 
-SCALING_STATS = ("n_reps", "n_reps_ok", "median", "ci_low", "ci_high", "efficiency", "speedup",
-                 "n_instances", "n_failed", "failure_rate", "host_mem_peak_mib",
+SCALING_STATS = ("n_reps", "n_reps_ok", "median", "ci_low", "ci_high", "ci_level", "efficiency",
+                 "speedup", "n_instances", "n_failed", "failure_rate", "host_mem_peak_mib",
                  "appliance_cost_mib", *STATUSES)
 
 
@@ -62,30 +62,32 @@ def _column(rows: pd.DataFrame, name: str) -> pd.Series:
     return rows[name] if name in rows.columns else pd.Series(np.nan, index=rows.index)
 
 
-def scaling_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def scaling_table(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per series and N: the makespan of N appliances released together, and failures.
 
     `median`, `ci_low`, `ci_high` are the median makespan of the repetitions whose instances
-    all succeeded, with its bootstrap 95% CI (as in summarize). `efficiency` is T(1)/T(N):
-    1 when N appliances take as long as one (the seed's "little difference"), 1/N when they
-    take as long as N launched one after another. `speedup` is N * T(1)/T(N), the gain over
-    launching them one after another. Both are NaN without an N=1 cell in the series.
-    Failures count instance rows: `n_failed` of `n_instances` were not ok, then a count per
-    status. Memory: `host_mem_peak_mib`, the most host memory in use during any repetition at
-    this N; `appliance_cost_mib`, the median host cost of one ok appliance (its hypervisor's
-    peak resident size plus its helpers' private memory). NaN for runs without them.
+    all succeeded, with its distribution-free 95% CI (as in summarize; NaN below 6).
+    `efficiency` is T(1)/T(N): 1 when N appliances take as long as one (the seed's "little
+    difference"), 1/N when they take as long as N launched one after another. `speedup` is
+    N * T(1)/T(N), the gain over launching them one after another. Both are NaN without an
+    N=1 cell in the series. Failures count instance rows: `n_failed` of `n_instances` were
+    not ok, then a count per status. Memory: `host_mem_peak_mib`, the most host memory in use
+    during any repetition at this N; `appliance_cost_mib`, the median host cost of one ok
+    appliance (its hypervisor's peak resident size plus its helpers' private memory). NaN for
+    runs without them.
     """
     records = []
     for factors, label, series_rows in grouped_series(trials):
         per_n = []
         for n, rows in series_rows.groupby("parallel", sort=True):
             n_reps, n_reps_ok, values = _outcomes(rows, "makespan_s")
-            described = _describe(values, seed)
+            described = _describe(values)
             statuses = rows["status"].value_counts()
             n_failed = len(rows) - int(statuses.get(STATUS_OK, 0))
             per_n.append({**factors, "series": label, "parallel": int(n), "n_reps": n_reps,
                           "n_reps_ok": n_reps_ok, "median": described["median"],
                           "ci_low": described["ci_low"], "ci_high": described["ci_high"],
+                          "ci_level": described["ci_level"],
                           "n_instances": len(rows), "n_failed": n_failed,
                           "failure_rate": n_failed / len(rows),
                           "host_mem_peak_mib": _column(rows, "host_mem_peak_mib").max(),

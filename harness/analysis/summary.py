@@ -19,11 +19,11 @@ from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES, TIMED_COL
 REPETITION_METRICS = ("makespan_s",)
 
 
-BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95  # of every interval lgbench prints
 
 
 SUMMARY_STATS = ("n", "n_ok", "success_rate", "success_ci_low", "success_ci_high", "mean",
-                 "median", "stdev", "ci_low", "ci_high", "min", "max", "n_outliers")
+                 "median", "stdev", "ci_low", "ci_high", "ci_level", "min", "max", "n_outliers")
 
 
 def wilson_interval(k: int, n: int) -> tuple[float, float]:
@@ -50,35 +50,41 @@ def outlier_count(values: Sequence[float] | np.ndarray) -> int:
     return int(np.sum(0.6745 * np.abs(x - median) / mad > 3.5))
 
 
-def _median_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
-    """Percentile-bootstrap 95% CI of the median.
+def median_ci(values: np.ndarray | Sequence[float],
+              confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Distribution-free CI of the median from order statistics, and its exact coverage.
 
-    NaN below 2 values (nothing to resample); the value itself when all values are equal
-    (every resample gives it). A fresh generator per call keeps a cell's CI independent of
-    which other cells are in the frame.
+    For sorted x(1) <= ... <= x(n), [x(k+1), x(n-k)] covers the true median with probability
+    1 - 2 P(B <= k), B ~ Binomial(n, 1/2), for any continuous distribution (at least that with
+    ties); k is the largest that keeps this at or above `confidence`. Below 6 values no pair
+    reaches 95% (even [min, max] covers only 93.75% at n = 5): then (NaN, NaN, NaN), never the
+    range under a label it does not earn.
     """
-    if values.size < 2:
-        return (np.nan, np.nan)
-    if np.all(values == values[0]):
-        return (float(values[0]), float(values[0]))
-    result = sps.bootstrap((values,), np.median, n_resamples=BOOTSTRAP_RESAMPLES,
-                           vectorized=True, method="percentile",
-                           random_state=np.random.default_rng(seed))
-    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    alpha = 1 - confidence
+    if n == 0 or 2 * sps.binom.cdf(0, n, 0.5) > alpha:
+        return (np.nan, np.nan, np.nan)
+    k = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    while 2 * sps.binom.cdf(k, n, 0.5) > alpha:
+        k -= 1
+    return (float(x[k]), float(x[n - 1 - k]), float(1 - 2 * sps.binom.cdf(k, n, 0.5)))
 
 
-def _describe(values: np.ndarray, seed: int) -> dict[str, float]:
+def _describe(values: np.ndarray) -> dict[str, float]:
     """Location, spread, median CI and outliers of one cell's successful values (may be empty)."""
     if values.size == 0:
         return {"mean": np.nan, "median": np.nan, "stdev": np.nan, "ci_low": np.nan,
-                "ci_high": np.nan, "min": np.nan, "max": np.nan, "n_outliers": 0}
-    ci_low, ci_high = _median_ci(values, seed)
+                "ci_high": np.nan, "ci_level": np.nan, "min": np.nan, "max": np.nan,
+                "n_outliers": 0}
+    ci_low, ci_high, ci_level = median_ci(values)
     return {
         "mean": float(np.mean(values)),
         "median": float(np.median(values)),
         "stdev": float(np.std(values, ddof=1)) if values.size >= 2 else np.nan,
         "ci_low": ci_low,
         "ci_high": ci_high,
+        "ci_level": ci_level,
         "min": float(np.min(values)),
         "max": float(np.max(values)),
         "n_outliers": outlier_count(values),
@@ -115,8 +121,8 @@ def measured_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[~trials["warmup"].astype(bool)]
 
 
-def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS,
-              seed: int = 0) -> pd.DataFrame:
+def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
+              ) -> pd.DataFrame:
     """One row per (cell, timed metric): success counts and rate, and statistics of ok values.
 
     Columns: the CELL_COLUMNS present, `metric`, then SUMMARY_STATS. Warm-ups are excluded.
@@ -128,8 +134,9 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
     measurement per repetition: there `n` counts repetitions and `n_ok` the repetitions whose
     instances all succeeded.
 
-    `ci_low`/`ci_high` bound the median (percentile bootstrap, seeded by `seed`): NaN with fewer
-    than 2 values, both equal to the value when all values are equal.
+    `ci_low`/`ci_high` bound the median (median_ci: order statistics, distribution-free) and
+    `ci_level` is that interval's exact coverage (at least 95%); all three are NaN below 6 ok
+    values, where no such interval reaches 95%.
     """
     rows = measured_trials(trials)
     keys = [c for c in CELL_COLUMNS if c in rows.columns]
@@ -150,7 +157,7 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
                 "success_rate": n_ok / n,
                 "success_ci_low": success_ci_low,
                 "success_ci_high": success_ci_high,
-                **_describe(values, seed),
+                **_describe(values),
             })
     return pd.DataFrame(records, columns=[*keys, "metric", *SUMMARY_STATS])
 

@@ -56,13 +56,13 @@ class Analysis:
 def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analysis:
     """The analysis of these trials (the runs' metadata and events read from run_dirs)."""
     metadata = store.read_metadata(run_dirs)
-    summary = summarize(trials, seed=seed)
+    summary = summarize(trials)
     model = transfer_model(trials) if has_transfers(trials) else None
     if model is not None:
         summary = summary_with_model(summary, model)
     scaling = fits = reference = None
     if trials["parallel"].nunique() > 1:
-        scaling, fits = scaling_table(trials, seed=seed), linear_fit(trials)
+        scaling, fits = scaling_table(trials), linear_fit(trials)
         name = configured_reference(metadata)
         reference = load_reference(name) if name in available() else None
     events = store.read_events(run_dirs)
@@ -146,7 +146,9 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     n_warm = int(trials["warmup"].astype(bool).sum())
     parts += ["", f"{len(trials)} trial rows ({n_warm} warm-up rows, left out of the statistics).",
               "", "## Summary", "",
-              "Median with a bootstrap 95% CI; success rate with n_ok of n. Times in seconds.", ""]
+              "Median with a distribution-free 95% CI (order statistics; `ci_level` its exact "
+              "coverage; none below 6 ok values, where no such interval reaches 95%); success "
+              "rate with n_ok of n. Times in seconds.", ""]
     if not summary.empty:
         timed = timed_rows(summary)
         parts.append(timed[table_columns(timed)].to_markdown(index=False, floatfmt=".3f"))

@@ -38,14 +38,21 @@ def only_row(table, **columns):
 # scaling
 
 def test_scaling_one_row_per_n_with_median_and_ci():
-    trials = frame(sweep(lambda n, rep: 10.0 + n + rep, ns=(1, 2, 4), reps=3))
+    trials = frame(sweep(lambda n, rep: 10.0 + n + rep, ns=(1, 2, 4), reps=6))
     table = scaling_table(trials)
     assert list(table["parallel"]) == [1, 2, 4]
     row = only_row(table, parallel=4)
-    assert (row["n_reps"], row["n_reps_ok"], row["n_instances"]) == (3, 3, 12)
-    assert row["median"] == 15.0  # 14, 15, 16
-    assert row["ci_low"] <= 15.0 <= row["ci_high"]
-    assert 14.0 <= row["ci_low"] and row["ci_high"] <= 16.0
+    assert (row["n_reps"], row["n_reps_ok"], row["n_instances"]) == (6, 6, 24)
+    assert row["median"] == 16.5  # 14 .. 19
+    assert (row["ci_low"], row["ci_high"]) == (14.0, 19.0)  # n = 6: the range, 96.9%
+    assert row["ci_level"] == pytest.approx(1 - 2 / 64)
+
+
+def test_three_repetitions_give_no_95_percent_interval():
+    row = only_row(scaling_table(frame(sweep(lambda n, rep: 10.0 + rep, ns=(1, 2), reps=3))),
+                   parallel=2)
+    assert row["median"] == 11.0
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
 
 
 def test_efficiency_is_one_for_a_flat_makespan():
@@ -331,7 +338,7 @@ def test_a_fake_sweep_over_n_writes_the_scaling_table(fake_sweep):
     assert list(scaling["n_instances"]) == [2, 4, 6]
     assert list(scaling["n_failed"]) == [0, 0, 0]
     assert scaling.loc[0, "efficiency"] == 1.0
-    assert (scaling["ci_low"] <= scaling["median"]).all()
+    assert scaling["ci_low"].isna().all()  # 2 repetitions: no interval reaches 95%
 
 
 def test_a_fake_sweep_over_n_reports_the_agreement(fake_sweep):

@@ -236,10 +236,10 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
     lines = ["## Parallel appliances", "",
              "N appliances are released together; the makespan runs from their release until "
              "the last one is closed. Median makespan of the repetitions in which every "
-             "instance succeeded, with a bootstrap 95% CI; efficiency = T(1)/T(N) (1: N "
-             "appliances take as long as one), speedup = N·T(1)/T(N) (against launching them "
-             "one after another). Times in seconds; the table is also in "
-             f"`{store.SCALING_FILE}`.", "",
+             "instance succeeded, with a distribution-free 95% CI (none below 6 "
+             "repetitions); efficiency = T(1)/T(N) (1: N appliances take as long as one), "
+             "speedup = N·T(1)/T(N) (against launching them one after another). Times in "
+             f"seconds; the table is also in `{store.SCALING_FILE}`.", "",
              f"Ran with accelerator **{conditions['accelerator']}** on "
              f"**{conditions['CPUs']}**.", "",
              "lgbench forks one worker process per appliance (each its own process group, so "

@@ -17,7 +17,7 @@ SEED_LAUNCH_LIMIT_S = 6.0
 
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
-                 "mean", "stdev", "min", "max", "n_outliers"]
+                 "ci_level", "mean", "stdev", "min", "max", "n_outliers"]
 
 
 # The transfer model's rows of the summary, shown apart from the timed metrics.
