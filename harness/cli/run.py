@@ -144,7 +144,8 @@ def measure(cfg: DictConfig) -> None:
                            if backend.records_host_facts else None),
                 "config": OmegaConf.to_container(cfg, resolve=True),
                 "launcher": launcher_name(hydra_cfg), "started_at": time.time(),
-                "feasibility": feasibility.model()}
+                "feasibility": feasibility.model(), "lgbench": facts.lgbench_provenance(),
+                "noise_before": facts.noise()}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
     log.info("cell %s: %d warm-up + %d runs, %d appliance(s) each, into %s", plan.cell,
              plan.warmup, plan.runs, plan.parallel, run_dir)
@@ -158,7 +159,8 @@ def measure(cfg: DictConfig) -> None:
         log.warning("interrupted: keeping the %d rows measured so far", len(writer.rows))
     finally:
         metadata.update(backend=backend.metadata(), appliance=appliance.metadata(),
-                        ended_at=time.time(), interrupted=interrupted)
+                        ended_at=time.time(), interrupted=interrupted,
+                        noise_after=facts.noise())
         store.write_json(run_dir / store.METADATA_FILE, metadata)
     if writer.rows:
         report(run_dir, cfg.seed)

@@ -79,6 +79,39 @@ def host_metadata() -> dict[str, Any]:
     }
 
 
+def lgbench_provenance() -> dict[str, str | None]:
+    """lgbench's version, and its git commit when it runs from a checkout (else None)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("lgbench")
+    except metadata.PackageNotFoundError:
+        version = None
+    source = Path(__file__).resolve().parents[2]
+    commit = None
+    if (source / ".git").exists() and shutil.which("git"):
+        result = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                                capture_output=True, text=True)
+        commit = result.stdout.strip() or None
+    return {"version": version, "commit": commit}
+
+
+def noise() -> dict[str, Any]:
+    """What else loads the host now: load averages, CPU time stolen by the hypervisor so far
+    (cumulative, seconds), the CPU frequency governor, and other hypervisor processes (someone
+    else's appliances slow yours). Taken before and after each cell."""
+    steal = psutil.cpu_times()._asdict().get("steal")
+    try:
+        governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text()
+    except OSError:
+        governor = None
+    hypervisors = sum(1 for p in psutil.process_iter(["name"])
+                      if (p.info["name"] or "").startswith(("qemu", "linux.uml")))
+    return {"loadavg": list(os.getloadavg()), "steal_s": steal,
+            "cpu_governor": governor.strip() if governor else None,
+            "hypervisor_processes": hypervisors}
+
+
 def on_tmpfs(path: Path) -> bool:
     """Whether path lies on a tmpfs mount (longest matching mount point wins)."""
     best, fstype = "", ""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import signal
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -18,6 +20,7 @@ from helpers.lgbench import (
     wait_for,
 )
 
+import harness
 from harness.results.records import SCHEMA_VERSION
 
 TRIAL_COLUMNS = ["schema_version", "run_id", "cell", "backend", "accel_requested",
@@ -84,6 +87,20 @@ def test_a_fake_run_writes_every_trial(fake_run):
     assert (trials["total_s"] >= trials["launch_s"]).all()
     assert (trials["ended_at"] > trials["started_at"]).all()
     assert trials["run_id"].nunique() == 1
+
+
+def test_a_run_records_its_lgbench_and_how_noisy_the_host_was(fake_run):
+    run_dir, _ = fake_run
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert metadata["lgbench"]["version"] == importlib.metadata.version("lgbench")
+    checkout = Path(harness.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert metadata["lgbench"]["commit"] == (head or None)
+    for when in ("noise_before", "noise_after"):
+        noise = metadata[when]
+        assert len(noise["loadavg"]) == 3 and noise["steal_s"] >= 0
+        assert isinstance(noise["hypervisor_processes"], int)
 
 
 def test_a_fake_run_summarises_without_warmups(fake_run):
