@@ -236,7 +236,10 @@ class SweepCallback(Callback):
 
 def main() -> None:
     """The console script: Hydra's app, plus Ctrl-C and SIGTERM in the launching process
-    (while a submitit launcher waits for its jobs), which end the jobs before exiting 130."""
+    (while a submitit launcher waits for its jobs), which end the jobs before exiting 130.
+    SIGINT is handled even where lgbench was started with it ignored (a script's background
+    job, nohup), where Python would otherwise leave it ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop)
     try:
         run()

@@ -86,14 +86,24 @@ def hung_fakes(pids: set[int]) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("terminal", [False, True], ids=["signal-to-lgbench", "terminal-ctrl-c"])
-def test_ctrl_c_during_a_submitit_local_sweep_ends_every_job(tmp_path, terminal):
+def ignore_sigint() -> None:
+    """As a script's background job (or nohup) starts: SIGINT ignored, inherited by exec."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(("terminal", "started_ignoring"), [(False, False), (True, False),
+                                                            (False, True)],
+                         ids=["signal-to-lgbench", "terminal-ctrl-c", "started-ignoring-sigint"])
+def test_ctrl_c_during_a_submitit_local_sweep_ends_every_job(tmp_path, terminal,
+                                                             started_ignoring):
     """The terminal's Ctrl-C reaches the whole foreground group (launcher, submitit's
-    controllers and jobs); a signal to lgbench alone must reach the jobs too."""
+    controllers and jobs); a signal to lgbench alone must reach the jobs too, also when
+    lgbench was started with SIGINT ignored."""
     root = tmp_path / "sweep"
     proc = start("-m", "hydra/launcher=submitit_local", "backend=fake", "backend.hang=true",
                  "backend.launch_s=0.05,0.06", "timeout_s=600", "runs=2", "warmup=0",
-                 f"hydra.sweep.dir={root}", start_new_session=True, **within(tmp_path))
+                 f"hydra.sweep.dir={root}", start_new_session=True,
+                 preexec_fn=ignore_sigint if started_ignoring else None, **within(tmp_path))
     seen: set[int] = set()
 
     def both_hung() -> bool:
