@@ -17,6 +17,7 @@ bench: setup
 	$(PY) benchmarks/launch_overhead.py
 	$(PY) benchmarks/parallel_modes.py
 	$(PY) benchmarks/many_at_once.py
+	$(PY) benchmarks/gate_error_rates.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
