@@ -172,3 +172,12 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     indicators.index = rows.index
     counts = pd.concat([rows[keys], indicators], axis=1)
     return counts.groupby(keys, dropna=False, sort=False)[list(STATUSES)].sum().reset_index()
+
+
+def cells_without_ok(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """The cells none of whose measured trials is ok, each with its non-zero status counts:
+    a run whose every trial failed has measured nothing, and should not look like success."""
+    counts = status_counts(trials)
+    failed = counts[counts[STATUS_OK] == 0]
+    return {str(row["cell"]): {status: int(row[status]) for status in STATUSES if row[status]}
+            for _, row in failed.iterrows()}

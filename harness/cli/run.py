@@ -33,6 +33,9 @@ from harness.results import resume, store
 log = logging.getLogger("lgbench")
 # conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
 CONF_DIR = "pkg://harness.conf"
+# Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
+# allow_failures=true), 130 interrupted.
+EXIT_BAD_INPUT, EXIT_NO_OK_TRIAL, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
@@ -82,6 +85,23 @@ def report(run_dir: Path, seed: int) -> None:
     print(table(build_report([run_dir], run_dir, seed=seed)), flush=True)
 
 
+def exit_unless_measured(run_dirs: list[Path], allow_failures: bool) -> None:
+    """Exit EXIT_NO_OK_TRIAL, naming the cells and what happened in them, when some run (a
+    run, or each job of a sweep) has a cell without an ok trial, unless failures are allowed."""
+    from harness.analysis.summary import cells_without_ok
+
+    failed = {f"{cell} in {run_dir}": counts for run_dir in run_dirs
+              for cell, counts in cells_without_ok(store.read_trials([run_dir])).items()}
+    if not failed or allow_failures:
+        return
+    cells = "; ".join(f"{cell}: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+                      for cell, counts in failed.items())
+    print(f"lgbench: no ok trial in {len(failed)} cell(s) ({cells}); exit "
+          f"{EXIT_NO_OK_TRIAL} (allow_failures=true where failures are the finding)",
+          file=sys.stderr, flush=True)
+    sys.exit(EXIT_NO_OK_TRIAL)
+
+
 def launcher_name(hydra_cfg: DictConfig) -> str:
     """The Hydra launcher of this run: `basic` runs cells one after another; the others
     (submitit_local, submitit_slurm) run them as concurrent jobs."""
@@ -110,23 +130,27 @@ def run(cfg: DictConfig) -> None:
     problems = validate(cfg)
     if problems:
         print(f"lgbench: error: {'; '.join(problems)}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     try:
-        measure(cfg)
+        run_dir = measure(cfg)
     except trust.UntrustedPath as exc:
         print(f"lgbench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
+    # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
+    if HydraConfig.get().mode == RunMode.RUN:
+        exit_unless_measured([run_dir], cfg.allow_failures)
 
 
-def measure(cfg: DictConfig) -> None:
-    """One cell: its folders checked before anything launches, then measured and reported."""
+def measure(cfg: DictConfig) -> Path:
+    """One cell: its folders checked before anything launches, then measured and reported.
+    Returns the run folder."""
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
     run_dir = trust.secure_folder(Path(hydra_cfg.runtime.output_dir))
     trust.secure_folder(Path(cfg.paths.cache_dir), private=True)
     if _skip_if_complete(cfg, run_dir):
-        return
+        return run_dir
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
@@ -166,7 +190,8 @@ def measure(cfg: DictConfig) -> None:
         report(run_dir, cfg.seed)
         print(f"results: {run_dir}", flush=True)
     if interrupted:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    return run_dir
 
 
 def count_jobs(overrides: list[str]) -> int:
@@ -232,6 +257,7 @@ class SweepCallback(Callback):
             "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
         report(root, config.seed)
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
+        exit_unless_measured(jobs, config.allow_failures)
 
 
 def main() -> None:
@@ -246,7 +272,7 @@ def main() -> None:
     except KeyboardInterrupt:
         ended = _end_jobs()
         log.warning("interrupted%s", f": ended the job processes {ended}" if ended else "")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _end_jobs(timeout_s: float = 60.0) -> list[int]:

@@ -25,7 +25,8 @@ import pandas as pd
 from harness.results import store
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
-NOT_CELL_KEYS = ("hydra", "resume")
+# Keys that change how a run is carried out or judged, not what a cell measures.
+NOT_CELL_KEYS = ("hydra", "resume", "allow_failures")
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:

@@ -475,7 +475,7 @@ def test_a_corrupting_fake_run_reports_the_failed_checksums(tmp_path):
     result = run_lgbench_in(tmp_path, "backend=fake", "backend.corrupt=true",
                             "workload=transfer", "workload.sizes=[1048576,4194304]", "runs=1",
                             "warmup=0")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr  # no ok trial
     report = (tmp_path / "run" / "report.md").read_text()
     assert "**2 of 2 transfers failed the SHA-256 check**" in report
     assert "download of 1048576 bytes corrupted" in report

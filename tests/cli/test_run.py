@@ -185,6 +185,30 @@ def sweep(tmp_path_factory):
     return root, result
 
 
+def test_a_run_without_an_ok_trial_exits_3_and_says_what_happened(tmp_path):
+    result = run_lgbench_in(tmp_path, "backend=fake", "backend.fail=true", "runs=2",
+                            "warmup=1")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"lgbench: no ok trial in 1 cell(s) (fake/cached-hot/launch/p1 in {tmp_path / 'run'}: "
+        "2 error); exit 3 (allow_failures=true where failures are the finding)")
+    assert (tmp_path / "run" / "report.md").exists()
+    allowed = run_lgbench_in(tmp_path, "backend=fake", "backend.fail=true", "runs=1",
+                             "warmup=0", "allow_failures=true")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_sweep_finishes_every_cell_then_exits_3_for_the_one_without_an_ok_trial(tmp_path):
+    root = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.fail=true,false",
+                            "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"no ok trial in 1 cell(s) (fake/cached-hot/launch/p1 in {root / '0'}: 1 error)" \
+        in result.stderr
+    statuses = pd.read_parquet(root / "trials.parquet")["status"]
+    assert sorted(statuses) == ["error", "ok"]  # both cells ran; the aggregate is written
+
+
 def test_a_sweep_writes_one_folder_per_job(sweep):
     root, result = sweep
     assert "Traceback" not in result.stdout + result.stderr

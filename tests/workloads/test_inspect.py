@@ -158,7 +158,7 @@ def test_bad_images_give_error_rows_not_tracebacks(run_lgbench, tmp_path, image)
         open(image, "w").close()
     result = run_lgbench("backend=fake", "workload=inspect", f"workload.image={image}",
                          "runs=2", "warmup=1")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
     assert list(trials["status"]) == ["error"] * 3
