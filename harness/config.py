@@ -26,6 +26,8 @@ class BackendConf:
     accel: str = "auto"  # kvm | tcg | uml | auto (auto: KVM where a KVM appliance really boots)
 
 
+RUNS_AUTO = "auto"
+MIN_VALUES_FOR_CI = 6  # the fewest values with a 95% CI of the median ([min, max] of 5: 93.75%)
 LIBVIRTD_LIMIT_MAX = 2**32 - 1  # virt-admin takes limits as unsigned 32-bit integers
 
 
@@ -97,7 +99,11 @@ class LgbenchConf:
     paths: PathsConf = field(default_factory=PathsConf)
     experiment_name: str = "default"  # folder under results_dir, set by experiments/*.yaml
     parallel: int = 1  # appliances launched at once per repetition, one handle each
-    runs: int = 5  # measured repetitions per cell
+    runs: Any = 5  # measured repetitions per cell, or auto: until `precision` (see below)
+    precision: float = 0.05  # runs=auto: target half-width of the median's 95% CI / median
+    min_runs: int = 6  # runs=auto: at least this many (6: the fewest with a 95% median CI)
+    max_runs: int = 30  # runs=auto: at most this many
+    budget_s: float = 1800.0  # runs=auto: no repetition that would end later in the cell
     warmup: int = 2  # repetitions before those, stored with warmup=true and left out of stats
     memsize: int | None = None  # appliance memory in MiB; null: libguestfs's default
     smp: int = 1  # appliance vCPUs
@@ -136,11 +142,30 @@ def register_configs() -> None:
     cs.store(group="workload", name="multi_guest_schema", node=MultiGuestWorkloadConf)
 
 
+def auto_runs_problems(cfg: Any) -> list[str]:
+    """runs=auto's knobs: a precision in (0, 1), 6 <= min_runs <= max_runs, a positive budget."""
+    problems = []
+    if not 0 < cfg.precision < 1:
+        problems.append(f"precision is a fraction of the median, above 0 and below 1 (got "
+                        f"{cfg.precision}; 0.02 asks for a 95% CI within 2%)")
+    if cfg.min_runs < MIN_VALUES_FOR_CI:
+        problems.append(f"min_runs must be at least {MIN_VALUES_FOR_CI}, the fewest values "
+                        f"with a 95% CI of the median (got {cfg.min_runs})")
+    if cfg.max_runs < cfg.min_runs:
+        problems.append(f"max_runs ({cfg.max_runs}) must be at least min_runs "
+                        f"({cfg.min_runs})")
+    if cfg.budget_s <= 0:
+        problems.append(f"budget_s must be positive (got {cfg.budget_s})")
+    return problems
+
+
 def validate(cfg: Any) -> list[str]:
     """Return the problems a composed config has that types alone cannot catch."""
     problems = []
-    if cfg.runs < 1:
-        problems.append(f"runs must be at least 1 (got {cfg.runs})")
+    if cfg.runs == RUNS_AUTO:
+        problems += auto_runs_problems(cfg)
+    elif not isinstance(cfg.runs, int) or isinstance(cfg.runs, bool) or cfg.runs < 1:
+        problems.append(f"runs must be a whole number from 1, or auto (got {cfg.runs})")
     if cfg.warmup < 0:
         problems.append(f"warmup must be 0 or more (got {cfg.warmup})")
     if cfg.parallel < 1:

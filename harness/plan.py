@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.analysis.precision import StopRule
 from harness.results.resume import NOT_CELL_KEYS
 
 
@@ -54,10 +55,18 @@ class CellPlan:
     probe_timeout_s: float
     verbose: bool = False
     timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
+    stop_rule: StopRule | None = None  # runs=auto: `runs` is then its max_runs
 
     @property
     def repetitions(self) -> int:
+        """The most repetitions the cell runs, warm-ups included."""
         return self.warmup + self.runs
+
+    @property
+    def planned_repetitions(self) -> int:
+        """The repetitions the cell surely runs: with runs=auto, up to its min_runs. A cell that
+        cannot run gets rows for these."""
+        return self.warmup + (self.stop_rule.min_runs if self.stop_rule else self.runs)
 
     def instances(self, rep: int) -> int:
         """Appliances launched at once in repetition `rep`: one for a warm-up."""

@@ -95,24 +95,33 @@ def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
 
 
 def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: Path) -> None:
-    result = lgbench(cache_dir, "backend=tcg", "runs=2", "warmup=1", f"hydra.run.dir={tmp_path}")
+    """runs=auto on real launches: 6 runs give the first 95% CI of the median, and TCG launches
+    lie well within 50% of each other, so the cell stops there, by precision."""
+    result = lgbench(cache_dir, "backend=tcg", "runs=auto", "precision=0.5", "min_runs=6",
+                     "max_runs=6", "warmup=1", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
-    assert len(trials) == 3
+    assert len(trials) == 7
     assert trials["warmup"].sum() == 1
     measured = trials[~trials["warmup"]]
-    assert (measured["status"] == "ok").sum() == 2, trials[["status", "error"]]
+    assert (measured["status"] == "ok").sum() == 6, trials[["status", "error"]]
     assert set(trials["accel_effective"]) == {"tcg"}
     assert (measured["total_s"] >= measured["launch_s"]).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     launch = summary[summary["metric"] == "launch_s"].iloc[0]
-    assert launch["n_ok"] == 2 and launch["median"] == measured["launch_s"].median()
-    assert pd.isna(launch["ci_low"])  # 2 runs: no distribution-free 95% interval
-    assert list((tmp_path / "plots").glob("*.png"))
+    assert launch["n_ok"] == 6 and launch["median"] == measured["launch_s"].median()
+    # 6 values: [min, max] at its exact level 1 - 2/64
+    assert (launch["ci_low"], launch["ci_high"]) == (launch["min"], launch["max"])
+    assert launch["ci_level"] == pytest.approx(1 - 2 / 64)
     metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert metadata["stop_reason"] == "precision", measured["total_s"].tolist()
+    total = summary[summary["metric"] == "total_s"].iloc[0]
+    assert (total["ci_high"] - total["ci_low"]) / 2 / total["median"] <= 0.5
+    assert list((tmp_path / "plots").glob("*.png"))
     assert metadata["host"]["versions"]["libguestfs"].startswith("1.")
     assert metadata["appliance"]["files"]["kernel"]["sha256"]
-    assert "under 6 seconds" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "under 6 seconds" in report and "6 runs, stopped by precision" in report
     assert "tcg" in result.stdout and "median" in result.stdout
     assert not appliance_pids()
 

@@ -25,8 +25,9 @@ ALLOWED = {
     "backends": {"host"},
     "appliances": {"host"},
     "workloads": {"backends", "host", "results"},  # guests build disks through the handle factory
-    "execution": {"backends", "workloads", "appliances", "host", "results", "plan"},
-    "plan": {"results"},
+    # runs=auto: the plan carries, and the runner applies, a stop rule on the median's CI
+    "execution": {"backends", "workloads", "appliances", "host", "results", "plan", "analysis"},
+    "plan": {"results", "analysis"},
     "config": {"host"},
 }
 

@@ -24,7 +24,8 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import register_configs, validate
+from harness.analysis.precision import StopRule
+from harness.config import RUNS_AUTO, register_configs, validate
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, feasibility, trust
 from harness.plan import CellPlan, cell_label, identity
@@ -157,12 +158,15 @@ def measure(cfg: DictConfig) -> Path:
     backend = instantiate(cfg.backend)
     appliance = instantiate(cfg.appliance)
     workload = instantiate(cfg.workload)
+    auto = cfg.runs == RUNS_AUTO
     plan = CellPlan(
         run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg, workload.variant()),
         parallel=cfg.parallel,
-        runs=cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize, smp=cfg.smp,
-        timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
-        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline)
+        runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
+        smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
+        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
+        stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
+        if auto else None)
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": facts.host_metadata(),
                 "doctor": (checks.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
@@ -171,20 +175,22 @@ def measure(cfg: DictConfig) -> Path:
                 "feasibility": feasibility.model(), "lgbench": facts.lgbench_provenance(),
                 "noise_before": facts.noise()}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
-    log.info("cell %s: %d warm-up + %d runs, %d appliance(s) each, into %s", plan.cell,
-             plan.warmup, plan.runs, plan.parallel, run_dir)
+    runs = (f"{cfg.min_runs}..{cfg.max_runs} runs until the median is within "
+            f"{cfg.precision:.0%}" if auto else f"{plan.runs} runs")
+    log.info("cell %s: %d warm-up + %s, %d appliance(s) each, into %s", plan.cell,
+             plan.warmup, runs, plan.parallel, run_dir)
     writer = store.TrialWriter(run_dir)
-    interrupted = False
+    interrupted, stop_reason = False, None
     try:
-        run_cell(plan, backend, appliance, workload, writer,
-                 store.TrialWriter(run_dir, store.EVENTS_FILE))
+        stop_reason = run_cell(plan, backend, appliance, workload, writer,
+                               store.TrialWriter(run_dir, store.EVENTS_FILE))
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: keeping the %d rows measured so far", len(writer.rows))
     finally:
         metadata.update(backend=backend.metadata(), appliance=appliance.metadata(),
                         ended_at=time.time(), interrupted=interrupted,
-                        noise_after=facts.noise())
+                        stop_reason=stop_reason, noise_after=facts.noise())
         store.write_json(run_dir / store.METADATA_FILE, metadata)
     if writer.rows:
         report(run_dir, cfg.seed)

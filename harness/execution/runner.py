@@ -21,6 +21,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.precision import STOP_RUNS
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
 from harness.host import feasibility, memory, processes
@@ -54,21 +55,32 @@ class Instance:
 EventRows = Callable[[list[dict[str, Any]]], None]
 
 
+def repetition_value(plan: CellPlan, rows: list[TrialRow]) -> float | None:
+    """What runs=auto makes precise: the appliance's total_s, or with N appliances the
+    repetition's makespan; None unless every instance is ok."""
+    if any(r.status != STATUS_OK for r in rows):
+        return None
+    return rows[0].makespan_s if plan.parallel > 1 else rows[0].total_s
+
+
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
              emit: Callable[[list[TrialRow]], None], emit_events: EventRows | None = None
-             ) -> None:
-    """Run every repetition of one cell, handing each repetition's rows to `emit` at once
-    (and, with plan.timeline, its timestamped events to `emit_events`).
+             ) -> str:
+    """Run the repetitions of one cell, handing each repetition's rows to `emit` at once
+    (and, with plan.timeline, its timestamped events to `emit_events`). Returns why it
+    stopped: STOP_RUNS (every planned run), a reason of plan.stop_rule (runs=auto), or the
+    status of the rows given to repetitions that could not run.
 
     Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
     caches hot); measured repetitions launch `parallel` at once.
     """
-    def skip_from(first: int, status: str, reason: str) -> None:
-        """Rows of `status` for repetitions `first`.. that will not run."""
+    def skip_from(first: int, status: str, reason: str) -> str:
+        """Rows of `status` for planned repetitions `first`.. that will not run."""
         log.warning("%s: %s", status, reason)
-        for rep in range(first, plan.repetitions):
+        for rep in range(first, plan.planned_repetitions):
             emit([_row(plan, backend, appliance, workload, i, rep, status=status, error=reason)
                   for i in range(plan.instances(rep))])
+        return status
 
     kind = f"{backend.name}/{appliance.type}/{workload.name}/m{plan.memsize}"
     measured = feasibility.measured_footprint(plan.cache_dir, kind)
@@ -78,20 +90,20 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                                        check_memory=not measure_first)
                   + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
-        skip_from(0, STATUS_INFEASIBLE, "; ".join(infeasible))
-        return
+        return skip_from(0, STATUS_INFEASIBLE, "; ".join(infeasible))
     done = 0  # repetitions whose rows were emitted
+    values: list[float] = []  # runs=auto: the measured repetitions' values
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed
+        started = time.monotonic()
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
         workload.setup(backend.accel)
-        started = time.monotonic()
         for rep in range(plan.repetitions):
             if rep == plan.warmup and measure_first and (problem := feasibility.memory_problem(
                     plan.parallel, plan.memsize,
                     feasibility.measured_footprint(plan.cache_dir, kind))):
-                skip_from(rep, STATUS_INFEASIBLE, problem)
-                break
+                return skip_from(rep, STATUS_INFEASIBLE, problem)
+            rep_started = time.monotonic()
             rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
             emit(rows)
             done = rep + 1
@@ -102,12 +114,24 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
             summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
                                 else f"{r.status}: {r.error}" for r in first_row_per_instance)
-            log.info("trial %d/%d%s: %s | cell ETA %s", done, plan.repetitions,
-                     " (warm-up)" if rep < plan.warmup else "", summary, _clock(eta))
+            log.info("trial %d/%d%s: %s | cell ETA %s%s", done, plan.repetitions,
+                     " (warm-up)" if rep < plan.warmup else "", summary,
+                     "at most " if plan.stop_rule else "", _clock(eta))
+            if plan.stop_rule is None or rep < plan.warmup:
+                continue
+            if (value := repetition_value(plan, rows)) is not None:
+                values.append(value)
+            now = time.monotonic()
+            stop = plan.stop_rule.reason(values, done - plan.warmup, now - started,
+                                         now - rep_started)
+            if stop:
+                log.info("runs=auto: stopped after %d runs (%s)", done - plan.warmup, stop)
+                return stop
+        return STOP_RUNS
     except BackendUnavailable as exc:
-        skip_from(done, STATUS_UNSUPPORTED, str(exc))
+        return skip_from(done, STATUS_UNSUPPORTED, str(exc))
     except (ApplianceError, WorkloadError) as exc:
-        skip_from(done, STATUS_ERROR, str(exc))
+        return skip_from(done, STATUS_ERROR, str(exc))
     finally:
         backend.teardown()
 

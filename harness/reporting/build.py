@@ -124,6 +124,18 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
     return figures, timeline_plots
 
 
+def auto_runs_note(meta: dict[str, Any], trials: pd.DataFrame) -> str:
+    """For a runs=auto cell: how many runs it took and why it stopped."""
+    config = meta.get("config") or {}
+    if config.get("runs") != "auto":
+        return ""
+    measured = trials[(trials["run_id"] == meta.get("run_id")) & ~trials["warmup"].astype(bool)]
+    return (f"; runs=auto (median's 95% CI within {config['precision']:.1%}, "
+            f"{config['min_runs']}..{config['max_runs']} runs, budget {config['budget_s']:g} s): "
+            f"{measured['repetition'].nunique()} runs, stopped by "
+            f"{meta.get('stop_reason') or 'an interruption'}")
+
+
 def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                     timeline_plots: dict[str, str]) -> str:
     """report.md: what ran where, the summary table, the seed's expectations, then a section
@@ -137,7 +149,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
         parts.append(f"- run `{meta.get('run_id')}` on `{host.get('hostname')}`: "
                      f"{host.get('cpu_model')}, {host.get('cores')} cores, kernel "
                      f"{host.get('kernel')}, libguestfs {libguestfs}"
-                     f"; KVM: {meta.get('backend', {}).get('kvm_verdict') or 'not probed'}")
+                     f"; KVM: {meta.get('backend', {}).get('kvm_verdict') or 'not probed'}"
+                     f"{auto_runs_note(meta, trials)}")
     launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
     if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice
         parts += ["", f"**Warning:** cells ran as concurrent jobs (Hydra launcher "

@@ -56,6 +56,8 @@ def is_complete(run_dir: Path, cell: dict[str, Any]) -> bool:
         trials = pd.read_parquet(run_dir / store.TRIALS_FILE, columns=["repetition", "instance"])
     except (OSError, ValueError):
         return False
+    if cell["runs"] == "auto":  # its length is decided as it runs: done once it said why
+        return meta.get("stop_reason") is not None
     warmup, runs, parallel = cell["warmup"], cell["runs"], cell["parallel"]
     expected = {(rep, i) for rep in range(warmup + runs)
                 for i in range(1 if rep < warmup else parallel)}

@@ -41,7 +41,12 @@ def assert_clean_failure(result, *words):
 
 @pytest.mark.parametrize(("override", "words"), [
     ("backend=nosuch", ["backend/nosuch"]),
-    ("runs=-1", ["runs must be at least 1", "-1"]),
+    ("runs=-1", ["runs must be a whole number from 1, or auto (got -1)"]),
+    ("runs=2.5", ["runs must be a whole number from 1, or auto (got 2.5)"]),
+    ("runs=auto precision=0", ["precision is a fraction of the median"]),
+    ("runs=auto min_runs=5", ["min_runs must be at least 6", "(got 5)"]),
+    ("runs=auto min_runs=8 max_runs=7", ["max_runs (7) must be at least min_runs (8)"]),
+    ("runs=auto budget_s=0", ["budget_s must be positive"]),
     ("timeout_s=0", ["timeout_s must be positive"]),
     ("warmup=-2", ["warmup", "-2"]),
     ("parallel=0", ["parallel must be at least 1"]),
@@ -207,6 +212,23 @@ def test_a_sweep_finishes_every_cell_then_exits_3_for_the_one_without_an_ok_tria
         in result.stderr
     statuses = pd.read_parquet(root / "trials.parquet")["status"]
     assert sorted(statuses) == ["error", "ok"]  # both cells ran; the aggregate is written
+
+
+def test_runs_auto_measures_until_precise_and_says_why_it_stopped(tmp_path):
+    """precision=0.9: 0.5 s fake launches meet it at min_runs, even with a busy host's spikes;
+    resumed, the cell is done."""
+    args = ("backend=fake", "backend.launch_s=0.5", "runs=auto", "precision=0.9", "min_runs=7",
+            "warmup=1", "resume=true")
+    result = run_lgbench_in(tmp_path, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 warm-up + 7..30 runs until the median is within 90%" in result.stdout
+    assert "runs=auto: stopped after 7 runs (precision)" in result.stdout
+    run_dir = tmp_path / "run"
+    assert json.loads((run_dir / "metadata.json").read_text())["stop_reason"] == "precision"
+    assert pd.read_parquet(run_dir / "trials.parquet")["repetition"].max() == 7
+    assert "7 runs, stopped by precision" in (run_dir / "report.md").read_text()
+    again = run_lgbench_in(tmp_path, *args)
+    assert "complete in" in again.stdout and "skipped" in again.stdout
 
 
 def test_a_sweep_writes_one_folder_per_job(sweep):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from harness.analysis.precision import STOP_BUDGET, STOP_MAX_RUNS, STOP_PRECISION, StopRule
 from harness.appliances.cached import CachedAppliance
 from harness.backends.base import BackendUnavailable
 from harness.backends.fake import FakeBackend
@@ -408,3 +409,50 @@ def test_a_corrupted_download_is_an_error_row(tmp_path, hot):
 
 def test_transfer_payloads_are_deterministic_per_seed():
     assert payload(1024, 1) == payload(1024, 1) != payload(1024, 2)
+
+
+# --- runs=auto -------------------------------------------------------------------------------
+
+def auto_run(tmp_path, hot, rule, backend=None, **fields):
+    """run_cell under a stop rule; returns (rows, why it stopped)."""
+    rows = []
+    cell_plan = plan(tmp_path, runs=rule.max_runs, warmup=1, stop_rule=rule, **fields)
+    stop = run_cell(cell_plan, backend or FakeBackend(launch_s=0.02), hot,
+                    LaunchWorkload("launch"), rows.extend)
+    return rows, stop
+
+
+def measured(rows):
+    return sorted({r.repetition for r in rows if not r.warmup})
+
+
+# precision=5: any spread is precise enough (a busy host can make one fake launch 3x slower)
+def test_runs_auto_stops_once_the_median_is_precise(tmp_path, hot):
+    rows, stop = auto_run(tmp_path, hot, StopRule(precision=5, min_runs=6, max_runs=20,
+                                                  budget_s=600))
+    assert (stop, measured(rows)) == (STOP_PRECISION, list(range(1, 7)))
+
+
+def test_runs_auto_stops_at_max_runs_short_of_precision(tmp_path, hot):
+    rows, stop = auto_run(tmp_path, hot, StopRule(precision=1e-9, min_runs=6, max_runs=7,
+                                                  budget_s=600))
+    assert (stop, len(measured(rows))) == (STOP_MAX_RUNS, 7)
+
+
+def test_runs_auto_stops_before_a_run_that_would_pass_its_budget(tmp_path, hot):
+    rows, stop = auto_run(tmp_path, hot, StopRule(precision=1e-9, min_runs=6, max_runs=20,
+                                                  budget_s=1.0),
+                          backend=FakeBackend(launch_s=0.3))
+    assert stop == STOP_BUDGET and 1 <= len(measured(rows)) <= 3
+
+
+def test_runs_auto_with_makespans_of_n_appliances(tmp_path, hot):
+    rows, stop = auto_run(tmp_path, hot, StopRule(precision=5, min_runs=6, max_runs=20,
+                                                  budget_s=600), parallel=2)
+    assert stop == STOP_PRECISION and len([r for r in rows if not r.warmup]) == 12
+
+
+def test_runs_auto_on_a_backend_that_cannot_run_gives_its_min_runs_of_rows(tmp_path, hot):
+    rows, stop = auto_run(tmp_path, hot, StopRule(precision=0.05, min_runs=6, max_runs=30,
+                                                  budget_s=600), backend=Unavailable())
+    assert stop == "unsupported" and len(rows) == 1 + 6
