@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import compare as comparison
-from harness.reporting.build import build_report
+from harness.reporting.build import build_report, warning_text
 from harness.reporting.sections.summary import table
 from harness.results import merge, store
 from harness.results.records import TIMED_COLUMNS
@@ -140,8 +140,10 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         note = hosts_note(trials, result, by)
         sections = comparison_lines(result, by, note) if len(result) else [
             f"## Comparison by {by}", "", "No cell was measured on both sides."]
-    summary = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections)
-    print(table(summary))
+    found = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections)
+    print(table(found.summary))
+    if len(found.warnings):
+        print(warning_text(found.warnings))
     if result is not None:
         print(f"\ncomparison by {by} ({', '.join(args.metric)}):")
         print(comparison_text(result) if len(result) else

@@ -80,10 +80,13 @@ def _stop(signum: int, frame: Any) -> None:
 
 def report(run_dir: Path, seed: int) -> None:
     """Summary, plots and report of run_dir (a run or a sweep root); the table printed."""
-    from harness.reporting.build import build_report
+    from harness.reporting.build import build_report, warning_text
     from harness.reporting.sections.summary import table
 
-    print(table(build_report([run_dir], run_dir, seed=seed)), flush=True)
+    found = build_report([run_dir], run_dir, seed=seed)
+    print(table(found.summary), flush=True)
+    if len(found.warnings):
+        print(warning_text(found.warnings), flush=True)
 
 
 def exit_unless_measured(run_dirs: list[Path], allow_failures: bool) -> None:

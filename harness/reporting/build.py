@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.client_limit import client_limit_table, has_client_limit
+from harness.analysis.noise import cell_warnings
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.stages import BootStages, boot_stages, configured_markers
@@ -51,6 +52,7 @@ class Analysis:
     comparison: pd.DataFrame | None  # UML against the one other backend
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
+    warnings: pd.DataFrame  # unstable, drifting or disturbed cells (analysis/noise.py)
 
 
 def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analysis:
@@ -70,15 +72,16 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
             if events is not None else None)
     client_limit = client_limit_table(trials) if has_client_limit(trials) else None
     return Analysis(trials, metadata, summary, model, scaling, fits, reference,
-                    uml_comparison(trials, seed), boot, client_limit)
+                    uml_comparison(trials, seed), boot, client_limit,
+                    cell_warnings(trials, metadata))
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
                  trials: pd.DataFrame | None = None,
-                 sections: list[str] | None = None) -> pd.DataFrame:
+                 sections: list[str] | None = None) -> Analysis:
     """Read the trials of run_dirs (or take `trials`, e.g. merged ones with a host column),
     write summary, plots, report.md (with `sections`' lines at its end) and report.html into
-    out_dir; return the summary."""
+    out_dir; return the analysis (for the terminal: its summary and warnings)."""
     trials = store.read_trials(run_dirs) if trials is None else trials
     found = analyse(run_dirs, trials, seed)
     store.write_csv(out_dir / store.SUMMARY_FILE, found.summary)
@@ -96,7 +99,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
     store.write_text(out_dir / store.REPORT_FILE, text)
     html.write(out_dir, text, found.metadata)
-    return found.summary
+    return found
 
 
 def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
@@ -122,6 +125,13 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
             timeline_plots[cell] = "timeline.png" if i == 0 else f"timeline-{i + 1}.png"
             figures[timeline_plots[cell]] = trial_timeline(trial)
     return figures, timeline_plots
+
+
+def warning_text(warnings: pd.DataFrame, markdown: bool = False) -> str:
+    """One line per warning: `cell: check: message` (a bullet list in markdown)."""
+    bullet = "- " if markdown else "warning: "
+    return "\n".join(f"{bullet}{row.cell}: {row.check}: {row.message}"
+                     for row in warnings.itertuples())
 
 
 def auto_runs_note(meta: dict[str, Any], trials: pd.DataFrame) -> str:
@@ -169,6 +179,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                                                       "error"]]
     if len(failures):
         parts += ["", "## Failures", "", failures.to_markdown(index=False)]
+    if len(found.warnings):
+        parts += ["", "## Warnings", "", warning_text(found.warnings, markdown=True)]
     parts += ["", "## The seed's expectation", ""] + seed_expectation(trials)
     if found.model is not None:
         parts += ["", *transfer_section(trials, found.model)]

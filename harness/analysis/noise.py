@@ -1,0 +1,110 @@
+"""Warnings a performance engineer expects before trusting a cell's numbers: a spread too wide,
+a drift across repetitions, warm-ups that were not enough, outliers, and other appliances or a
+hypervisor taking CPU time during the cell. Pure functions of the trials and the runs' metadata.
+
+Each cell is read as its repetitions in order: the appliance's total_s, or with N appliances the
+repetition's makespan (the value runs=auto makes precise), ok repetitions only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from harness.analysis.summary import measured_trials, outlier_count
+from harness.results.records import STATUS_OK
+
+UNSTABLE_CV = 0.10  # robust coefficient of variation (1.4826 MAD / median) above which to warn
+DRIFT_ALPHA = 0.01  # two-sided Kendall tau test of value against repetition order
+MIN_DRIFT_VALUES = 6  # below this the test cannot reach 1%
+WARM_UP_ALPHA = 0.05  # one-sided Mann-Whitney of the first quarter of runs against the rest
+MIN_WARM_UP_VALUES = 8  # below this the test cannot reach 5% (2 of 8: p >= 1/28)
+STEAL_SHARE = 0.02  # stolen CPU time, as a share of the cell's wall time x cores
+COLUMNS = ("run_id", "cell", "check", "message")
+
+
+def repetition_values(cell_rows: pd.DataFrame) -> np.ndarray:
+    """One value per fully ok measured repetition, in repetition order."""
+    rows = measured_trials(cell_rows)
+    ok = rows.groupby("repetition")["status"].agg(lambda s: (s == STATUS_OK).all())
+    rows = rows[rows["repetition"].isin(ok[ok].index)].sort_values(["repetition", "instance"])
+    metric = "makespan_s" if rows["parallel"].max() > 1 else "total_s"
+    return rows.groupby("repetition", sort=True)[metric].first().dropna().to_numpy(dtype=float)
+
+
+def robust_cv(values: np.ndarray) -> float:
+    """1.4826 x MAD / median: the coefficient of variation for normal data, but one slow launch
+    cannot inflate it. NaN below 3 values."""
+    if values.size < 3:
+        return float("nan")
+    median = np.median(values)
+    return float(1.4826 * np.median(np.abs(values - median)) / median)
+
+
+def drift_p(values: np.ndarray) -> float:
+    """Two-sided p of Kendall's tau between value and repetition order (exact for small n):
+    a host warming up, throttling or filling a cache makes later runs faster or slower."""
+    if values.size < MIN_DRIFT_VALUES or np.ptp(values) == 0:
+        return float("nan")
+    return float(sps.kendalltau(np.arange(values.size), values).pvalue)
+
+
+def slow_start_p(values: np.ndarray) -> float:
+    """One-sided p (exact for small n) that the first quarter of the measured runs is slower
+    than the rest: the caches or the host were still warming up. NaN below 8 values."""
+    if values.size < MIN_WARM_UP_VALUES:
+        return float("nan")
+    first = values.size // 4
+    return float(sps.mannwhitneyu(values[:first], values[first:],
+                                  alternative="greater").pvalue)
+
+
+def host_warnings(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Other hypervisor processes, and CPU time stolen by the host's hypervisor, during the
+    cell (from the noise taken before and after it)."""
+    before, after = meta.get("noise_before") or {}, meta.get("noise_after") or {}
+    found = []
+    others = max(before.get("hypervisor_processes") or 0, after.get("hypervisor_processes") or 0)
+    if others:
+        found.append(("other hypervisors", f"{others} other qemu/linux.uml process(es) ran on "
+                      "the host around this cell: someone else's appliances slow yours"))
+    cores = (meta.get("host") or {}).get("cores") or 1
+    wall = (meta.get("ended_at") or 0) - (meta.get("started_at") or 0)
+    if before.get("steal_s") is not None and after.get("steal_s") is not None and wall > 0:
+        stolen = after["steal_s"] - before["steal_s"]
+        if stolen > STEAL_SHARE * wall * cores:
+            found.append(("stolen CPU", f"the host's hypervisor took {stolen:.1f} s of CPU "
+                          f"time ({stolen / (wall * cores):.0%} of the cell's)"))
+    return found
+
+
+def cell_warnings(trials: pd.DataFrame, metadata: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per warning: run_id, cell, check and a sentence that says what to do."""
+    records = []
+    for (run_id, cell), rows in trials.groupby(["run_id", "cell"], sort=False):
+        values = repetition_values(rows)
+        found = []
+        if (cv := robust_cv(values)) > UNSTABLE_CV:
+            found.append(("unstable", f"robust CV {cv:.0%} > {UNSTABLE_CV:.0%}: the median is "
+                          "uncertain; more runs or a quieter host"))
+        if (p := drift_p(values)) < DRIFT_ALPHA:
+            tau = sps.kendalltau(np.arange(values.size), values).statistic
+            found.append(("drift", f"runs got {'slower' if tau > 0 else 'faster'} in order "
+                          f"(Kendall tau {tau:+.2f}, p {p:.2g}): the host changed under the "
+                          "cell"))
+        if (p := slow_start_p(values)) < WARM_UP_ALPHA:
+            found.append(("warm-up", f"the first {values.size // 4} measured runs (median "
+                          f"{np.median(values[:values.size // 4]):.2f} s) are slower than the "
+                          f"rest ({np.median(values[values.size // 4:]):.2f} s; Mann-Whitney "
+                          f"p {p:.2g}): add warm-ups"))
+        if (n := outlier_count(values)) > 0:
+            found.append(("outliers", f"{n} of {values.size} runs are outliers (modified "
+                          "z > 3.5)"))
+        for meta in (m for m in metadata if m.get("run_id") == run_id):
+            found += host_warnings(meta)
+        records += [{"run_id": run_id, "cell": cell, "check": check, "message": message}
+                    for check, message in found]
+    return pd.DataFrame(records, columns=list(COLUMNS))
