@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.analysis.summary import measured_trials, outlier_count
-from harness.results.records import STATUS_OK
+from harness.analysis.summary import measured_trials, ok_values, outlier_count
 
 UNSTABLE_CV = 0.10  # robust coefficient of variation (1.4826 MAD / median) above which to warn
 DRIFT_ALPHA = 0.01  # two-sided Kendall tau test of value against repetition order
@@ -28,11 +27,8 @@ COLUMNS = ("run_id", "cell", "check", "message")
 
 def repetition_values(cell_rows: pd.DataFrame) -> np.ndarray:
     """One value per fully ok measured repetition, in repetition order."""
-    rows = measured_trials(cell_rows)
-    ok = rows.groupby("repetition")["status"].agg(lambda s: (s == STATUS_OK).all())
-    rows = rows[rows["repetition"].isin(ok[ok].index)].sort_values(["repetition", "instance"])
-    metric = "makespan_s" if rows["parallel"].max() > 1 else "total_s"
-    return rows.groupby("repetition", sort=True)[metric].first().dropna().to_numpy(dtype=float)
+    rows = measured_trials(cell_rows).sort_values("repetition", kind="stable")
+    return ok_values(rows, "makespan_s" if rows["parallel"].max() > 1 else "total_s")
 
 
 def robust_cv(values: np.ndarray) -> float:

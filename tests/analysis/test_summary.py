@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.rows import trial
+from scipy import stats as sps
 
 from harness.analysis.scaling import series_labels
 from harness.analysis.summary import (
@@ -238,3 +239,17 @@ def test_series_labels_name_only_the_factors_that_vary():
     assert list(series_labels(rows)) == [
         "direct, memsize=512", "libvirt, memsize=512", "libvirt, memsize=2048"]
     assert list(series_labels(rows.iloc[:2])) == ["direct", "libvirt"]
+
+
+@pytest.mark.parametrize("n", [5, 20, 100])
+def test_wilson_interval_covers_about_95_percent(n):
+    """Exact coverage (summed over the binomial distribution, no simulation error) over true
+    success rates from 0.5 to 0.99: 95% on average within 0.015, never below 83% (Wilson's
+    known dips near 0 and 1 at small n)."""
+    coverages = []
+    for p in np.linspace(0.5, 0.99, 50):
+        bounds = [wilson_interval(k, n) for k in range(n + 1)]
+        coverages.append(sum(sps.binom.pmf(k, n, p) for k, (low, high) in enumerate(bounds)
+                             if low <= p <= high))
+    assert abs(np.mean(coverages) - 0.95) < 0.015, np.mean(coverages)
+    assert min(coverages) > 0.83, min(coverages)
