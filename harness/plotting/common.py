@@ -6,11 +6,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
 
 
 
 LONG_LABEL = 8  # characters; longer cell labels are slanted so they do not overlap
+# Past these sizes a figure stays readable (and quick) by drawing less, and says so in its title.
+MAX_POINTS = 200  # trial points drawn per box; a seeded subsample beyond
+MANY_CELLS = 30  # cells (or series) past which points, annotations and legends are left out
+MANY_SERIES = 8  # series (curves, hues) past which legends and per-series panels are left out
+MAX_WIDTH_IN = 30.0  # inches
 
 
 # Fixed colours, so a status looks the same in every figure and every run.
@@ -22,6 +28,18 @@ NOTE_WIDTH = 90  # characters per legend line of a reference's notes
 
 
 NOTE_LENGTH = 180  # characters kept of each note
+
+
+def subsample(rows: pd.DataFrame, by: str | list[str], limit: int = MAX_POINTS
+              ) -> tuple[pd.DataFrame, bool]:
+    """At most `limit` rows per group, the same ones every time (seeded); and whether any group
+    was cut."""
+    sizes = rows.groupby(by, sort=False)[rows.columns[0]].transform("size")
+    if (sizes <= limit).all():
+        return rows, False
+    shown = rows.groupby(by, sort=False, group_keys=False).sample(
+        frac=1.0, random_state=0).groupby(by, sort=False).head(limit)
+    return shown, True
 
 
 def no_data(ax: Axes, message: str) -> None:

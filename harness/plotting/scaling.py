@@ -12,7 +12,16 @@ import pandas as pd
 
 from harness.analysis.scaling import series_labels
 from harness.analysis.summary import measured_trials
-from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH, STATUS_COLORS, no_data, pyplot
+from harness.plotting.common import (
+    MANY_SERIES,
+    MAX_POINTS,
+    NOTE_LENGTH,
+    NOTE_WIDTH,
+    STATUS_COLORS,
+    no_data,
+    pyplot,
+    subsample,
+)
 from harness.results.records import STATUS_OK, STATUSES
 
 if TYPE_CHECKING:
@@ -54,6 +63,10 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
             relative.set_axis_off()
         return fig
 
+    many = curves["series"].nunique() > MANY_SERIES
+    if many:
+        ax.set_title(f"makespan of N appliances released together (median, 95% CI; "
+                     f"{curves['series'].nunique()} series, no legend)")
     for series, rows in curves.groupby("series", sort=False):
         (line,) = ax.plot(rows["parallel"], rows["median"], marker="o",
                           label=f"{series}: median makespan")
@@ -86,7 +99,9 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
         relative.set_xlabel("appliances launched in parallel (N)")
         relative.set_ylabel("makespan / makespan at N=1")
         relative.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize="small")
+    if not many:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                   fontsize="small")
     return fig
 
 
@@ -106,17 +121,25 @@ def latency_vs_parallel(trials: pd.DataFrame, metric: str = "total_s") -> Figure
 
     fig = plt.figure(figsize=(max(6.0, 1.0 + 0.5 * len(ns)), 4.5))
     ax = fig.add_subplot()
-    ax.set_title(f"{metric} of each appliance against N (ok instances, warm-ups excluded)")
+    title = f"{metric} of each appliance against N (ok instances, warm-ups excluded"
     if ok.empty:
+        ax.set_title(title + ")")
         no_data(ax, "no successful instances")
         return fig
 
-    hue = "series" if ok["series"].nunique() > 1 else None
-    color = "C0" if hue is None else None  # else seaborn gives the points the next colour
-    sns.boxplot(data=ok, x="parallel", y=metric, hue=hue, order=ns, color=color, fill=False,
-                showfliers=False, ax=ax)
-    sns.stripplot(data=ok, x="parallel", y=metric, hue=hue, order=ns, color=color,
-                  dodge=hue is not None, size=3, alpha=0.6, legend=False, ax=ax)
+    n_series = ok["series"].nunique()
+    if n_series > MANY_SERIES:  # boxes per N over all series: one box per series is noise
+        ax.set_title(f"{title}; {n_series} series pooled, boxes only)")
+        sns.boxplot(data=ok, x="parallel", y=metric, order=ns, color="C0", fill=False, ax=ax)
+    else:
+        hue = "series" if n_series > 1 else None
+        color = "C0" if hue is None else None  # else seaborn gives the points the next colour
+        points, cut = subsample(ok, ["parallel", "series"])
+        ax.set_title(f"{title}; {f'at most {MAX_POINTS} drawn per box' if cut else 'all drawn'})")
+        sns.boxplot(data=ok, x="parallel", y=metric, hue=hue, order=ns, color=color,
+                    fill=False, showfliers=False, ax=ax)
+        sns.stripplot(data=points, x="parallel", y=metric, hue=hue, order=ns, color=color,
+                      dodge=hue is not None, size=3, alpha=0.6, legend=False, ax=ax)
     ax.set_xlabel("appliances launched in parallel (N)")
     ax.set_ylabel(f"{metric} (seconds)")
     fig.tight_layout()
@@ -128,16 +151,24 @@ def failures_vs_parallel(table: pd.DataFrame) -> Figure:
     analysis.scaling's table.
 
     Shares rather than counts, since N appliances per repetition make N times the rows; the
-    statuses tell how things fail past a limit (refused, timed out, judged infeasible).
+    statuses tell how things fail past a limit (refused, timed out, judged infeasible). Past
+    MANY_SERIES series, only those with a failure get a panel.
     """
     plt = pyplot()
 
     series = list(pd.unique(table["series"]))
+    failing_only = len(series) > MANY_SERIES
+    if failing_only:  # only the series where something failed
+        failed = table.groupby("series", sort=False)[list(STATUSES)].sum().drop(
+            columns=STATUS_OK).sum(axis=1)
+        table = table[table["series"].isin(failed[failed > 0].index)]
+        series = list(pd.unique(table["series"]))
     fig, axes = plt.subplots(1, max(1, len(series)), squeeze=False, sharey=True,
                              figsize=(max(6.0, 4.5 * len(series)), 4.0), layout="constrained")
     if table.empty:
         axes[0][0].set_title("instance outcomes against N")
-        no_data(axes[0][0], "no trials")
+        no_data(axes[0][0], f"no failure in {len(series)} series" if failing_only
+                else "no trials")
         return fig
 
     present = [s for s in STATUSES if table[s].sum() > 0]

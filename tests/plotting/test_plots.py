@@ -188,3 +188,40 @@ def test_a_long_reference_note_is_shortened_in_the_legend():
     assert label.splitlines()[0] == "long (published)"
     assert label.endswith(" ...")
     assert len(label) - len("long (published)\n") <= NOTE_LENGTH
+
+
+# --- large inputs: readable and quick, and the title says what was left out ---------------
+
+def many_cells(n_cells: int, rows_per_cell: int, failing: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "cell": np.repeat([f"tcg/p1/m{256 + c}" for c in range(n_cells)], rows_per_cell),
+        "repetition": np.tile(np.arange(rows_per_cell), n_cells),
+        "total_s": 12.0 + rng.normal(0, 0.3, n_cells * rows_per_cell)})
+    frame["launch_s"] = frame["total_s"] - 0.5
+    for column, value in trial().items():
+        if column not in frame:
+            frame[column] = value
+    frame.loc[frame["cell"].isin(frame["cell"].unique()[:failing]) & (frame["repetition"] == 0),
+              ["status", "total_s"]] = ["error", np.nan]
+    return frame
+
+
+def test_a_big_cell_draws_at_most_200_points_and_says_so():
+    fig = launch_distribution(many_cells(1, 5000), "total_s")
+    ax = fig.axes[0]
+    assert "at most 200 trials drawn per cell" in ax.get_title()
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 200
+
+
+def test_many_cells_draw_boxes_only_in_a_bounded_width():
+    fig = launch_distribution(many_cells(40, 10), "total_s")
+    assert "boxes only" in fig.axes[0].get_title()
+    assert fig.get_size_inches()[0] <= 30
+
+
+def test_many_cells_show_only_the_failing_ones_in_the_status_grid():
+    fig = status_grid(many_cells(40, 5, failing=3))
+    ax = fig.axes[0]
+    assert "the 3 of 40 cells with a failure" in ax.get_title()
+    assert len(tick_labels(ax, "y")) == 3
