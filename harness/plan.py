@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
-from harness.results.resume import NOT_CELL_KEYS
+from harness.results.resume import cell_identity
 
 
 def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
@@ -34,9 +34,9 @@ def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
 
 def identity(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config that defines a cell's measurements, as metadata.json stores it."""
-    keys = [k for k in cfg if k not in NOT_CELL_KEYS]
+    keys = [k for k in cfg if k != "hydra"]
     container = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
-    return json.loads(json.dumps(container, default=str))  # the same types as stored JSON
+    return cell_identity(json.loads(json.dumps(container, default=str)))  # as stored JSON
 
 
 @dataclass(frozen=True)

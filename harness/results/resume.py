@@ -27,6 +27,15 @@ from harness.results import store
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
 # Keys that change how a run is carried out or judged, not what a cell measures.
 NOT_CELL_KEYS = ("hydra", "resume", "allow_failures")
+# runs=auto's knobs, which mean nothing with a fixed number of runs (and runs stored before
+# runs=auto existed lack them).
+AUTO_RUNS_KEYS = ("precision", "min_runs", "max_runs", "budget_s")
+
+
+def cell_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved config that defines a cell's measurements."""
+    ignored = NOT_CELL_KEYS + (() if config.get("runs") == "auto" else AUTO_RUNS_KEYS)
+    return {k: v for k, v in config.items() if k not in ignored}
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:
@@ -41,8 +50,7 @@ def holds(run_dir: Path, cell: dict[str, Any]) -> bool:
     """Whether run_dir holds results (complete or not) of this cell."""
     meta = metadata(run_dir)
     config = meta.get("config") if meta else None
-    return isinstance(config, dict) and \
-        {k: v for k, v in config.items() if k not in NOT_CELL_KEYS} == cell
+    return isinstance(config, dict) and cell_identity(config) == cell
 
 
 def is_complete(run_dir: Path, cell: dict[str, Any]) -> bool:
