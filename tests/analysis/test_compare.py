@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from helpers.lgbench import lgbench
 from helpers.rows import trial
+from helpers.samples import SAMPLERS
 
 from harness.analysis.compare import (
     GATE_ALPHA,
@@ -84,14 +85,6 @@ def test_below_five_trials_a_side_no_ratio_ci_is_claimed(n):
     assert row["ratio"] == pytest.approx(2.0)
     assert np.isnan(row["ratio_ci_low"]) and np.isnan(row["ratio_ci_high"])
     assert row["verdict"] == "too few trials to tell"
-
-
-SAMPLERS = {
-    "normal": lambda rng, size: rng.normal(12.0, 0.5, size),
-    "log-normal": lambda rng, size: 10.0 + rng.lognormal(0.0, 1.0, size),
-    # two clusters about 1 s apart, as TCG launches here often are
-    "bimodal": lambda rng, size: rng.normal(11.7, 0.15, size) + (rng.random(size) < 0.4) * 1.0,
-}
 
 
 @pytest.mark.parametrize("shape", sorted(SAMPLERS))

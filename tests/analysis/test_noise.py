@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.rows import trial
+from helpers.samples import SAMPLERS
 
 from harness.analysis.noise import (
     DRIFT_ALPHA,
@@ -72,13 +73,6 @@ def test_parallel_cells_are_read_by_their_makespans():
     rows = [trial(repetition=r, instance=i, parallel=2, makespan_s=20.0 + 0.1 * r, total_s=5.0)
             for r in range(8) for i in range(2)]
     assert list(cell_warnings(pd.DataFrame(rows), [])["check"]) == ["drift"]
-
-
-SAMPLERS = {
-    "normal": lambda rng, size: rng.normal(12.0, 0.5, size),
-    "log-normal": lambda rng, size: 10.0 + rng.lognormal(0.0, 1.0, size),
-    "bimodal": lambda rng, size: rng.normal(11.7, 0.15, size) + (rng.random(size) < 0.4),
-}
 
 
 @pytest.mark.parametrize("shape", sorted(SAMPLERS))

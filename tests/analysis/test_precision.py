@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers.samples import SAMPLERS, true_median
 
 from harness.analysis.precision import (
     STOP_BUDGET,
@@ -43,19 +44,13 @@ def test_a_run_that_would_end_past_the_budget_is_not_started():
     assert RULE.reason(spread, 6, 500, 12) is None
 
 
-SAMPLERS = {
-    "normal": (lambda rng, size: rng.normal(12.0, 0.5, size), 12.0),
-    "log-normal": (lambda rng, size: 10.0 + rng.lognormal(0.0, 1.0, size), 11.0),
-}
-
-
 @pytest.mark.parametrize("shape", sorted(SAMPLERS))
 @pytest.mark.parametrize("precision", [0.02, 0.05])
 def test_the_ci_at_the_stop_still_covers_the_median(shape, precision):
     """Stopping when the CI is narrow favours samples whose CI came out narrow by chance:
     over 1000 simulated auto runs the final CI covers the true median at its stated level
     within 0.04."""
-    sample, truth = SAMPLERS[shape]
+    sample, truth = SAMPLERS[shape], true_median(shape)
     rng = np.random.default_rng(7)
     rule = StopRule(precision=precision, min_runs=6, max_runs=30, budget_s=math.inf)
     covered, levels, lengths = [], [], []

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.rows import trial
+from helpers.samples import SAMPLERS, true_median
 from scipy import stats as sps
 
 from harness.analysis.scaling import series_labels
@@ -106,28 +107,13 @@ def test_six_values_give_the_range_at_its_exact_level():
     assert (low, high) == (1.0, 6.0) and level == pytest.approx(1 - 2 / 64)
 
 
-SAMPLERS = {
-    "normal": lambda rng, size: rng.normal(12.0, 0.5, size),
-    "log-normal": lambda rng, size: 10.0 + rng.lognormal(0.0, 1.0, size),
-    # two clusters about 1 s apart, as TCG launches here often are
-    "bimodal": lambda rng, size: (rng.normal(11.7, 0.15, size)
-                                  + (rng.random(size) < 0.4) * 1.0),
-}
-TRUE_MEDIANS = {"normal": 12.0, "log-normal": 11.0}
-
-
-def _bimodal_median() -> float:
-    """The mixture's median, found numerically from a large sample."""
-    return float(np.median(SAMPLERS["bimodal"](np.random.default_rng(99), 2_000_000)))
-
-
 @pytest.mark.parametrize("shape", sorted(SAMPLERS))
 @pytest.mark.parametrize("n", [6, 10, 20, 50])
 def test_median_ci_covers_as_often_as_it_says(shape, n):
     """Coverage over 2000 simulated samples is the stated exact level within 0.02 (about 4.5
     standard errors), and that level is at least 95%."""
     rng = np.random.default_rng(n)
-    truth = TRUE_MEDIANS.get(shape) or _bimodal_median()
+    truth = true_median(shape)
     samples = SAMPLERS[shape](rng, (2000, n))
     intervals = [median_ci(sample) for sample in samples]
     level = intervals[0][2]
