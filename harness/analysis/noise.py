@@ -17,6 +17,7 @@ from scipy import stats as sps
 from harness.analysis.summary import measured_trials, ok_values, outlier_count
 
 UNSTABLE_CV = 0.10  # robust coefficient of variation (1.4826 MAD / median) above which to warn
+MIN_SPREAD_VALUES = 6  # the spread and outlier rules need this many runs (a MAD of 3 is noise)
 DRIFT_ALPHA = 0.01  # two-sided Kendall tau test of value against repetition order
 MIN_DRIFT_VALUES = 6  # below this the test cannot reach 1%
 WARM_UP_ALPHA = 0.05  # one-sided Mann-Whitney of the first quarter of runs against the rest
@@ -33,8 +34,8 @@ def repetition_values(cell_rows: pd.DataFrame) -> np.ndarray:
 
 def robust_cv(values: np.ndarray) -> float:
     """1.4826 x MAD / median: the coefficient of variation for normal data, but one slow launch
-    cannot inflate it. NaN below 3 values."""
-    if values.size < 3:
+    cannot inflate it. NaN below MIN_SPREAD_VALUES values."""
+    if values.size < MIN_SPREAD_VALUES:
         return float("nan")
     median = np.median(values)
     return float(1.4826 * np.median(np.abs(values - median)) / median)
@@ -96,7 +97,7 @@ def cell_warnings(trials: pd.DataFrame, metadata: list[dict[str, Any]]) -> pd.Da
                           f"{np.median(values[:values.size // 4]):.2f} s) are slower than the "
                           f"rest ({np.median(values[values.size // 4:]):.2f} s; Mann-Whitney "
                           f"p {p:.2g}): add warm-ups"))
-        if (n := outlier_count(values)) > 0:
+        if values.size >= MIN_SPREAD_VALUES and (n := outlier_count(values)) > 0:
             found.append(("outliers", f"{n} of {values.size} runs are outliers (modified "
                           "z > 3.5)"))
         for meta in (m for m in metadata if m.get("run_id") == run_id):

@@ -100,3 +100,7 @@ def test_the_warm_up_check_false_alarms_at_most_its_level(shape, n):
     rng = np.random.default_rng(n)
     alarms = [slow_start_p(sample) < WARM_UP_ALPHA for sample in SAMPLERS[shape](rng, (3000, n))]
     assert np.mean(alarms) <= WARM_UP_ALPHA + 0.012, np.mean(alarms)
+
+
+def test_three_runs_are_too_few_to_judge_spread_or_outliers():
+    assert checks([12.0, 12.1, 15.0]) == []
