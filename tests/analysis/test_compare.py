@@ -7,10 +7,12 @@ import pytest
 from helpers.lgbench import lgbench
 from helpers.rows import trial
 from helpers.samples import SAMPLERS
+from scipy import stats as sps
 
 from harness.analysis.compare import (
     GATE_ALPHA,
     compare_backends,
+    holm,
     p_slower,
     ratio_of_medians,
     smallest_p,
@@ -131,3 +133,15 @@ def test_the_gate_catches_a_20_percent_slowdown_of_ten_runs_a_side():
     """Launch times with a 4% spread (normal) or two clusters 8% apart (bimodal)."""
     assert gate_rates("normal", 10, 1.2, 0.05) > 0.95
     assert gate_rates("bimodal", 10, 1.2, 0.05) > 0.8
+
+
+def test_surely_is_wrong_in_at_most_5_percent_of_comparisons_of_six_equal_cells():
+    """"surely" needs p_holm < 0.05: with six cells and no difference anywhere, some cell is
+    called different in at most 5% + 1.4% (3 standard errors) of 2000 simulated comparisons."""
+    rng = np.random.default_rng(5)
+    false_calls = 0
+    for _ in range(2000):
+        samples = SAMPLERS["bimodal"](rng, (6, 2, 8))
+        p = [sps.mannwhitneyu(b, a, alternative="two-sided").pvalue for a, b in samples]
+        false_calls += bool((holm(p) < 0.05).any())
+    assert false_calls / 2000 <= 0.05 + 0.014, false_calls / 2000
