@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from harness.analysis.fieller import fieller_ratio
 from harness.analysis.summary import _describe, _outcomes, measured_trials
 from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES
 
@@ -138,27 +139,48 @@ def ols_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 def linear_fit(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per series: makespan = intercept + slope * N fitted to every ok repetition.
 
-    `slope` is the seconds each extra appliance adds; `normalized_slope` (and its CI) divides
-    it by T(1), the median makespan at N=1, so hosts of different speed compare: the fraction
-    of one launch each extra appliance costs. `n_min`..`n_max` is the range of N fitted.
+    `slope` is the seconds each extra appliance adds; `normalized_slope` divides it by T(1),
+    the mean makespan at N=1, so hosts of different speed compare: the fraction of one launch
+    each extra appliance costs. Its CI is Fieller's, since T(1) is measured too (and shares its
+    repetitions with the fit): the fit's residual variance gives T(1)'s variance and its
+    covariance with the slope. `n_min`..`n_max` is the range of N fitted.
     """
     records = []
     for factors, label, series_rows in grouped_series(trials):
-        x, y, t1 = [], [], np.nan
+        x, y = [], []
         for n, rows in series_rows.groupby("parallel", sort=True):
             values = _outcomes(rows, "makespan_s")[2]
             x += [float(n)] * values.size
             y += list(values)
-            if n == 1 and values.size:
-                t1 = float(np.median(values))
-        fit = ols_fit(np.asarray(x), np.asarray(y))
-        records.append({**factors, "series": label, "n_points": len(x),
-                        "n_min": min(x, default=np.nan), "n_max": max(x, default=np.nan),
-                        **fit, "t1": t1, "normalized_slope": fit["slope"] / t1,
-                        "normalized_ci_low": fit["slope_ci_low"] / t1,
-                        "normalized_ci_high": fit["slope_ci_high"] / t1})
+        x, y = np.asarray(x), np.asarray(y)
+        fit = ols_fit(x, y)
+        normalized = normalized_slope(fit, x, y)
+        records.append({**factors, "series": label, "n_points": x.size,
+                        "n_min": x.min() if x.size else np.nan,
+                        "n_max": x.max() if x.size else np.nan,
+                        **fit, "t1": y[x == 1].mean() if (x == 1).any() else np.nan,
+                        **dict(zip(("normalized_slope", "normalized_ci_low",
+                                    "normalized_ci_high"), normalized, strict=True))})
     keys = [c for c in SERIES_COLUMNS if c in trials.columns]
     return pd.DataFrame(records, columns=[*keys, "series", *FIT_STATS])
+
+
+def normalized_slope(fit: dict[str, float], x: np.ndarray,
+                      y: np.ndarray) -> tuple[float, float, float]:
+    """slope / T(1) with Fieller's 95% CI, T(1) the mean of the N=1 repetitions.
+
+    Under the fit's model (independent, equal-variance errors around each N's mean), the mean
+    of n1 values at N=1 has variance s^2 / n1, and its covariance with the slope is
+    s^2 * (1 - mean(x)) / Sxx = slope_se^2 * (1 - mean(x)).
+    """
+    at_one = x == 1
+    if not at_one.any():
+        return (np.nan, np.nan, np.nan)
+    slope_variance = fit["slope_se"] ** 2
+    residual_variance = slope_variance * np.sum((x - x.mean()) ** 2)
+    return fieller_ratio(fit["slope"], float(y[at_one].mean()), slope_variance,
+                         residual_variance / at_one.sum(), slope_variance * (1 - x.mean()),
+                         x.size - 2)
 
 
 def compare_reference(measured_fit: pd.DataFrame, reference_frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,8 +8,8 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from harness.analysis.fieller import fieller_ratio
 from harness.analysis.scaling import grouped_series, ols_fit
 from harness.analysis.summary import measured_trials
 from harness.results.records import CELL_COLUMNS, STATUS_OK
@@ -118,23 +118,14 @@ def summary_with_model(summary: pd.DataFrame, model: pd.DataFrame) -> pd.DataFra
     return combined.astype(dict.fromkeys(integers, "Int64"))
 
 
-def _fieller(a: float, se_a: float, b: float, se_b: float,
-             df: int) -> tuple[float, float, float]:
-    """a / b of two independent positive estimates, with Fieller's 95% CI.
-
-    The CI is unbounded (NaN, inf) when b's own CI reaches 0, and its low end stops at 0 when
-    a's does (a ratio of bandwidths is positive).
-    """
+def _bandwidth_ratio_ci(a: float, se_a: float, b: float, se_b: float,
+                        df: int) -> tuple[float, float, float]:
+    """a / b of two independent positive slopes, with Fieller's 95% CI; its low end stops at 0
+    (a ratio of bandwidths is positive)."""
     if not (a > 0 and b > 0):
         return (np.nan, np.nan, np.nan)
-    if df < 1 or np.isnan(se_a) or np.isnan(se_b):
-        return (a / b, np.nan, np.nan)
-    q2 = sps.t.ppf(0.975, df) ** 2
-    denominator = b**2 - q2 * se_b**2
-    if denominator <= 0:
-        return (a / b, np.nan, np.inf)
-    root = np.sqrt(q2 * (a**2 * se_b**2 + b**2 * se_a**2 - q2 * se_a**2 * se_b**2))
-    return (a / b, max(0.0, (a * b - root) / denominator), (a * b + root) / denominator)
+    ratio, low, high = fieller_ratio(a, b, se_a**2, se_b**2, 0.0, df)
+    return (ratio, max(0.0, low) if not np.isnan(low) else low, high)
 
 
 def bandwidth_ratio(model: pd.DataFrame, numerator_backend: str,
@@ -153,9 +144,9 @@ def bandwidth_ratio(model: pd.DataFrame, numerator_backend: str,
     denominator = model[model["backend"] == denominator_backend]
     records = []
     for _, pair in numerator.merge(denominator, on=keys, suffixes=("_num", "_den")).iterrows():
-        ratio, low, high = _fieller(pair["slope_s_per_mib_den"], pair["slope_se_den"],
-                                    pair["slope_s_per_mib_num"], pair["slope_se_num"],
-                                    min(pair["df_num"], pair["df_den"]))
+        ratio, low, high = _bandwidth_ratio_ci(
+            pair["slope_s_per_mib_den"], pair["slope_se_den"], pair["slope_s_per_mib_num"],
+            pair["slope_se_num"], min(pair["df_num"], pair["df_den"]))
         records.append({**{k: pair[k] for k in keys}, "numerator": pair["series_num"],
                         "denominator": pair["series_den"],
                         "numerator_mib_s": pair["bandwidth_mib_s_num"],

@@ -186,8 +186,8 @@ def _agreement_line(row: pd.Series) -> str:
                 f"{number(row['published_n_min'], 'g')}..{number(row['published_n_max'], 'g')} "
                 "give no slope to divide by.")
     ci = ("no CI (too few repetitions)" if math.isnan(row["ratio_ci_low"]) else
-          f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, from the measured "
-          "slope's")
+          f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, Fieller's on the "
+          "measured slope and T(1); the published points carry no uncertainty")
     if not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
         verdict = ("inconclusive: the CI reaches zero, so the measured slope is not pinned down "
                    "(more N values or repetitions narrow it)")
