@@ -85,6 +85,16 @@ class MultiGuestWorkloadConf(WorkloadConf):
 
 
 @dataclass
+class OperationsWorkloadConf(WorkloadConf):
+    image: str = "linux-lvm"  # a recipe of lgbench-images or a path to a disk image
+    images_dir: str = MISSING
+    strategy: str = "one_handle"  # one_handle | handle_per_operation | guestfish_listen |
+    #                               guestfish_per_operation
+    count: int = 4  # M: operations per trial
+    seed: int = 0  # seeds the uploaded payload
+
+
+@dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
     cache_dir: str = "${lgbench_cache:}"  # appliances, probe verdicts; per user (host/trust.py)
@@ -140,6 +150,7 @@ def register_configs() -> None:
     cs.store(group="workload", name="transfer_schema", node=TransferWorkloadConf)
     cs.store(group="workload", name="inspect_schema", node=InspectWorkloadConf)
     cs.store(group="workload", name="multi_guest_schema", node=MultiGuestWorkloadConf)
+    cs.store(group="workload", name="operations_schema", node=OperationsWorkloadConf)
 
 
 def auto_runs_problems(cfg: Any) -> list[str]:

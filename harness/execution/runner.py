@@ -229,7 +229,8 @@ def _worker(job: Instance, barrier: Any, send: Any) -> None:
 
 
 def measure(job: Instance) -> list[dict[str, Any]]:
-    """Time one appliance: create -> launch (launch_s) -> workload -> close (total_s).
+    """Time one appliance: create -> launch (launch_s) -> workload -> close (total_s), or,
+    for a workload that launches its own appliances, the workload alone (total_s).
 
     Returns one dict per row the workload measured, each with the shared launch fields.
     total_s excludes the untimed checks: which accelerator really ran, and the appliance's
@@ -258,21 +259,29 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         return another
 
     try:
-        job.workload.add_drives(handle)
-        handle.launch()
-        fields["launch_s"] = time.perf_counter() - released
-        accel = job.backend.effective_accel(handle, job.tmpdir)
-        appliance_pid = job.backend.appliance_pid(handle, job.tmpdir)
-        fields.update(accel_effective=accel, appliance_pid=appliance_pid)
-        if log is not None and job.backend.connected_message:
-            fields["connected_s"] = log.first(job.backend.connected_message)
-        work_start = time.perf_counter()
-        measurements = job.workload.run(handle, open_handle)
-        worked_s = time.perf_counter() - work_start
-        fields.update(memory.appliance_cost(appliance_pid, processes.group_members(os.getpgid(0))))
-        close_start = time.perf_counter()
-        handle.close()
-        fields["total_s"] = fields["launch_s"] + worked_s + time.perf_counter() - close_start
+        if job.workload.launches_own_appliances:
+            # The handle is only configured: the workload passes its settings on.
+            measurements = job.workload.run(handle, open_handle)
+            handle.close()
+            fields["total_s"] = time.perf_counter() - released
+            accel = measurements[0].get("accel_effective")
+        else:
+            job.workload.add_drives(handle)
+            handle.launch()
+            fields["launch_s"] = time.perf_counter() - released
+            accel = job.backend.effective_accel(handle, job.tmpdir)
+            appliance_pid = job.backend.appliance_pid(handle, job.tmpdir)
+            fields.update(accel_effective=accel, appliance_pid=appliance_pid)
+            if log is not None and job.backend.connected_message:
+                fields["connected_s"] = log.first(job.backend.connected_message)
+            work_start = time.perf_counter()
+            measurements = job.workload.run(handle, open_handle)
+            worked_s = time.perf_counter() - work_start
+            fields.update(memory.appliance_cost(appliance_pid,
+                                                processes.group_members(os.getpgid(0))))
+            close_start = time.perf_counter()
+            handle.close()
+            fields["total_s"] = fields["launch_s"] + worked_s + time.perf_counter() - close_start
     except (RuntimeError, WorkloadError) as exc:
         handle.close()
         fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),

@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness.analysis.client_limit import client_limit_table, has_client_limit
 from harness.analysis.noise import cell_warnings
+from harness.analysis.operations import break_even, has_operations, operations_table
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.stages import BootStages, boot_stages, configured_markers
@@ -22,6 +23,7 @@ from harness.analysis.summary import summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.plotting.client_limit import connection_waits
 from harness.plotting.distribution import launch_distribution, status_grid
+from harness.plotting.operations import cost_per_operation
 from harness.plotting.save import save_figures
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel
 from harness.plotting.stages import stage_bars, trial_timeline
@@ -30,6 +32,7 @@ from harness.reporting import html
 from harness.reporting.sections import inspection
 from harness.reporting.sections.boot import boot_section
 from harness.reporting.sections.client_limit import client_limit_section
+from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import seed_expectation, table_columns, timed_rows
 from harness.reporting.sections.transfer import transfer_section
@@ -52,6 +55,8 @@ class Analysis:
     comparison: pd.DataFrame | None  # UML against the one other backend
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
+    operations: pd.DataFrame | None  # workload=operations: per strategy and M
+    break_even: pd.DataFrame | None  # workload=operations: where one launch pays for itself
     warnings: pd.DataFrame  # unstable, drifting or disturbed cells (analysis/noise.py)
 
 
@@ -71,8 +76,11 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     boot = (boot_stages(events, configured_markers(metadata), trials)
             if events is not None else None)
     client_limit = client_limit_table(trials) if has_client_limit(trials) else None
+    operations = pays_off = None
+    if has_operations(trials):
+        operations, pays_off = operations_table(trials, seed), break_even(trials)
     return Analysis(trials, metadata, summary, model, scaling, fits, reference,
-                    uml_comparison(trials, seed), boot, client_limit,
+                    uml_comparison(trials, seed), boot, client_limit, operations, pays_off,
                     cell_warnings(trials, metadata))
 
 
@@ -91,6 +99,8 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
         store.write_csv(out_dir / store.COMPARISON_FILE, found.comparison)
     if found.client_limit is not None:
         store.write_csv(out_dir / store.CLIENT_LIMIT_FILE, found.client_limit)
+    if found.operations is not None:
+        store.write_csv(out_dir / store.OPERATIONS_FILE, found.operations)
     if found.boot is not None:
         store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
     figures, timeline_plots = draw(found)
@@ -116,6 +126,8 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
             "failures_vs_parallel.png": failures_vs_parallel(found.scaling)})
     if found.client_limit is not None:
         figures["client_limit.png"] = connection_waits(trials, found.client_limit)
+    if found.operations is not None:
+        figures["cost_per_operation.png"] = cost_per_operation(found.operations)
     if found.model is not None:
         figures["throughput_vs_size.png"] = throughput_vs_size(trials, found.model)
     timeline_plots: dict[str, str] = {}
@@ -149,8 +161,8 @@ def auto_runs_note(meta: dict[str, Any], trials: pd.DataFrame) -> str:
 def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                     timeline_plots: dict[str, str]) -> str:
     """report.md: what ran where, the summary table, the seed's expectations, then a section
-    per analysis the runs call for (transfers, several N, UML, boot stages, inspection) and
-    the plots."""
+    per analysis the runs call for (transfers, several N, UML, boot stages, inspection,
+    operations) and the plots."""
     trials, summary, metadata = found.trials, found.summary, found.metadata
     parts = ["# lgbench report", ""]
     for meta in (m for m in metadata if "backend" in m):
@@ -195,6 +207,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
         parts += ["", *boot_section(found.boot, trials, timeline_plots)]
     if inspection.has_inspection(trials):
         parts += ["", *inspection.inspection_section(trials)]
+    if found.operations is not None and found.break_even is not None:
+        parts += ["", *operations_section(found.operations, found.break_even)]
     parts += ["", "## Plots", ""]
     parts += [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plot_files]
     return "\n".join(parts) + "\n"

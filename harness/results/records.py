@@ -28,7 +28,8 @@ STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_
 # Columns holding durations in seconds: the runner's, then those the workloads declare
 # (Workload.timed_columns); stats summarise each of them.
 TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "connected_s", "upload_s", "download_s",
-                 "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
+                 "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s",
+                 "operations_s", "per_operation_s", "first_operation_s")
 
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.

@@ -24,6 +24,7 @@ STAGES_FILE = "stages.parquet"  # boot stages of those trials (harness.analysis.
 SCALING_FILE = "scaling.csv"  # makespan against N per series
 COMPARISON_FILE = "comparison.csv"  # UML against the other backend
 CLIENT_LIMIT_FILE = "client_limit.csv"  # libvirt cells past a max_clients of their own
+OPERATIONS_FILE = "operations.csv"  # workload=operations: per strategy and M
 REPORT_FILE = "report.md"
 
 

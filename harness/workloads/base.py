@@ -41,6 +41,11 @@ class Workload:
     # total_s and makespan_s; results.records.TIMED_COLUMNS must hold them all (tested).
     timed_columns: ClassVar[tuple[str, ...]] = ()
 
+    # True when run() launches every appliance itself (e.g. through guestfish processes):
+    # the runner then hands it a configured, unlaunched handle, and its first row names the
+    # accelerator those appliances ran under (`accel_effective`).
+    launches_own_appliances = False
+
     def __init__(self, name: str) -> None:
         self.name = name
 

@@ -1,0 +1,65 @@
+"""workload=operations on real appliances (TCG here): each strategy at M=2 in one sweep, and
+the guestfish processes ended with a trial that times out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+from helpers import lgbench as cli
+
+pytestmark = pytest.mark.appliance
+
+
+def lgbench(tmp: Path, images: Path, cache: Path, *args: str):
+    return cli.lgbench(*args, "backend=tcg", "workload=operations", "workload.count=2",
+                       "runs=1", "warmup=0", "probe_timeout_s=10", f"paths.images_dir={images}",
+                       cache=cache, timeout=1200)
+
+
+def guestfish_pids() -> set[int]:
+    """Living guestfish processes of lgbench trials (their argv names /tmp/lgb-...)."""
+    return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["name"] == "guestfish"
+            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}
+
+
+def test_every_strategy_does_m_operations_with_its_own_launches(tmp_path, guest_images,
+                                                                shared_cache):
+    result = lgbench(tmp_path, guest_images, shared_cache, "-m",
+                     "workload.strategy=one_handle,handle_per_operation,guestfish_listen,"
+                     "guestfish_per_operation", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.concat(pd.read_parquet(tmp_path / str(i) / "trials.parquet") for i in range(4))
+    assert (trials["status"] == "ok").all(), trials[["strategy", "error"]]
+    rows = trials.set_index("strategy")
+    assert rows["launches"].to_dict() == {"one_handle": 1, "handle_per_operation": 2,
+                                          "guestfish_listen": 1, "guestfish_per_operation": 2}
+    assert set(trials["accel_effective"]) == {"tcg"}  # read from each appliance's qemu
+    for strategy, row in rows.iterrows():
+        times = list(row["operation_times_s"])
+        assert len(times) == 2 and all(t > 0 for t in times), strategy
+        assert row["operations_s"] == pytest.approx(sum(times))
+        assert row["operations_s"] <= row["total_s"], strategy
+    # A launch per operation: the second operation costs a launch; with one launch it doesn't.
+    one, each = rows.loc["one_handle"], rows.loc["handle_per_operation"]
+    assert list(each["operation_times_s"])[1] > 2 * list(one["operation_times_s"])[1]
+    report = (tmp_path / "report.md").read_text()
+    assert "## Fewer launches" in report and "by far the most effective" in report
+    assert set(pd.read_csv(tmp_path / "operations.csv")["strategy"]) == set(rows.index)
+    assert not guestfish_pids() and not cli.appliance_pids()
+
+
+def test_a_listening_guestfish_ends_with_a_trial_that_times_out(tmp_path, guest_images,
+                                                                shared_cache):
+    start = time.monotonic()
+    result = lgbench(tmp_path, guest_images, shared_cache, "workload.strategy=guestfish_listen",
+                     "timeout_s=6", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 3, result.stderr[-3000:]  # no ok trial
+    (row,) = pd.read_parquet(tmp_path / "trials.parquet").to_dict("records")
+    assert row["status"] == "timeout", row["error"]
+    assert time.monotonic() - start < 120
+    assert not guestfish_pids() and not cli.appliance_pids()
