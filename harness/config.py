@@ -68,7 +68,8 @@ class TransferWorkloadConf(WorkloadConf):
 
 @dataclass
 class InspectWorkloadConf(WorkloadConf):
-    image: str = "linux-lvm"  # a recipe of lgbench-images or a path to a disk image
+    image: str | None = None  # a recipe of lgbench-images or a path (null: linux-lvm)
+    domain: str | None = None  # or a libvirt domain by name (guestfish --ro -d NAME)
     images_dir: str = MISSING  # where recipes' images are built
     cache_dir: str = MISSING  # where cached inspection results are kept
     applications: bool = False  # time inspect_list_applications2 too

@@ -6,7 +6,9 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+from harness.workloads.guests import domains
 from harness.workloads.guests.disk import MiB
 from harness.workloads.guests.recipes import (
     RECIPES,
@@ -30,15 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     for command, text in (("build", "build a recipe's image (cached if already built)"),
                           ("list", "list the built images"),
                           ("remove", "remove a recipe's images and kept build inputs"),
-                          ("recipes", "list the recipes")):
+                          ("recipes", "list the recipes"),
+                          ("define", "define a libvirt domain (not started) over a recipe's "
+                                     "image, for workload.domain"),
+                          ("undefine", "remove a domain lgbench-images defined")):
         sub = commands.add_parser(command, help=text)
-        if command in ("build", "remove"):
+        if command in ("build", "remove", "define", "undefine"):
             sub.add_argument("name")
         sub.add_argument("--images-dir", type=Path, default=default_images_dir(),
                          help="default: $LGBENCH_CACHE/images or /var/tmp/lgbench-UID/images")
-        if command == "build":
+        if command in ("build", "define"):
             sub.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                              help="auto: KVM only where the harness saw it run (default)")
+        if command == "define":
+            sub.add_argument("--format", choices=domains.FORMATS, default="raw",
+                             help="the domain's disk: the image (raw) or a qcow2 overlay on it")
     return parser
 
 
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({_human(image['allocated_bytes'])} used)  {image['built_at']}  "
                   f"{image['path']}{stale}")
         return 0
+    if args.command in ("define", "undefine"):
+        return _domain(args, error)
     if args.name not in RECIPES and args.command == "build":
         return error(f"unknown recipe {args.name!r}; recipes: {', '.join(RECIPES)}")
     if args.command == "remove":
@@ -85,6 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return error(f"build of {args.name} failed: {first}")
     print(f"{path}{'  (cached)' if cached else ''}")
+    return 0
+
+
+def _domain(args: argparse.Namespace, error: Any) -> int:
+    try:
+        if args.command == "undefine":
+            domains.undefine(args.name, args.images_dir)
+            print(f"undefined {args.name}")
+            return 0
+        name = domains.define(args.name, args.images_dir, args.format, args.accel,
+                              lambda line: print(line, file=sys.stderr, flush=True))
+    except domains.DomainError as exc:
+        return error(str(exc))
+    print(name)
     return 0
 
 

@@ -19,6 +19,7 @@ import hydra
 import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -137,12 +138,28 @@ def run(cfg: DictConfig) -> None:
         sys.exit(EXIT_BAD_INPUT)
     try:
         run_dir = measure(cfg)
-    except trust.UntrustedPath as exc:
+    except (trust.UntrustedPath, BadConfig) as exc:
         print(f"lgbench: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
     if HydraConfig.get().mode == RunMode.RUN:
         exit_unless_measured([run_dir], cfg.allow_failures)
+
+
+class BadConfig(Exception):
+    """A driver refused its settings (e.g. an unknown workload.strategy)."""
+
+
+def _drivers(cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The cell's backend, appliance and workload; their constructors only check and record
+    settings, so a bad value is refused before any folder is made."""
+    try:
+        return (instantiate(cfg.backend), instantiate(cfg.appliance),
+                instantiate(cfg.workload))
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ValueError):
+            raise BadConfig(str(exc.__cause__)) from exc
+        raise
 
 
 def measure(cfg: DictConfig) -> Path:
@@ -151,6 +168,7 @@ def measure(cfg: DictConfig) -> Path:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
+    backend, appliance, workload = _drivers(cfg)
     run_dir = trust.secure_folder(Path(hydra_cfg.runtime.output_dir))
     trust.secure_folder(Path(cfg.paths.cache_dir), private=True)
     if _skip_if_complete(cfg, run_dir):
@@ -158,9 +176,6 @@ def measure(cfg: DictConfig) -> Path:
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
-    backend = instantiate(cfg.backend)
-    appliance = instantiate(cfg.appliance)
-    workload = instantiate(cfg.workload)
     auto = cfg.runs == RUNS_AUTO
     plan = CellPlan(
         run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg, workload.variant()),

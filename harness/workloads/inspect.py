@@ -13,9 +13,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness.host import libvirtd
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
 from harness.workloads.guests import inspection_cache, recipes
+
+# The image inspected when neither workload.image nor workload.domain is given.
+DEFAULT_IMAGE = "linux-lvm"
 
 
 def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, str]:
@@ -73,10 +77,18 @@ def mount_all(handle: Any, mountpoints: list[tuple[str, str]]) -> None:
 class InspectWorkload(Workload):
     timed_columns = ("lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
 
-    def __init__(self, name: str, image: str, images_dir: str, cache_dir: str,
-                 applications: bool = False, icon: bool = False, cache: bool = False) -> None:
+    def __init__(self, name: str, image: str | None, images_dir: str, cache_dir: str,
+                 applications: bool = False, icon: bool = False, cache: bool = False,
+                 domain: str | None = None) -> None:
         super().__init__(name)
-        self.spec = image
+        if image is not None and domain is not None:
+            raise ValueError(f"workload.image ({image}) and workload.domain ({domain}) are "
+                             f"both set: inspect one or the other")
+        if cache and domain is not None:
+            raise ValueError("workload.cache needs workload.image: cached results are kept "
+                             "per image file, and a domain names its disks only in libvirt")
+        self.spec = image if image is not None else DEFAULT_IMAGE
+        self.domain = domain  # a libvirt domain, added as `guestfish --ro -d NAME` does
         self.images_dir = Path(images_dir)
         self.cache_dir = Path(cache_dir)
         self.applications, self.icon, self.cache = applications, icon, cache
@@ -86,16 +98,27 @@ class InspectWorkload(Workload):
     def variant(self) -> str:
         flags = [flag for flag, on in (("apps", self.applications), ("icon", self.icon),
                                        ("cache", self.cache)) if on]
-        return "+".join([image_label(self.spec), *flags])
+        what = f"domain:{self.domain}" if self.domain else image_label(self.spec)
+        return "+".join([what, *flags])
 
     def setup(self, accel: str) -> None:
+        if self.domain is not None:
+            try:  # libguestfs reads the domain's disks from libvirtd, on any backend
+                libvirtd.ensure_daemons()
+            except libvirtd.LibvirtdError as exc:
+                raise WorkloadError(str(exc)) from exc
+            return
         self.path, self.format = find_image(self.spec, self.images_dir, accel)
 
     def add_drives(self, handle: Any) -> None:
-        handle.add_drive_opts(str(self.path), readonly=True, format=self.format)
+        if self.domain is not None:
+            handle.add_domain(self.domain, readonly=True)
+        else:
+            handle.add_drive_opts(str(self.path), readonly=True, format=self.format)
 
     def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
-        row: dict[str, Any] = {"image": str(self.path), "image_format": self.format}
+        source = f"domain {self.domain}" if self.domain else str(self.path)
+        row: dict[str, Any] = {"image": source, "image_format": self.format or None}
         found = None
         if self.cache:
             with Timer() as lookup:
@@ -111,7 +134,7 @@ class InspectWorkload(Workload):
             row.update(inspect_s=inspecting.seconds, roots=len(roots))
             if not roots:
                 return [{**row, "status": STATUS_ERROR,
-                         "error": f"no operating system found in {self.path}"}]
+                         "error": f"no operating system found in {source}"}]
             results = describe(handle, roots[0])
         row.update({k: v for k, v in results.items() if k not in ("root", "mountpoints")})
         row["filesystems_mounted"] = len(results["mountpoints"])

@@ -56,17 +56,20 @@ class MultiGuestWorkload(Workload):
             handle.add_drive_opts(str(path), readonly=True, format=fmt)
 
     def run(self, handle: Any, open_handle: OpenHandle) -> list[dict[str, Any]]:
-        outcomes, rescans = inspect_guests(handle)  # every guest, or the first one (separate)
+        outcomes, rescanned = inspect_guests(handle)  # every guest, or the first (separate)
         if self.mode == "separate":
             handle.shutdown()  # the first appliance ends before the next one starts
-            for path, fmt in self.disks[1:]:
-                more, more_rescans = separate_guest(open_handle(), path, fmt)
+            for index, (path, fmt) in enumerate(self.disks[1:], start=2):
+                more, more_rescanned = separate_guest(open_handle(), path, fmt)
                 outcomes += more
-                rescans += more_rescans
+                rescanned += [f"appliance {index}: {device}" for device in more_rescanned]
+        misattributed = [m for o in outcomes for m in o["misattributed"]]
         row: dict[str, Any] = {
             "guests": self.guests, "mode": self.mode, "clones": self.clones(),
-            "guests_found": len(outcomes), "filtered_rescans": rescans,
-            "misattributed_mounts": sum(o["misattributed_mounts"] for o in outcomes),
+            "guests_found": len(outcomes), "filtered_rescans": len(rescanned),
+            "misattributed_mounts": len(misattributed),
+            # Which disks were inspected again and which mountpoints landed elsewhere: why.
+            "rescanned": "; ".join(rescanned), "misattributed": "; ".join(misattributed),
             "distros": ",".join(sorted({o["distro"] for o in outcomes}))}
         if not outcomes:
             row.update(status=STATUS_ERROR,
@@ -74,7 +77,7 @@ class MultiGuestWorkload(Workload):
         return [row]
 
 
-def separate_guest(handle: Any, path: Path, fmt: str) -> tuple[list[dict[str, Any]], int]:
+def separate_guest(handle: Any, path: Path, fmt: str) -> tuple[list[dict[str, Any]], list[str]]:
     """One more appliance for one guest: launch, inspect, mount, close."""
     try:
         handle.add_drive_opts(str(path), readonly=True, format=fmt)
@@ -84,12 +87,12 @@ def separate_guest(handle: Any, path: Path, fmt: str) -> tuple[list[dict[str, An
         handle.close()
 
 
-def inspect_guests(handle: Any) -> tuple[list[dict[str, Any]], int]:
+def inspect_guests(handle: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """Inspect every disk of the appliance once (as virt-df does), then each disk whose guest
     stayed hidden with LVM filtered to it alone: a clone's volume group, a duplicate of one
     already seen, is not activated otherwise. Each guest found is mounted and unmounted.
 
-    Returns one outcome per guest found and the number of filtered re-inspections.
+    Returns one outcome per guest found and the disks inspected again, filtered.
     """
     outcomes: dict[str, dict[str, Any]] = {}
     for root in handle.inspect_os():
@@ -106,17 +109,20 @@ def inspect_guests(handle: Any) -> tuple[list[dict[str, Any]], int]:
         if roots:
             outcomes[device] = _mount_guest(handle, roots[0])
     # The filter stays: clearing it re-activates every volume group, which fails on clones.
-    return list(outcomes.values()), len(hidden)
+    return list(outcomes.values()), hidden
 
 
 def _mount_guest(handle: Any, root: str) -> dict[str, Any]:
-    """Describe, mount and unmount one guest; count mountpoints on another guest's disk."""
+    """Describe, mount and unmount one guest; name the mountpoints on another guest's disk."""
     results = describe(handle, root)
     mount_all(handle, results["mountpoints"])
     handle.umount_all()
     home = disk_of(handle, root)
-    misattributed = sum(disk_of(handle, dev) != home for _, dev in results["mountpoints"])
-    return {**results, "misattributed_mounts": misattributed}
+    elsewhere = [(mountpoint, device, disk_of(handle, device))
+                 for mountpoint, device in results["mountpoints"]]
+    return {**results, "misattributed": [f"{mountpoint} of {root} on {disk}, not {home} "
+                                         f"({device})" for mountpoint, device, disk in elsewhere
+                                         if disk != home]}
 
 
 def disk_of(handle: Any, filesystem: str) -> str:

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.lgbench import run_lgbench_in
 
 from harness.workloads.base import WorkloadError
 from harness.workloads.operations import (
@@ -125,3 +126,16 @@ def test_a_wrong_checksum_is_an_error_row():
     chosen.expected = "good"
     row = chosen._row([1.0], {"checksum": "bad"})
     assert row["status"] == "error" and "'bad'" in row["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("workload=operations", "workload.strategy=fastest"), "workload.strategy must be one of"),
+    (("workload=operations", "workload.count=0"), "workload.count must be at least 1"),
+    (("workload=inspect", "workload.image=linux-lvm", "workload.domain=guest"),
+     "workload.image (linux-lvm) and workload.domain (guest) are both set")])
+def test_bad_workload_settings_are_one_line_before_any_launch(tmp_path, args, message):
+    result = run_lgbench_in(tmp_path, "backend=fake", *args)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("lgbench: error: ") and message in line
+    assert not (tmp_path / "run" / "trials.parquet").exists()
