@@ -118,6 +118,7 @@ class LgbenchConf:
     warmup: int = 2  # repetitions before those, stored with warmup=true and left out of stats
     memsize: int | None = None  # appliance memory in MiB; null: libguestfs's default
     smp: int = 1  # appliance vCPUs
+    page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)
     seed: int = 0  # seeds bootstrap resampling and any generated data
     verbose: bool = False  # libguestfs verbose (trace) output into the run log
@@ -188,6 +189,8 @@ def validate(cfg: Any) -> list[str]:
         problems.append(f"memsize is in MiB and must be at least 128 (got {cfg.memsize})")
     if cfg.smp < 1:
         problems.append(f"smp must be at least 1 (got {cfg.smp})")
+    if cfg.page_cache not in ("hot", "cold"):
+        problems.append(f"page_cache must be hot or cold (got {cfg.page_cache})")
     if cfg.backend.accel not in ("auto", "kvm", "tcg", "uml"):
         problems.append(f"backend.accel must be auto, kvm, tcg or uml (got {cfg.backend.accel})")
     for limit in ("max_clients", "max_workers"):

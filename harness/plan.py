@@ -29,7 +29,8 @@ def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
         label += f"/clients{cfg.backend.max_clients}"
     if cfg.memsize is not None:
         label += f"/m{cfg.memsize}"
-    return label + (f"/smp{cfg.smp}" if cfg.smp != 1 else "")
+    label += f"/smp{cfg.smp}" if cfg.smp != 1 else ""
+    return label + ("/page-cold" if cfg.page_cache == "cold" else "")
 
 
 def identity(cfg: DictConfig) -> dict[str, Any]:
@@ -56,6 +57,7 @@ class CellPlan:
     verbose: bool = False
     timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
     stop_rule: StopRule | None = None  # runs=auto: `runs` is then its max_runs
+    page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
 
     @property
     def repetitions(self) -> int:

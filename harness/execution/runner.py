@@ -24,7 +24,7 @@ from typing import Any
 from harness.analysis.precision import STOP_RUNS
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
-from harness.host import feasibility, memory, processes
+from harness.host import feasibility, memory, page_cache, processes
 from harness.plan import CellPlan
 from harness.results.records import (
     STATUS_ERROR,
@@ -91,6 +91,8 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                   + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
         return skip_from(0, STATUS_INFEASIBLE, "; ".join(infeasible))
+    if plan.page_cache == "cold" and (problem := page_cache.drop_problem()):
+        return skip_from(0, STATUS_UNSUPPORTED, problem)
     done = 0  # repetitions whose rows were emitted
     values: list[float] = []  # runs=auto: the measured repetitions' values
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed
@@ -140,6 +142,10 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
                    rep: int, emit_events: EventRows | None = None) -> list[TrialRow]:
     """Release the repetition's instances together; rows for all of them, whatever happens."""
     appliance.before_trial()
+    dropped = {}
+    if plan.page_cache == "cold" and rep >= plan.warmup:
+        # Untimed, before the instances are even forked.
+        dropped = {"page_cache_dropped_mib": page_cache.drop()}
     instances = plan.instances(rep)
     tmpdir = Path(tempfile.mkdtemp(prefix="lgb-"))
     tmpdir.chmod(0o755)  # libvirt's qemu runs as another user and must reach the overlays
@@ -188,7 +194,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
         emit_events(events)
     rows = [_row(plan, backend, appliance, workload, i, rep, **fields)
             for i in range(instances) for fields in results.get(i, timed_out)]
-    return _with_repetition_fields(rows, host_memory)
+    return _with_repetition_fields(rows, host_memory, dropped)
 
 
 def _lead_group(pid: int) -> None:
@@ -310,13 +316,15 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         cache_state=appliance.cache_state, workload=workload.name, parallel=plan.parallel,
         memsize=plan.memsize, smp=plan.smp, instance=instance, repetition=rep,
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
-        timeline=plan.timeline, extra={**backend.row_fields(), **fields}, **core)
+        timeline=plan.timeline,
+        extra={**backend.row_fields(), "page_cache": plan.page_cache, **fields}, **core)
 
 
-def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float]) -> list[TrialRow]:
+def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float],
+                            fields: dict[str, Any]) -> list[TrialRow]:
     """What belongs to the repetition as a whole: the makespan, from the release of the
-    instances until the last one closed, and the host memory in use at the start and at its
-    peak (sampled every MEMORY_SAMPLE_S)."""
+    instances until the last one closed, the host memory in use at the start and at its
+    peak (sampled every MEMORY_SAMPLE_S), and `fields` (e.g. the page cache dropped)."""
     released = [r.extra.get("released") for r in rows]
     finished = [r.extra.get("finished") for r in rows]
     makespan = (max(finished) - min(released)
@@ -326,7 +334,7 @@ def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float]) -> l
     out = []
     for r in rows:
         extra = {k: v for k, v in r.extra.items() if k not in ("released", "finished")}
-        out.append(TrialRow(**{**r.__dict__, "extra": {**extra, **memory_fields},
+        out.append(TrialRow(**{**r.__dict__, "extra": {**extra, **memory_fields, **fields},
                                "makespan_s": makespan}))
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.appliances import appliance_comparison, has_appliance_types
 from harness.analysis.client_limit import client_limit_table, has_client_limit
 from harness.analysis.noise import cell_warnings
 from harness.analysis.operations import break_even, has_operations, operations_table
@@ -30,6 +31,7 @@ from harness.plotting.stages import stage_bars, trial_timeline
 from harness.plotting.transfer import throughput_vs_size
 from harness.reporting import html
 from harness.reporting.sections import inspection
+from harness.reporting.sections.appliances import appliance_section
 from harness.reporting.sections.boot import boot_section
 from harness.reporting.sections.client_limit import client_limit_section
 from harness.reporting.sections.operations import operations_section
@@ -57,6 +59,7 @@ class Analysis:
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
     operations: pd.DataFrame | None  # workload=operations: per strategy and M
     break_even: pd.DataFrame | None  # workload=operations: where one launch pays for itself
+    appliances: pd.DataFrame | None  # several appliance kinds: each against cached-hot
     warnings: pd.DataFrame  # unstable, drifting or disturbed cells (analysis/noise.py)
 
 
@@ -79,9 +82,11 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     operations = pays_off = None
     if has_operations(trials):
         operations, pays_off = operations_table(trials, seed), break_even(trials)
+    appliances = (appliance_comparison(trials, seed=seed) if has_appliance_types(trials)
+                  else None)
     return Analysis(trials, metadata, summary, model, scaling, fits, reference,
                     uml_comparison(trials, seed), boot, client_limit, operations, pays_off,
-                    cell_warnings(trials, metadata))
+                    appliances, cell_warnings(trials, metadata))
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
@@ -101,6 +106,8 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
         store.write_csv(out_dir / store.CLIENT_LIMIT_FILE, found.client_limit)
     if found.operations is not None:
         store.write_csv(out_dir / store.OPERATIONS_FILE, found.operations)
+    if found.appliances is not None:
+        store.write_csv(out_dir / store.APPLIANCES_FILE, found.appliances)
     if found.boot is not None:
         store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
     figures, timeline_plots = draw(found)
@@ -162,7 +169,7 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                     timeline_plots: dict[str, str]) -> str:
     """report.md: what ran where, the summary table, the seed's expectations, then a section
     per analysis the runs call for (transfers, several N, UML, boot stages, inspection,
-    operations) and the plots."""
+    operations, appliance types) and the plots."""
     trials, summary, metadata = found.trials, found.summary, found.metadata
     parts = ["# lgbench report", ""]
     for meta in (m for m in metadata if "backend" in m):
@@ -209,6 +216,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
         parts += ["", *inspection.inspection_section(trials)]
     if found.operations is not None and found.break_even is not None:
         parts += ["", *operations_section(found.operations, found.break_even)]
+    if found.appliances is not None:
+        parts += ["", *appliance_section(found.appliances)]
     parts += ["", "## Plots", ""]
     parts += [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plot_files]
     return "\n".join(parts) + "\n"

@@ -34,7 +34,8 @@ TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "connected_s", "upload_s",
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
-                "parallel", "memsize", "smp", "timeline", "libvirt_max_clients", "size_bytes")
+                "parallel", "memsize", "smp", "timeline", "libvirt_max_clients", "page_cache",
+                "size_bytes")
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,15 @@ NOT_CELL_KEYS = ("hydra", "resume", "allow_failures")
 # runs=auto's knobs, which mean nothing with a fixed number of runs (and runs stored before
 # runs=auto existed lack them).
 AUTO_RUNS_KEYS = ("precision", "min_runs", "max_runs", "budget_s")
+# Keys added later, at the value every run stored before them measured with.
+LATER_KEYS = {"page_cache": "hot"}
 
 
 def cell_identity(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved config that defines a cell's measurements."""
     ignored = NOT_CELL_KEYS + (() if config.get("runs") == "auto" else AUTO_RUNS_KEYS)
-    return {k: v for k, v in config.items() if k not in ignored}
+    return {k: v for k, v in config.items()
+            if k not in ignored and not (k in LATER_KEYS and v == LATER_KEYS[k])}
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ SCALING_FILE = "scaling.csv"  # makespan against N per series
 COMPARISON_FILE = "comparison.csv"  # UML against the other backend
 CLIENT_LIMIT_FILE = "client_limit.csv"  # libvirt cells past a max_clients of their own
 OPERATIONS_FILE = "operations.csv"  # workload=operations: per strategy and M
+APPLIANCES_FILE = "appliances.csv"  # several appliance kinds: each against cached-hot
 REPORT_FILE = "report.md"
 
 

@@ -94,7 +94,7 @@ def test_report_section_leads_with_the_seed_and_gives_the_break_even():
     rows = operations_rows()
     lines = "\n".join(operations_section(operations_table(rows), break_even(rows)))
     assert lines.startswith("## Fewer launches")
-    assert "by far the most effective" in lines
+    assert "By far the most effective" in lines
     assert "`one_handle` pays for itself against `handle_per_operation` from M = **1.0**" in lines
     assert "| one_handle" in lines and "| 16 " in lines
 

@@ -456,3 +456,24 @@ def test_runs_auto_on_a_backend_that_cannot_run_gives_its_min_runs_of_rows(tmp_p
     rows, stop = auto_run(tmp_path, hot, StopRule(precision=0.05, min_runs=6, max_runs=30,
                                                   budget_s=600), backend=Unavailable())
     assert stop == "unsupported" and len(rows) == 1 + 6
+
+
+def test_a_cold_page_cache_is_dropped_before_each_measured_repetition(tmp_path, hot,
+                                                                       monkeypatch):
+    drops = []
+    monkeypatch.setattr("harness.host.page_cache.drop", lambda: drops.append(1) or 64.0)
+    monkeypatch.setattr("harness.host.page_cache.drop_problem", lambda: None)
+    rows, _ = run(plan(tmp_path, runs=3, warmup=1, page_cache="cold"), FakeBackend(), hot)
+    assert len(drops) == 3  # not before the warm-up
+    assert {r.extra["page_cache"] for r in rows} == {"cold"}
+    assert [r.extra.get("page_cache_dropped_mib") for r in rows] == [None, 64.0, 64.0, 64.0]
+    assert {r.status for r in rows} == {"ok"}
+
+
+def test_a_page_cache_that_cannot_be_dropped_gives_unsupported_rows(tmp_path, hot,
+                                                                     monkeypatch):
+    monkeypatch.setattr("harness.host.page_cache.DROP_CACHES", str(tmp_path / "absent"))
+    rows, calls = run(plan(tmp_path, runs=2, warmup=1, page_cache="cold"), FakeBackend(), hot)
+    assert calls == [1, 1, 1]
+    assert {r.status for r in rows} == {"unsupported"}
+    assert all("page_cache=cold" in r.error and "absent" in r.error for r in rows)

@@ -10,8 +10,9 @@ import pandas as pd
 
 from harness.reporting.text import number
 
-SEED_ADVICE = ('guestfs-performance(1): "ensuring the appliance is launched the minimum number '
-               'of times is by far the most effective way to get good performance".')
+SEED_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
+               'simplest way to get good performance is to ensure that the appliance is '
+               'launched the minimum number of times."')
 
 
 def _interval(low: float, high: float, digits: str = ".3g") -> str:
