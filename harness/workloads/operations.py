@@ -184,7 +184,9 @@ class OperationsWorkload(Workload):
         row: dict[str, Any] = {
             "strategy": self.strategy, "count": self.count, "launches": launches,
             "operations_s": sum(times), "per_operation_s": sum(times) / self.count,
-            "first_operation_s": times[0], "operation_times_s": list(times)}
+            "first_operation_s": times[0],
+            # Text, not a list: rows of other workloads in the same table lack it.
+            "operation_times_s": ",".join(f"{t:.4f}" for t in times)}
         if "accel_effective" in found:
             row["accel_effective"] = found["accel_effective"]
         if found["checksum"] != self.expected:

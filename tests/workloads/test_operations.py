@@ -118,6 +118,7 @@ def test_the_row_counts_launches_and_times(strategy, launches):
     assert row["launches"] == launches
     assert (row["operations_s"], row["per_operation_s"], row["first_operation_s"]) == (
         6.0, 2.0, 4.0)
+    assert row["operation_times_s"] == "4.0000,1.0000,1.0000"
     assert "status" not in row
 
 
