@@ -148,12 +148,15 @@ class OperationsWorkload(Workload):
 
     def _listen(self, env: dict[str, str], times: list[float], found: dict[str, Any]) -> str:
         """`guestfish --listen` once, then each command its own `guestfish --remote`."""
-        with Timer() as start:
+        errors = self.host_dir / "listen.err"
+        # Its forked server keeps the inherited standard error: a pipe there would never end.
+        with Timer() as start, open(errors, "w") as err:
             listening = subprocess.run(["guestfish", "--listen", "--format=qcow2", "-a",
                                         str(self.host_dir / OVERLAY)], env=env,
-                                       capture_output=True, text=True)
+                                       stdout=subprocess.PIPE, stderr=err, text=True)
         if listening.returncode != 0:
-            raise WorkloadError(f"guestfish --listen failed: {_last_line(listening.stderr)}")
+            raise WorkloadError(f"guestfish --listen failed: "
+                                f"{_last_line(errors.read_text())}")
         pid = int(listening.stdout.split("GUESTFISH_PID=")[1].split(";")[0])
         remote_env = {**env, "GUESTFISH_PID": str(pid)}
 
