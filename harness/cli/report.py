@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness.analysis import compare as comparison
 from harness.reporting.build import build_report, warning_text
+from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
 from harness.reporting.sections.summary import table
 from harness.results import merge, store
 from harness.results.records import TIMED_COLUMNS
@@ -151,6 +152,11 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"{', '.join(comparison.matching_keys(trials, by))})")
     if note:
         print(note)
+    if args.export == "pyperf":
+        exported = export_pyperf(trials, args.metric, out / PYPERF_FILE)
+        print(f"pyperf: {out / PYPERF_FILE} ({exported} benchmark(s); python -m pyperf stats, "
+              f"hist, compare_to read it)" if exported else
+              "pyperf: nothing to export (no successful measured trial)")
     print(f"\nreport: {out / 'report.html'}")
     return 0
 
@@ -223,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="slowdown allowed before --candidate fails, e.g. 5%% (default) "
                         "or 0.05")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--export", choices=("pyperf",),
+                        help="also write the trials for another tool: pyperf (pyperf.json: a "
+                        "benchmark per cell and --metric, a run per ok measured trial)")
     args = parser.parse_args(argv)
     args.metric = args.metric or ["total_s"]
     gating = args.baseline is not None or args.candidate is not None

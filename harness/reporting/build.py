@@ -98,6 +98,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     trials = store.read_trials(run_dirs) if trials is None else trials
     found = analyse(run_dirs, trials, seed)
     store.write_csv(out_dir / store.SUMMARY_FILE, found.summary)
+    store.write_json(out_dir / store.SUMMARY_JSON_FILE, summary_document(found))
     if found.scaling is not None:
         store.write_csv(out_dir / store.SCALING_FILE, found.scaling)
     if found.comparison is not None:
@@ -117,6 +118,13 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     store.write_text(out_dir / store.REPORT_FILE, text)
     html.write(out_dir, text, found.metadata)
     return found
+
+
+def summary_document(found: Analysis) -> dict[str, Any]:
+    """summary.json: summary.csv's rows (missing values as null) beside the runs' metadata."""
+    rows = found.summary.astype(object).where(found.summary.notna(), None)
+    return {"format": "lgbench-summary", "version": 1, "runs": found.metadata,
+            "summary": rows.to_dict(orient="records")}
 
 
 def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:

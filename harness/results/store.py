@@ -18,6 +18,7 @@ from harness.results.records import SCHEMA_VERSION, TrialRow
 
 TRIALS_FILE = "trials.parquet"
 SUMMARY_FILE = "summary.csv"
+SUMMARY_JSON_FILE = "summary.json"  # the same numbers with the runs' metadata, for programs
 METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true runs
 STAGES_FILE = "stages.parquet"  # boot stages of those trials (harness.analysis.stages)
