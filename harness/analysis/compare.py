@@ -178,6 +178,21 @@ def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm:
     return f"{direction} (likely: the test is not significant after Holm)"
 
 
+def ran_faster(baseline: str, candidate: str, ratio: float, low: float, high: float,
+               p_holm: float) -> str:
+    """hyperfine's wording of one comparison (ratio = median candidate / median baseline):
+    which side ran faster, how many times, the CI of that factor and the Holm p."""
+    if ratio >= 1:
+        fast, slow, factor, low_factor, high_factor = baseline, candidate, ratio, low, high
+    else:
+        fast, slow, factor = candidate, baseline, 1 / ratio
+        low_factor, high_factor = 1 / high, 1 / low
+    interval = ("no CI: fewer than 5 trials a side" if np.isnan(low) else
+                f"95% CI {low_factor:.2f}-{high_factor:.2f}")
+    p = "" if np.isnan(p_holm) else f", p={p_holm:.2g}"
+    return f"{fast} ran {factor:.2f}x faster than {slow} ({interval}{p})"
+
+
 def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",),
             baseline: object = None, seed: int = 0, threshold: float | None = None
             ) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import platform
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +80,38 @@ def _stop(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def report(run_dir: Path, seed: int) -> None:
-    """Summary, plots and report of run_dir (a run or a sweep root); the table printed."""
+# The swept factors a sweep's end compares, level against level (N has its own section).
+COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache")
+
+
+def _level(factor: str, level: object) -> str:
+    """`tcg` for a backend, appliance or workload; `memsize=512` for a number."""
+    return str(level) if factor in ("backend", "appliance", "workload") else f"{factor}={level}"
+
+
+def report(run_dir: Path, seed: int, swept: Sequence[str] = ()) -> None:
+    """Summary, plots and report of run_dir (a run or a sweep root); the table printed, then
+    for a sweep each swept factor's comparisons in hyperfine's words (in report.md too)."""
+    from harness.analysis.compare import compare, ran_faster
     from harness.reporting.build import build_report, warning_text
     from harness.reporting.sections.summary import table
 
-    found = build_report([run_dir], run_dir, seed=seed)
+    trials = store.read_trials([run_dir])
+    lines = []
+    for by in (k for k in COMPARED_IN_SWEEPS if k in swept and trials[k].nunique() > 1):
+        for row in compare(trials, by, ("total_s",), seed=seed).itertuples():
+            said = ran_faster(_level(by, row.baseline), _level(by, row.candidate), row.ratio,
+                              row.ratio_ci_low, row.ratio_ci_high, row.p_holm)
+            lines.append(f"{row.baseline_cell}: {said}")
+    sections = ["## Sweep comparisons", "", "Total time, ratio of medians with its bootstrap "
+                "95% CI, Mann-Whitney p Holm-corrected per swept factor.", "",
+                *(f"- {line}" for line in lines)] if lines else None
+    found = build_report([run_dir], run_dir, seed=seed, trials=trials, sections=sections)
     print(table(found.summary), flush=True)
     if len(found.warnings):
         print(warning_text(found.warnings), flush=True)
+    if lines:
+        print("\n".join(lines), flush=True)
 
 
 def exit_unless_measured(run_dirs: list[Path], allow_failures: bool) -> None:
@@ -280,7 +304,8 @@ class SweepCallback(Callback):
         store.write_json(root / store.METADATA_FILE, {
             "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
             "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
-        report(root, config.seed)
+        report(root, config.seed, swept=list(config.hydra.sweeper.params or {})
+               + [o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task])
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
         exit_unless_measured(jobs, config.allow_failures)
 

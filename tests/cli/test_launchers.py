@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -161,3 +162,17 @@ def test_submitit_local_sweeps_real_appliances(shared_cache, tmp_path):
     assert set(trials["status"]) == {"ok"} and set(trials["accel_effective"]) == {"tcg"}
     assert len(qemus) >= 2, "no qemu per cell among the jobs' processes"
     assert wait_for(lambda: not [p for p in qemus if alive(p)], 10), "a qemu was left over"
+
+
+def test_a_sweep_ends_with_each_swept_factors_comparison_in_hyperfines_words(tmp_path):
+    result = run_lgbench_in(tmp_path, "-m", "backend=fake", "memsize=512,1024", "runs=6",
+                            "warmup=0", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 0, result.stderr
+    said = re.search(r"fake/cached-hot/launch/p1/m512: memsize=(512|1024) ran (\d+\.\d\d)x "
+                     r"faster than memsize=(512|1024) \(95% CI (\d+\.\d\d)-(\d+\.\d\d), "
+                     r"p=[\d.e-]+\)", result.stdout)
+    assert said, result.stdout
+    factor, low, high = (float(said.group(i)) for i in (2, 4, 5))
+    assert {said.group(1), said.group(3)} == {"512", "1024"}
+    assert factor >= 1 and low <= factor <= high
+    assert said.group(0).split(": ", 1)[1] in (tmp_path / "sweep" / "report.md").read_text()
