@@ -34,6 +34,7 @@ from harness.reporting.sections import inspection
 from harness.reporting.sections.appliances import appliance_section
 from harness.reporting.sections.boot import boot_section
 from harness.reporting.sections.client_limit import client_limit_section
+from harness.reporting.sections.headline import headline_lines, short_kvm_reason
 from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import seed_expectation, table_columns, timed_rows
@@ -179,14 +180,14 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     per analysis the runs call for (transfers, several N, UML, boot stages, inspection,
     operations, appliance types) and the plots."""
     trials, summary, metadata = found.trials, found.summary, found.metadata
-    parts = ["# lgbench report", ""]
+    parts = ["# lgbench report", "", *headline_lines(summary, trials, metadata), ""]
     for meta in (m for m in metadata if "backend" in m):
         host = meta.get("host", {})
         libguestfs = host.get("versions", {}).get("libguestfs")
         parts.append(f"- run `{meta.get('run_id')}` on `{host.get('hostname')}`: "
                      f"{host.get('cpu_model')}, {host.get('cores')} cores, kernel "
                      f"{host.get('kernel')}, libguestfs {libguestfs}"
-                     f"; KVM: {meta.get('backend', {}).get('kvm_verdict') or 'not probed'}"
+                     f"; KVM: {short_kvm_reason(meta.get('backend', {}).get('kvm_verdict'))}"
                      f"{auto_runs_note(meta, trials)}")
     launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
     if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice

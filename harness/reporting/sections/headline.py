@@ -1,0 +1,72 @@
+"""What report.md says first: one sentence per cell with its answer (its time, the CI, the
+seed's expectation where there is one), and why KVM was not used, in a few words."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis.summary import measured_trials
+from harness.reporting.sections.summary import SEED_LAUNCH_LIMIT_S
+
+REASON_LENGTH = 160  # characters of a KVM verdict kept in the report (metadata.json has it all)
+
+
+def short_kvm_reason(reason: str | None) -> str:
+    """The cause of a KVM verdict: what the appliance said (not libguestfs's generic advice),
+    its first line, and the CPU flags note."""
+    if not reason:
+        return "not probed"
+    cause = reason.split(" | appliance: ", 1)[-1] if " | appliance: " in reason else reason
+    cause = cause.split(" / ")[0].strip()
+    flags = re.search(r"\(CPU flags: [^)]*\)", reason)
+    if len(cause) > REASON_LENGTH:
+        cause = cause[:REASON_LENGTH - 3].rstrip() + "..."
+    return f"{cause} {flags.group(0)}" if flags and flags.group(0) not in cause else cause
+
+
+def _accelerators(trials: pd.DataFrame, cell: str) -> str:
+    ran = trials.loc[(trials["cell"] == cell) & (trials["status"] == "ok"), "accel_effective"]
+    return "/".join(sorted(str(a).upper() for a in ran.dropna().unique())) or "no accelerator"
+
+
+def cell_sentence(row: pd.Series, accel: str) -> str:
+    """`cell`: what it measured (median, 95% CI), against the seed's launch figure."""
+    what = {"total_s": "launch+close", "makespan_s": "makespan"}.get(row["metric"], row["metric"])
+    if row["n_ok"] == 0:
+        return f"- `{row['cell']}`: no successful trial of {row['n']}."
+    interval = (f"95% CI {row['ci_low']:.3g}-{row['ci_high']:.3g} s"
+                if not math.isnan(row["ci_low"]) else f"no 95% CI from {row['n_ok']} values")
+    sentence = f"- `{row['cell']}`: {what} **{row['median']:.3g} s** ({interval}) under {accel}"
+    if row.get("workload") == "launch" and row["metric"] == "total_s":
+        sentence += (f", {row['median'] / SEED_LAUNCH_LIMIT_S:.1f}x the seed's "
+                     f"{SEED_LAUNCH_LIMIT_S:g} s expectation")
+    if row["n_ok"] < row["n"]:
+        sentence += f"; {row['n'] - row['n_ok']} of {row['n']} trials failed"
+    return sentence + "."
+
+
+def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
+                   metadata: list[dict[str, Any]]) -> list[str]:
+    """The answer per cell (makespan for N > 1, else launch+close), then KVM's verdict."""
+    measured = measured_trials(trials)
+    parallel = measured.groupby("cell")["parallel"].max()
+    workload = measured.groupby("cell")["workload"].first()
+    lines = []
+    for cell in pd.unique(summary["cell"]):
+        metric = "makespan_s" if parallel.get(cell, 1) > 1 else "total_s"
+        chosen = summary[(summary["cell"] == cell) & (summary["metric"] == metric)]
+        if chosen.empty:
+            continue
+        row = chosen.iloc[0].copy()
+        row["workload"] = workload.get(cell)
+        lines.append(cell_sentence(row, _accelerators(measured, cell)))
+    backends = [m.get("backend", {}) for m in metadata]
+    verdicts = {(b.get("accel") == "kvm", short_kvm_reason(b["kvm_verdict"]))
+                for b in backends if b.get("kvm_verdict")}
+    lines += [f"- KVM {'usable' if usable else 'unusable'} here: {reason}."
+              for usable, reason in sorted(verdicts)]
+    return lines
