@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
 from harness.config import RUNS_AUTO, register_configs, validate
+from harness.execution.progress import LiveProgress, Progress
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, feasibility, trust
 from harness.plan import CellPlan, cell_label, identity
@@ -224,13 +225,16 @@ def measure(cfg: DictConfig) -> Path:
              plan.warmup, runs, plan.parallel, run_dir)
     writer = store.TrialWriter(run_dir)
     interrupted, stop_reason = False, None
+    # A live line on a terminal; log lines only where nobody watches (CI, jobs, redirects).
+    progress = LiveProgress(plan.cell) if sys.stderr.isatty() else Progress()
     try:
         stop_reason = run_cell(plan, backend, appliance, workload, writer,
-                               store.TrialWriter(run_dir, store.EVENTS_FILE))
+                               store.TrialWriter(run_dir, store.EVENTS_FILE), progress)
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: keeping the %d rows measured so far", len(writer.rows))
     finally:
+        progress.close()
         metadata.update(backend=backend.metadata(), appliance=appliance.metadata(),
                         ended_at=time.time(), interrupted=interrupted,
                         stop_reason=stop_reason, noise_after=facts.noise())

@@ -24,6 +24,7 @@ from typing import Any
 from harness.analysis.precision import STOP_RUNS
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
+from harness.execution.progress import Progress
 from harness.host import feasibility, memory, page_cache, processes
 from harness.plan import CellPlan
 from harness.results.records import (
@@ -64,16 +65,18 @@ def repetition_value(plan: CellPlan, rows: list[TrialRow]) -> float | None:
 
 
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
-             emit: Callable[[list[TrialRow]], None], emit_events: EventRows | None = None
-             ) -> str:
+             emit: Callable[[list[TrialRow]], None], emit_events: EventRows | None = None,
+             progress: Progress | None = None) -> str:
     """Run the repetitions of one cell, handing each repetition's rows to `emit` at once
     (and, with plan.timeline, its timestamped events to `emit_events`). Returns why it
     stopped: STOP_RUNS (every planned run), a reason of plan.stop_rule (runs=auto), or the
     status of the rows given to repetitions that could not run.
 
     Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
-    caches hot); measured repetitions launch `parallel` at once.
+    caches hot); measured repetitions launch `parallel` at once. `progress` shows how far it
+    is (default: a log line per repetition).
     """
+    progress = progress or Progress()
     def skip_from(first: int, status: str, reason: str) -> str:
         """Rows of `status` for planned repetitions `first`.. that will not run."""
         log.warning("%s: %s", status, reason)
@@ -106,7 +109,10 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                     feasibility.measured_footprint(plan.cache_dir, kind))):
                 return skip_from(rep, STATUS_INFEASIBLE, problem)
             rep_started = time.monotonic()
-            rows = run_repetition(plan, backend, appliance, workload, rep, emit_events)
+            progress.start_repetition(rep + 1, plan.repetitions, rep < plan.warmup,
+                                      plan.instances(rep))
+            rows = run_repetition(plan, backend, appliance, workload, rep, emit_events,
+                                  progress)
             emit(rows)
             done = rep + 1
             costs = [r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK]
@@ -116,9 +122,9 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
             summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
                                 else f"{r.status}: {r.error}" for r in first_row_per_instance)
-            log.info("trial %d/%d%s: %s | cell ETA %s%s", done, plan.repetitions,
-                     " (warm-up)" if rep < plan.warmup else "", summary,
-                     "at most " if plan.stop_rule else "", _clock(eta))
+            progress.end_repetition(
+                f"trial {done}/{plan.repetitions}{' (warm-up)' if rep < plan.warmup else ''}: "
+                f"{summary} | cell ETA {'at most ' if plan.stop_rule else ''}{_clock(eta)}")
             if plan.stop_rule is None or rep < plan.warmup:
                 continue
             if (value := repetition_value(plan, rows)) is not None:
@@ -139,7 +145,8 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
 
 
 def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
-                   rep: int, emit_events: EventRows | None = None) -> list[TrialRow]:
+                   rep: int, emit_events: EventRows | None = None,
+                   progress: Progress | None = None) -> list[TrialRow]:
     """Release the repetition's instances together; rows for all of them, whatever happens."""
     appliance.before_trial()
     dropped = {}
@@ -178,6 +185,8 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
                     exitcode = workers[i][1].exitcode
                     results[i] = [{"status": STATUS_ERROR,
                                    "error": f"worker exited without a result (code {exitcode})"}]
+                if progress is not None:
+                    progress.instance_finished(len(results), instances)
     finally:
         killed = _end_workers(workers, backend, tmpdir)
     if killed:

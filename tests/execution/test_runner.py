@@ -477,3 +477,32 @@ def test_a_page_cache_that_cannot_be_dropped_gives_unsupported_rows(tmp_path, ho
     assert calls == [1, 1, 1]
     assert {r.status for r in rows} == {"unsupported"}
     assert all("page_cache=cold" in r.error and "absent" in r.error for r in rows)
+
+
+def test_the_live_line_shows_repetition_appliances_and_the_last_result(tmp_path, hot):
+    """On a terminal: the repetition (warm-up marked), appliances finished, the last result."""
+    import io
+
+    from rich.console import Console
+
+    from harness.execution.progress import LiveProgress
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=300, color_system=None)
+    progress = LiveProgress("fake/cached-hot/launch/p2", console=console)
+    seen = []
+    real_update = progress.live.update
+
+    def update(renderable, **kwargs):
+        seen.append(renderable.plain)
+        real_update(renderable, **kwargs)
+
+    progress.live.update = update
+    run_cell(plan(tmp_path, runs=2, warmup=1, parallel=2), FakeBackend(), hot,
+             LaunchWorkload("launch"), lambda rows: None, progress=progress)
+    progress.close()
+    assert "fake/cached-hot/launch/p2 | repetition 1 of 3 (warm-up) | appliances 0/1 finished" \
+        in seen
+    assert any(line.startswith("fake/cached-hot/launch/p2 | repetition 3 of 3 | appliances "
+                               "2/2 finished") for line in seen)
+    assert any("last: trial 2/3: ok" in line for line in seen)

@@ -1,0 +1,72 @@
+"""What a person watching a cell sees while it runs.
+
+On a terminal: one live line (rich) with the cell (i of N in a sweep, with the sweep's ETA),
+the repetition (k of n, warm-ups marked), the appliances finished of those released, the last
+repetition's result and the cell's ETA. Elsewhere (CI, submitit jobs, a redirect): the log line
+per repetition. Only the launching process draws, while it waits on the workers: nothing is
+drawn inside an appliance's timed region, which runs in the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("harness.execution.runner")
+
+REFRESH_PER_SECOND = 2  # a redraw costs the launching process little, and it is not timed
+
+
+class Progress:
+    """The plain kind: a log line per finished repetition, nothing in between."""
+
+    def start_repetition(self, number: int, total: int, warmup: bool, instances: int) -> None:
+        """Repetition `number` (1-based) of `total` is about to release its instances."""
+
+    def instance_finished(self, finished: int, instances: int) -> None:
+        """`finished` of the repetition's `instances` have sent their rows."""
+
+    def end_repetition(self, line: str) -> None:
+        """The repetition's result and the cell's ETA, as one line."""
+        log.info("%s", line)
+
+    def close(self) -> None:
+        """The cell is over."""
+
+
+class LiveProgress(Progress):
+    """A live line on the terminal (rich), the log lines printed above it."""
+
+    def __init__(self, cell: str, position: str = "", console: Any = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.cell, self.position = cell, position
+        self.repetition = self.appliances = self.last = ""
+        self.live = Live(self._render(), console=console or Console(stderr=True),
+                         refresh_per_second=REFRESH_PER_SECOND, transient=True)
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        parts = [f"{self.position}: {self.cell}" if self.position else self.cell,
+                 self.repetition, self.appliances, self.last]
+        return Text(" | ".join(p for p in parts if p), no_wrap=True, overflow="ellipsis")
+
+    def start_repetition(self, number: int, total: int, warmup: bool, instances: int) -> None:
+        self.repetition = f"repetition {number} of {total}{' (warm-up)' if warmup else ''}"
+        self.appliances = f"appliances 0/{instances} finished"
+        self.live.update(self._render())
+
+    def instance_finished(self, finished: int, instances: int) -> None:
+        self.appliances = f"appliances {finished}/{instances} finished"
+        self.live.update(self._render())
+
+    def end_repetition(self, line: str) -> None:
+        super().end_repetition(line)  # the log (file and terminal), printed above the line
+        self.last = f"last: {line}"
+        self.live.update(self._render())
+
+    def close(self) -> None:
+        self.live.stop()
