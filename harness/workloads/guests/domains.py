@@ -71,10 +71,6 @@ def define(recipe: str, images_dir: Path, fmt: str = "raw", accel: str = "auto",
     name = domain_name(recipe, fmt)
     if _virsh("dominfo", name).returncode == 0 and not is_lgbench_domain(name):
         raise DomainError(f"a domain called {name} exists and is not lgbench's: left alone")
-    try:
-        libvirtd.ensure_daemons()
-    except libvirtd.LibvirtdError as exc:
-        raise DomainError(str(exc)) from exc
     image = recipes.build(recipe, images_dir, log, accel).resolve()
     disk = image
     if fmt == "qcow2":
@@ -84,6 +80,13 @@ def define(recipe: str, images_dir: Path, fmt: str = "raw", accel: str = "auto",
                                   str(image), str(disk)], capture_output=True, text=True)
         if created.returncode != 0:
             raise DomainError(f"qemu-img create failed: {created.stderr.strip()}")
+    try:
+        libvirtd.ensure_daemons()
+        # libvirt's qemu user must reach the disks by name when the libvirt backend runs it.
+        for folder in {image.parent, disk.parent}:
+            libvirtd.grant_qemu_traverse(folder)
+    except libvirtd.LibvirtdError as exc:
+        raise DomainError(str(exc)) from exc
     xml = images_dir / f"{name}.xml"
     xml.write_text(_domain_xml(name, disk, fmt))
     try:
