@@ -28,11 +28,6 @@ def short_kvm_reason(reason: str | None) -> str:
     return f"{cause} {flags.group(0)}" if flags and flags.group(0) not in cause else cause
 
 
-def _accelerators(trials: pd.DataFrame, cell: str) -> str:
-    ran = trials.loc[(trials["cell"] == cell) & (trials["status"] == "ok"), "accel_effective"]
-    return "/".join(sorted(str(a).upper() for a in ran.dropna().unique())) or "no accelerator"
-
-
 def cell_sentence(row: pd.Series, accel: str) -> str:
     """`cell`: what it measured (median, 95% CI), against the seed's launch figure."""
     what = {"total_s": "launch+close", "makespan_s": "makespan"}.get(row["metric"], row["metric"])
@@ -55,6 +50,7 @@ def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
     measured = measured_trials(trials)
     parallel = measured.groupby("cell")["parallel"].max()
     workload = measured.groupby("cell")["workload"].first()
+    ran = measured[measured["status"] == "ok"].groupby("cell")["accel_effective"].unique()
     lines = []
     for cell in pd.unique(summary["cell"]):
         metric = "makespan_s" if parallel.get(cell, 1) > 1 else "total_s"
@@ -63,7 +59,8 @@ def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
             continue
         row = chosen.iloc[0].copy()
         row["workload"] = workload.get(cell)
-        lines.append(cell_sentence(row, _accelerators(measured, cell)))
+        accels = sorted(str(a).upper() for a in ran.get(cell, []) if pd.notna(a))
+        lines.append(cell_sentence(row, "/".join(accels) or "no accelerator"))
     backends = [m.get("backend", {}) for m in metadata]
     verdicts = {(b.get("accel") == "kvm", short_kvm_reason(b["kvm_verdict"]))
                 for b in backends if b.get("kvm_verdict")}
