@@ -9,16 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.host import accelerator, feasibility, trust
-from harness.host.checks import Check, run_checks
+from harness.host.checks import Check, each_check
 
 
 def render(checks: list[Check]) -> str:
-    lines = []
-    for c in checks:
-        lines.append(f"[{c.verdict.upper():4}] {c.name}: {c.evidence}")
-        if c.advice:
-            lines.append(f"       -> {c.advice}")
-    return "\n".join(lines)
+    return "\n".join(render_one(c) for c in checks)
+
+
+def render_one(check: Check) -> str:
+    line = f"[{check.verdict.upper():4}] {check.name}: {check.evidence}"
+    return line + (f"\n       -> {check.advice}" if check.advice else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-timeout", type=float, default=accelerator.PROBE_TIMEOUT_S,
                         help="bound on the one-off KVM launch probe (seconds)")
     args = parser.parse_args(argv)
-    checks = run_checks(args.cache_dir, args.memsize, args.probe_timeout)
+    checks = []
+    for check in each_check(args.cache_dir, args.memsize, args.probe_timeout):
+        checks.append(check)
+        if not args.json:  # each as it finishes: the launch checks take a while
+            print(render_one(check), flush=True)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
-    else:
-        print(render(checks))
     # No KVM is a finding, not a broken set-up: lgbench measures with TCG or UML then.
     return 1 if any(c.verdict == "fail" and c.name != "KVM appliance launch" for c in checks) \
         else 0

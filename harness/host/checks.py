@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,10 +143,20 @@ def check_memory(memsize_mib: int, cache_dir: Path) -> Check:
                  "" if count else "Free memory, or lower memsize.")
 
 
+def each_check(cache_dir: Path, memsize_mib: int, probe_timeout_s: float) -> Iterator[Check]:
+    """The checks one at a time, as each finishes (the launches take a while)."""
+    yield check_cpu_flags()
+    yield check_dev_kvm()
+    yield check_kvm_launch(cache_dir, probe_timeout_s)
+    yield check_tcg_launch(cache_dir, probe_timeout_s)
+    yield check_uml()
+    yield check_libvirtd()
+    yield check_appliance_cache(cache_dir)
+    yield check_memory(memsize_mib, cache_dir)
+
+
 def run_checks(cache_dir: Path, memsize_mib: int, probe_timeout_s: float) -> list[Check]:
-    return [check_cpu_flags(), check_dev_kvm(), check_kvm_launch(cache_dir, probe_timeout_s),
-            check_tcg_launch(cache_dir, probe_timeout_s), check_uml(), check_libvirtd(),
-            check_appliance_cache(cache_dir), check_memory(memsize_mib, cache_dir)]
+    return list(each_check(cache_dir, memsize_mib, probe_timeout_s))
 
 
 def host_facts(cache_dir: Path, probe_timeout_s: float) -> dict[str, Any]:
