@@ -105,6 +105,9 @@ def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
     if "timeline" not in trials.columns:  # schema 1: no trial recorded a timeline
         trials["timeline"] = False
     trials["timeline"] = trials["timeline"].fillna(False).astype(bool)
+    # Rows from before page_cache existed ran with the page cache as it was: hot.
+    trials["page_cache"] = trials.get("page_cache", pd.Series(index=trials.index,
+                                                              dtype=object)).fillna("hot")
     newer = trials[trials["schema_version"] > SCHEMA_VERSION]
     if len(newer):
         raise ValueError(f"trials written by a newer lgbench (schema "
