@@ -12,6 +12,7 @@ import pandas as pd
 from harness.analysis.reference import Reference, available, configured_reference
 from harness.analysis.scaling import compare_reference
 from harness.analysis.summary import measured_trials
+from harness.reporting.sections.headline import short_kvm_reason
 from harness.reporting.text import distinct, number
 from harness.results import store
 from harness.results.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
@@ -44,7 +45,8 @@ def _run_conditions(trials: pd.DataFrame, scaling: pd.DataFrame,
     measured = measured_trials(trials)
     ok = measured[measured["status"] == STATUS_OK]
     hosts = [m["host"] for m in metadata if "host" in m]
-    verdicts = [m.get("backend", {}).get("kvm_verdict") for m in metadata]
+    verdicts = [short_kvm_reason(m.get("backend", {}).get("kvm_verdict")) for m in metadata
+                if m.get("backend", {}).get("kvm_verdict")]
     memsizes = [None if pd.isna(v) else int(v) for v in measured["memsize"]]
     memory = distinct(f"{h['memory_bytes'] / 2**30:.1f} GiB" for h in hosts
                      if h.get("memory_bytes"))
