@@ -404,3 +404,16 @@ def test_report_states_peak_memory_appliance_cost_and_the_model(tmp_path):
     assert "plus a 25% margin (the guest's memsize + 300 MiB until one was measured)" in report
     table = pd.read_csv(run / "scaling.csv")
     assert table["host_mem_peak_mib"].tolist() == [1500.0, 2000.0, 3000.0]
+
+
+def test_an_unbounded_ratio_is_said_to_be_unbounded_and_why():
+    from harness.reporting.sections.parallel import _agreement_line
+
+    row = pd.Series({"series": "auto", "n_min": 1.0, "n_max": 20.0, "normalized_slope": 0.77,
+                     "normalized_ci_low": np.nan, "normalized_ci_high": np.inf,
+                     "published_n_min": 1.0, "published_n_max": 20.0, "published_slope": 0.47,
+                     "published_t1": 3.0, "published_normalized_slope": 0.158, "ratio": 4.89,
+                     "ratio_ci_low": np.nan, "ratio_ci_high": np.inf})
+    line = _agreement_line(row)
+    assert "95% CI unbounded" in line and "T(1) could be near 0" in line
+    assert line.endswith("inconclusive: these runs cannot bound the ratio.")

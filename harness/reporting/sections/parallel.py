@@ -187,10 +187,18 @@ def _agreement_line(row: pd.Series) -> str:
         return (f"- `{series}`: no comparison: the published points over N = "
                 f"{number(row['published_n_min'], 'g')}..{number(row['published_n_max'], 'g')} "
                 "give no slope to divide by.")
-    ci = ("no CI (too few repetitions)" if math.isnan(row["ratio_ci_low"]) else
-          f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, Fieller's on the "
-          "measured slope and T(1); the published points carry no uncertainty")
-    if not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
+    if math.isinf(row["ratio_ci_high"]):
+        ci = ("95% CI unbounded: by the fit's scatter, T(1) could be near 0. The line fits "
+              "these makespans loosely (a bent curve, or a spread growing with N), and few "
+              "N=1 runs pin T(1) down; more N=1 repetitions or a narrower range of N help")
+    elif math.isnan(row["ratio_ci_low"]):
+        ci = "no CI (too few repetitions)"
+    else:
+        ci = (f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, Fieller's on "
+              "the measured slope and T(1); the published points carry no uncertainty")
+    if math.isinf(row["ratio_ci_high"]):
+        verdict = "inconclusive: these runs cannot bound the ratio"
+    elif not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
         verdict = ("inconclusive: the CI reaches zero, so the measured slope is not pinned down "
                    "(more N values or repetitions narrow it)")
     elif not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"]:
