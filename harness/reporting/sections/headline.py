@@ -34,7 +34,8 @@ def cell_sentence(row: pd.Series, accel: str) -> str:
     if row["n_ok"] == 0:
         return f"- `{row['cell']}`: no successful trial of {row['n']}."
     interval = (f"95% CI {row['ci_low']:.3g}-{row['ci_high']:.3g} s"
-                if not math.isnan(row["ci_low"]) else f"no 95% CI from {row['n_ok']} values")
+                if not math.isnan(row["ci_low"]) else
+                f"no 95% CI from {row['n_ok']} value{'s' if row['n_ok'] != 1 else ''}")
     sentence = f"- `{row['cell']}`: {what} **{row['median']:.3g} s** ({interval}) under {accel}"
     if row.get("workload") == "launch" and row["metric"] == "total_s":
         sentence += (f", {row['median'] / SEED_LAUNCH_LIMIT_S:.1f}x the seed's "
