@@ -35,8 +35,13 @@ def has_operations(trials: pd.DataFrame) -> bool:
 
 
 def _operations_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """The measured operations rows that say their strategy and M (a trial that failed
+    before the workload ran has neither; the failures section shows it)."""
     rows = measured_trials(trials[trials["workload"] == OPERATIONS_WORKLOAD])
-    return rows.astype({"count": int})
+    if "count" not in rows.columns or "strategy" not in rows.columns:
+        return rows.iloc[0:0].assign(strategy=pd.Series(dtype=object),
+                                     count=pd.Series(dtype=int))
+    return rows.dropna(subset=["strategy", "count"]).astype({"count": int})
 
 
 def operations_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

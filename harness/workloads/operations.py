@@ -104,6 +104,7 @@ class OperationsWorkload(Workload):
                 times.append(self._timed(lambda: operation(handle, self.host_dir), found))
         elif self.strategy == "handle_per_operation":
             times.append(self._timed(lambda: operation(handle, self.host_dir), found))
+            handle.shutdown()  # done with, as a script's handle is: it holds the overlay
             for _ in range(self.count - 1):
                 times.append(self._timed(lambda: self._one_more_appliance(open_handle()),
                                          found))

@@ -105,3 +105,10 @@ def test_plot_draws_a_line_per_strategy():
     assert sorted(line.get_label() for line in ax.containers) == [
         "handle_per_operation", "one_handle"]
     assert ax.get_xlabel() == "operations per trial (M)"
+
+
+def test_rows_of_trials_that_failed_before_the_workload_are_left_out():
+    failed = pd.DataFrame([trial(cell="tcg/op", workload="operations", status="timeout")])
+    assert operations_table(failed).empty and break_even(failed).empty
+    mixed = pd.concat([operations_rows(counts=(4,)), failed], ignore_index=True)
+    assert len(operations_table(mixed)) == 2
