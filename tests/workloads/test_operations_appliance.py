@@ -51,7 +51,9 @@ def test_every_strategy_does_m_operations_with_its_own_launches(tmp_path, guest_
     # A launch per operation: the second operation costs a launch; with one launch it doesn't.
     second = {strategy: float(rows.loc[strategy, "operation_times_s"].split(",")[1])
               for strategy in ("one_handle", "handle_per_operation")}
-    assert second["handle_per_operation"] > 2 * second["one_handle"]
+    # (Under TCG an operation takes about as long as a launch: 13.5 s against 12 s here.)
+    assert second["handle_per_operation"] > (second["one_handle"]
+                                             + 0.5 * rows.loc["one_handle", "launch_s"])
     report = (tmp_path / "report.md").read_text()
     assert "## Fewer launches" in report and "By far the most effective" in report
     assert set(pd.read_csv(tmp_path / "operations.csv")["strategy"]) == set(rows.index)
