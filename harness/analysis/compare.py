@@ -2,7 +2,8 @@
 
 Per cell (the factors the two sides share) and timed metric: the ratio of medians
 candidate/baseline with a bootstrap 95% CI (each side resampled on its own; no exact method
-exists for a ratio of medians) and a two-sided Mann-Whitney U p-value, on ok, non-warm-up rows.
+exists for a ratio of medians) and a two-sided Mann-Whitney U p-value, on ok, non-warm-up rows
+(a parallel cell's repetitions, not its instances, are the sample: summary.ok_values).
 `compare_backends` serves the UML section of report.md; `compare` compares along any factor
 (backend, host, run, ...) with the p-values Holm-corrected across the cells, and `gate` is the
 baseline gate of `lgbench-report`: a one-sided Mann-Whitney test, exact for small samples.

@@ -109,17 +109,22 @@ def _describe(values: np.ndarray) -> dict[str, float]:
 
 
 def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarray]:
-    """(n, n_ok, successful non-NaN values) of one metric in one cell.
+    """(n, n_ok, independent successful values) of one metric in one cell.
 
     A per-repetition metric is judged per repetition: it succeeded only if every instance of
     that repetition did, and its value (the same on every instance's row) is taken once.
+    A per-instance metric of a parallel cell gives one value per repetition, the median of its
+    ok instances: instances launched together share the host's contention, so they are not
+    independent, and counting each would make every interval and test far too sure.
     """
     ok = cell_rows["status"] == STATUS_OK
-    if metric not in REPETITION_METRICS:
-        values = cell_rows.loc[ok, metric].dropna().to_numpy(dtype=float)
-        return len(cell_rows), int(ok.sum()), values
     # Repetition numbers restart in every run (and every job of a sweep).
     keys = [cell_rows[k] for k in ("run_id", "repetition") if k in cell_rows.columns]
+    if metric not in REPETITION_METRICS:
+        values = cell_rows.loc[ok, metric]
+        if "instance" in cell_rows.columns and (cell_rows["instance"] > 0).any():
+            values = values.groupby([key[ok] for key in keys]).median()
+        return len(cell_rows), int(ok.sum()), values.dropna().to_numpy(dtype=float)
     all_ok = ok.groupby(keys).all()
     value = cell_rows[metric].groupby(keys).max()  # max skips NaN
     values = value[all_ok].dropna().to_numpy(dtype=float)
@@ -127,8 +132,8 @@ def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarra
 
 
 def ok_values(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """The successful values of `metric` in these rows (a per-repetition metric once per
-    repetition that fully succeeded): the sample a statistic or a comparison is taken of."""
+    """The independent successful values of `metric` in these rows (see _outcomes: one per
+    repetition in a parallel cell): the sample a statistic or a comparison is taken of."""
     return _outcomes(rows, metric)[2]
 
 
@@ -148,7 +153,8 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
 
     `n` counts trials of any status and `n_ok` the ok ones, except for makespan_s, which is one
     measurement per repetition: there `n` counts repetitions and `n_ok` the repetitions whose
-    instances all succeeded.
+    instances all succeeded. In a parallel cell the statistics of a per-instance metric are
+    those of its repetitions' medians (instances of one repetition are not independent).
 
     `ci_low`/`ci_high` bound the median (median_ci: order statistics, distribution-free) and
     `ci_level` is that interval's exact coverage (at least 95%); all three are NaN below 6 ok

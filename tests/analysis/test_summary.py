@@ -170,6 +170,37 @@ def test_makespan_counted_once_per_repetition():
     assert summary_row(summary, "launch_s")["n"] == 12
 
 
+def test_parallel_cell_counts_each_repetition_once_by_its_median():
+    values = {0: [10.0, 11.0, 30.0], 1: [20.0, 21.0, 22.0]}
+    rows = [trial(repetition=r, instance=i, parallel=3, launch_s=v)
+            for r, vs in values.items() for i, v in enumerate(vs)]
+    rows[2]["status"] = "error"  # repetition 0 keeps 10 and 11: median 10.5
+    row = summary_row(summarize(frame(rows)))
+    assert (row["n"], row["n_ok"]) == (6, 5)
+    assert (row["min"], row["max"]) == (10.5, 21.0)
+
+
+def test_parallel_cell_interval_covers_when_repetitions_differ():
+    """Instances of one repetition share a random slowdown (the host's contention that time).
+    The interval over repetition medians covers the true median at its level; one over all
+    instances, as if independent, would cover far less."""
+    rng = np.random.default_rng(7)
+    samples, reps, instances = 400, 10, 8
+    shared = rng.normal(0, 1.0, (samples, reps, 1))
+    times = 20 + shared + rng.normal(0, 1.0, (samples, reps, instances))
+    rows = pd.DataFrame({
+        "cell": np.repeat(np.arange(samples), reps * instances), "parallel": instances,
+        "run_id": "r1", "repetition": np.tile(np.repeat(np.arange(reps), instances), samples),
+        "instance": np.tile(np.arange(instances), samples * reps), "warmup": False,
+        "status": "ok", "launch_s": times.ravel()})
+    summary = summarize(rows, ["launch_s"])
+    level = summary["ci_level"].iloc[0]
+    covered = np.mean((summary["ci_low"] <= 20) & (20 <= summary["ci_high"]))
+    assert level >= 0.95 and covered >= level - 0.03, (covered, level)
+    pooled = [median_ci(sample.ravel()) for sample in times]
+    assert np.mean([low <= 20 <= high for low, high, _ in pooled]) < 0.85
+
+
 def test_makespan_repetition_with_a_failed_instance_is_not_ok():
     rows = [trial(repetition=r, instance=i, parallel=2, makespan_s=30.0 + r)
             for r in range(3) for i in range(2)]
