@@ -14,10 +14,12 @@ from helpers.samples import SAMPLERS
 from harness.analysis.reference import load_reference
 from harness.analysis.scaling import (
     compare_reference,
+    lack_of_fit_p,
     linear_fit,
     normalized_slope,
     ols_fit,
     scaling_table,
+    spread_p,
 )
 from harness.reporting.build import build_report
 from harness.results import store
@@ -206,6 +208,47 @@ def test_normalized_slope_ci_covers_what_it_claims(ns, reps, shape, coverage):
     assert coverage[0] <= covered / seeds <= coverage[1]
 
 
+# The N and repetitions of experiment=parallel_scaling.
+SWEEP_NS = np.repeat(np.array([1, 2, 4, 8, 12, 16, 20, 24, 32], dtype=float), 3)
+
+
+@pytest.mark.parametrize("shape", sorted(SAMPLERS))
+def test_assumption_checks_false_alarm_at_their_level(shape):
+    """On a straight line with equal spread, each check fires about 5% of the time or less
+    (the spread test 2-5%: its distances from a median of 3 are not quite independent)."""
+    seeds, x = 1000, SWEEP_NS
+    bent = spread = 0
+    for seed in range(seeds):
+        y = 10 + 2 * x + SAMPLERS[shape](np.random.default_rng(seed), x.size)
+        bent += lack_of_fit_p(x, y, ols_fit(x, y)) < 0.05
+        spread += spread_p(x, y) < 0.05
+    assert 0.035 <= bent / seeds <= 0.065
+    assert spread / seeds <= 0.065
+
+
+def test_assumption_checks_find_a_bent_curve_and_a_growing_spread():
+    """As the real sweeps here: flat while N fits the 2 CPUs, then 9.5 s per appliance, each
+    makespan within 5% of its mean (so the spread grows with N); and a bend in equal noise."""
+    seeds, x = 200, SWEEP_NS
+    bent = spread = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        mean = 15 + 9.5 * np.maximum(0, x - 2)
+        y = mean * (1 + 0.05 * rng.normal(size=x.size))
+        spread += spread_p(x, y) < 0.05
+        knee = 15 + 9.5 * np.maximum(0, x - 8) + rng.normal(0, 5, x.size)
+        bent += lack_of_fit_p(x, knee, ols_fit(x, knee)) < 0.05
+    assert spread / seeds > 0.9
+    assert bent / seeds > 0.9
+
+
+def test_assumption_checks_need_repetitions():
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.array([10.0, 12.0, 15.0])
+    assert math.isnan(lack_of_fit_p(x, y, ols_fit(x, y)))
+    assert math.isnan(spread_p(x, y))
+
+
 def test_fit_per_backend():
     rows = sweep(linear(10, 2), ns=(1, 2, 3), backend="direct")
     rows += sweep(linear(18, 5), ns=(1, 2, 3), backend="libvirt")
@@ -319,6 +362,23 @@ def test_report_states_fit_claim_and_agreement(tmp_path):
     scaling = pd.read_csv(run / "scaling.csv")
     assert list(scaling["parallel"]) == [1, 2, 3, 4]
     assert list(scaling["median"]) == [12.0, 14.0, 16.0, 18.0]
+
+
+def test_report_says_when_the_line_bends_and_the_spread_grows(tmp_path):
+    """Flat up to N = 2, then 9.5 s per appliance, repetitions 1%, 2%, 3% above the mean."""
+    def bent(n, rep):
+        return (15 + 9.5 * max(0, n - 2)) * (1 + 0.01 * (rep + 1))
+    run = tmp_path / "run"
+    write_run(run, sweep(bent, ns=(1, 2, 4, 8, 12, 16)))
+    build_report([run], run)
+    report = (run / "report.md").read_text()
+    assert "The makespans bend away from the line (lack-of-fit F test p=" in report
+    assert "b is the average cost of an appliance over N = 1..16" in report
+    assert "Their spread changes with N (Kendall's tau test p=" in report
+    write_run(tmp_path / "straight", sweep(lambda n, rep: 10 + 2 * n + rep % 2,
+                                           ns=(1, 2, 4, 8, 12, 16)))
+    build_report([tmp_path / "straight"], tmp_path / "straight")
+    assert "bend away" not in (tmp_path / "straight" / "report.md").read_text()
 
 
 def test_report_names_an_unknown_reference(tmp_path):

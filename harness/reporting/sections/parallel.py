@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.reference import Reference, available, configured_reference
-from harness.analysis.scaling import compare_reference
+from harness.analysis.scaling import ASSUMPTION_ALPHA, compare_reference
 from harness.analysis.summary import measured_trials
 from harness.reporting.sections.headline import short_kvm_reason
 from harness.reporting.text import distinct, number
@@ -105,7 +105,22 @@ def _fit_line(fit: pd.Series, scaling: pd.DataFrame) -> str:
             f"b / T(1) = {number(fit['normalized_slope'], '.3f')} "
             f"(T(1) = {number(fit['t1'], '.3g')} s); "
             f"efficiency at the largest N ({largest['parallel']}): "
-            f"{number(largest['efficiency'])}.")
+            f"{number(largest['efficiency'])}.{_assumption_warnings(fit)}")
+
+
+def _assumption_warnings(fit: pd.Series) -> str:
+    """What the fit's own checks found against its straight, equal-spread line."""
+    warnings = ""
+    if fit["lack_of_fit_p"] < ASSUMPTION_ALPHA:
+        warnings += (f" The makespans bend away from the line (lack-of-fit F test "
+                     f"p={fit['lack_of_fit_p']:.2g}): b is the average cost of an appliance "
+                     f"over N = {fit['n_min']:g}..{fit['n_max']:g}, not a constant one; the "
+                     "table above gives each N.")
+    if fit["spread_p"] < ASSUMPTION_ALPHA:
+        warnings += (f" Their spread changes with N (Kendall's tau test p="
+                     f"{fit['spread_p']:.2g}): the CIs of b and b / T(1) assume an equal spread "
+                     "and are approximate.")
+    return warnings
 
 
 def _failure_lines(scaling: pd.DataFrame) -> list[str]:
