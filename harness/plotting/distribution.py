@@ -1,18 +1,21 @@
-"""Per-cell figures: every trial's time with the distribution, and trial outcomes per status.
+"""Per-cell figures: where a trial's time goes and how the trials spread and drift, and the
+trial outcomes by status when some failed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from harness.analysis.summary import measured_trials, status_counts
 from harness.plotting.common import (
     LONG_LABEL,
     MANY_CELLS,
+    MANY_SERIES,
     MAX_POINTS,
     MAX_WIDTH_IN,
+    STATUS_COLORS,
     no_data,
     pyplot,
     subsample,
@@ -20,78 +23,151 @@ from harness.plotting.common import (
 from harness.results.records import STATUS_OK, STATUSES
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+LAUNCH_COLOR, REST_COLOR, WARMUP_COLOR = "tab:blue", "lightsteelblue", "0.6"
+# One row per trial: a transfer trial has a row per size, each carrying the trial's total.
+TRIAL_KEYS = ["run_id", "cell", "repetition", "instance"]
 
 
-def launch_distribution(trials: pd.DataFrame, metric: str = "launch_s") -> Figure:
-    """Box plot per cell of the ok, non-warm-up values of `metric`, the trials drawn on top
-    (at most MAX_POINTS per cell; none past MANY_CELLS cells), as the title says.
+def _medians(summary: pd.DataFrame, metric: str, cells: list[str]) -> pd.DataFrame:
+    """median, ci_low, ci_high of `metric` per cell from the summary (NaN where missing)."""
+    rows = summary[summary["metric"] == metric].drop_duplicates("cell").set_index("cell")
+    return rows.reindex(cells)[["median", "ci_low", "ci_high"]].astype(float)
 
-    Cells with no successful trial keep an empty slot on the x axis rather than vanishing.
-    Boxes and points are split by `accel_effective` when it varies (e.g. KVM fell back to TCG).
-    """
-    plt = pyplot()
-    import seaborn as sns
 
-    measured = measured_trials(trials)
-    ok = measured[(measured["status"] == STATUS_OK) & measured[metric].notna()]
-    cells = list(pd.unique(measured["cell"]))
-
-    fig = plt.figure(figsize=(min(MAX_WIDTH_IN, max(6.0, 1.0 + 0.8 * len(cells))), 4.5))
-    ax = fig.add_subplot()
-    if ok.empty:
-        ax.set_title(f"{metric} per cell (ok trials, warm-ups excluded)")
-        no_data(ax, "no successful trials")
-        return fig
-
-    hue = "accel_effective" if ok["accel_effective"].nunique() > 1 else None
-    many = len(cells) > MANY_CELLS
-    points, cut = subsample(ok, "cell")
-    drawn = ("boxes only" if many else
-             f"at most {MAX_POINTS} trials drawn per cell" if cut else "every trial drawn")
-    ax.set_title(f"{metric} per cell (ok trials, warm-ups excluded; {drawn})")
-    # Unfilled boxes keep the points, drawn by stripplot instead of as fliers, visible.
-    sns.boxplot(data=ok, x="cell", y=metric, hue=hue, order=cells, fill=False,
-                showfliers=many, ax=ax)
-    if not many:
-        sns.stripplot(data=points, x="cell", y=metric, hue=hue, order=cells,
-                      dodge=hue is not None, size=4, alpha=0.7, legend=False, ax=ax)
-    ax.set_xlabel("cell")
-    ax.set_ylabel(f"{metric} (seconds)")
+def _label_cells(ax: Axes, cells: list[str]) -> None:
+    ax.set_xticks(range(len(cells)), cells)
     if max(len(str(cell)) for cell in cells) > LONG_LABEL:
         ax.tick_params(axis="x", labelrotation=30)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
-    fig.tight_layout()
+
+
+def _per_cell(ax: Axes, trials: pd.DataFrame, summary: pd.DataFrame, cells: list[str]) -> None:
+    """Stacked median bars (launch, then the rest of the trial), each trial's total as a point,
+    warm-ups grey, the median total's 95% CI as an error bar. The y axis starts at 0, so
+    cells compare by ratio at a glance."""
+    launch = _medians(summary, "launch_s", cells)["median"].fillna(0.0).to_numpy()
+    total = _medians(summary, "total_s", cells)
+    x = np.arange(len(cells))
+    ax.bar(x, launch, width=0.6, color=LAUNCH_COLOR, label="launch (median)")
+    ax.bar(x, total["median"] - launch, bottom=launch, width=0.6, color=REST_COLOR,
+           label="rest of the trial: work and close (median)")
+    has_ci = (total["median"].notna() & total["ci_low"].notna()).to_numpy()
+    if has_ci.any():
+        with_ci = total[has_ci]
+        ax.errorbar(x[has_ci], with_ci["median"], capsize=5, fmt="none", ecolor="black",
+                    yerr=[with_ci["median"] - with_ci["ci_low"],
+                          with_ci["ci_high"] - with_ci["median"]],
+                    label="95% CI of the median (6+ runs)")
+    top = _axis_top(trials, total["ci_high"])
+    if len(cells) <= MANY_CELLS:
+        jitter = np.random.default_rng(0)
+        position = {cell: i for i, cell in enumerate(cells)}
+        for warmup, color, marker, label in ((False, "black", "o", "each trial"),
+                                             (True, WARMUP_COLOR, "x", "warm-up (left out)")):
+            shown = trials[trials["warmup"].astype(bool) == warmup]
+            if shown.empty:
+                continue
+            shown = subsample(shown, "cell")[0]
+            ax.scatter(shown["cell"].map(position) + jitter.uniform(-0.2, 0.2, len(shown)),
+                       shown["total_s"].clip(upper=0.97 * top), s=14, color=color, marker=marker,
+                       alpha=0.7, label=label, zorder=3)
+    ax.set_ylim(0, top)
+    _label_cells(ax, cells)
+    ax.set_xlabel("cell")
+    ax.set_ylabel("time per trial (s)")
+
+
+def _axis_top(trials: pd.DataFrame, ci_high: pd.Series) -> float:
+    """A little above the highest measured trial or CI: a slow warm-up must not squash the
+    measured runs, so warm-ups above it are drawn at the top edge (as the caption says)."""
+    measured = trials.loc[~trials["warmup"].astype(bool), "total_s"]
+    highest = np.nanmax([measured.max(), ci_high.max()])
+    return 1.1 * float(highest if np.isfinite(highest) else trials["total_s"].max())
+
+
+def _run_order(ax: Axes, trials: pd.DataFrame, cells: list[str], top: float) -> None:
+    """Each cell's trials in the order they ran, warm-ups first and grey: a drift, or
+    measured runs that start slow (too short a warm-up), shows as a slope."""
+    for cell in cells[:MANY_SERIES]:
+        rows = trials[trials["cell"] == cell]
+        if rows.empty:
+            continue
+        rows = rows.sort_values(
+            ["warmup", "started_at"], ascending=[False, True])
+        order = np.arange(1, len(rows) + 1)
+        warm = rows["warmup"].astype(bool).to_numpy()
+        ax.plot(order[~warm], rows["total_s"][~warm], marker="o", markersize=4, label=cell)
+        ax.scatter(order[warm], rows["total_s"][warm].clip(upper=0.97 * top), marker="x",
+                   color=WARMUP_COLOR, zorder=3)
+    ax.set_xlabel("trial, in the order run (warm-ups first, grey x)")
+    ax.set_ylabel("time per trial (s, axis not from 0)")
+    if len(cells) <= MANY_SERIES:
+        ax.legend(fontsize="small")
+
+
+def cell_times(trials: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+    """Per cell, where a trial's time goes (median launch and rest as one bar, from `summary`,
+    harness.analysis.summary's table) with every trial drawn; beside it, the trials in run
+    order. Failed trials are left out (the status figure shows them). Past MANY_CELLS cells
+    the points and the run-order panel are left out, past MANY_SERIES cells the run order
+    shows the first ones, as the titles say."""
+    plt = pyplot()
+    ok = trials[(trials["status"] == STATUS_OK) & trials["total_s"].notna()]
+    ok = ok.drop_duplicates([k for k in TRIAL_KEYS if k in ok.columns])
+    cells = list(pd.unique(trials.loc[~trials["warmup"].astype(bool), "cell"]))
+    many = len(cells) > MANY_CELLS
+    width = min(MAX_WIDTH_IN, max(6.0, 2.0 + 0.9 * len(cells)))
+    fig, axes = plt.subplots(1, 1 if many else 2, squeeze=False, layout="constrained",
+                             figsize=(width if many else width + 5.0, 4.8),
+                             width_ratios=None if many else [width, 5.0])
+    left = axes[0][0]
+    if ok.empty or not cells:
+        left.set_title("time per trial")
+        no_data(left, "no successful trials")
+        return fig
+    points = ("bars only" if many else
+              f"at most {MAX_POINTS} trials drawn per cell" if subsample(ok, "cell")[1]
+              else "every trial drawn")
+    left.set_title(f"time per trial, by cell ({points}; y from 0)")
+    _per_cell(left, ok, summary, cells)
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3,
+               fontsize="small", title="warm-ups above the axis are drawn at its top edge")
+    if not many:
+        shown = "" if len(cells) <= MANY_SERIES else f": the first {MANY_SERIES} cells"
+        axes[0][1].set_title(f"in run order{shown}")
+        _run_order(axes[0][1], ok, cells, left.get_ylim()[1])
     return fig
 
 
-def status_grid(trials: pd.DataFrame) -> Figure:
-    """Heatmap of trial counts per cell and status, so failures are seen next to successes.
-    Past MANY_CELLS cells only the cells with a failure are shown, as the title says."""
+def status_bars(status: pd.DataFrame) -> Figure:
+    """Trials per cell split by status in the statuses' own colours, with the counts: drawn
+    only when some trial failed (`status` is harness.analysis.summary's status_counts).
+    Past MANY_CELLS cells only those with a failure are shown, as the title says."""
     plt = pyplot()
-    import seaborn as sns
-
-    counts = status_counts(trials).set_index("cell")[list(STATUSES)]
-    title = "trials per cell and status (warm-ups excluded)"
-    failing_only = len(counts) > MANY_CELLS
-    if failing_only:
+    counts = status.set_index("cell")[list(STATUSES)]
+    title = "trials per cell by status (warm-ups excluded)"
+    if len(counts) > MANY_CELLS:
         failing = counts[counts.drop(columns=STATUS_OK).sum(axis=1) > 0]
         title += f"; the {len(failing)} of {len(counts)} cells with a failure"
         counts = failing
-
-    fig = plt.figure(figsize=(7.0, 1.5 + 0.4 * min(len(counts), MANY_CELLS * 2)))
+    fig = plt.figure(figsize=(8.0, 1.5 + 0.45 * len(counts)), layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title)
-    if counts.empty:
-        no_data(ax, "every trial ok" if failing_only else "no trials")
-        return fig
-
-    sns.heatmap(counts, annot=len(counts) <= MANY_CELLS, fmt="d", cmap="Blues", cbar=False,
-                linewidths=0.5, ax=ax)
-    ax.set_xlabel("status")
-    ax.set_ylabel("cell")
-    ax.tick_params(axis="y", labelrotation=0)
-    fig.tight_layout()
+    left = np.zeros(len(counts))
+    for state in STATUSES:
+        if counts[state].sum() == 0:
+            continue
+        bars = ax.barh(range(len(counts)), counts[state], left=left,
+                       color=STATUS_COLORS[state], label=state)
+        ax.bar_label(bars, labels=[str(c) if c else "" for c in counts[state]],
+                     label_type="center", fontsize="small")
+        left += counts[state].to_numpy()
+    ax.set_yticks(range(len(counts)), counts.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("trials")
+    ax.legend(title="status", fontsize="small", loc="lower right")
     return fig

@@ -1,4 +1,5 @@
-"""The one place figures become files: headless, one resolution, closed after saving."""
+"""The one place figures become files: headless, PNG at one resolution with an SVG beside it
+(the HTML report embeds the SVG, sharp at any zoom), closed after saving."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from harness.plotting.common import pyplot
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DPI = 110
+DPI = 150
 
 
 def save_figures(figures: dict[str, Figure], plot_dir: Path) -> list[Path]:
-    """Write each figure to plot_dir/<name> and close it; the paths in the same order."""
+    """Write each figure to plot_dir/<name> (a .png name) and beside it as .svg, and close it;
+    the PNG paths in the same order."""
     plt = pyplot()
     plot_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, figure in figures.items():
         figure.savefig(plot_dir / name, dpi=DPI, bbox_inches="tight")
+        figure.savefig((plot_dir / name).with_suffix(".svg"), bbox_inches="tight")
         plt.close(figure)
         paths.append(plot_dir / name)
     return paths

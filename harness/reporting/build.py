@@ -20,10 +20,10 @@ from harness.analysis.operations import break_even, has_operations, operations_t
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.stages import BootStages, boot_stages, configured_markers
-from harness.analysis.summary import summarize
+from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.plotting.client_limit import connection_waits
-from harness.plotting.distribution import launch_distribution, status_grid
+from harness.plotting.distribution import cell_times, status_bars
 from harness.plotting.operations import cost_per_operation
 from harness.plotting.save import save_figures
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel
@@ -41,7 +41,7 @@ from harness.reporting.sections.summary import seed_expectation, table_columns, 
 from harness.reporting.sections.transfer import transfer_section
 from harness.reporting.sections.uml import comparison_section, uml_comparison
 from harness.results import store
-from harness.results.records import STATUS_OK
+from harness.results.records import STATUS_OK, STATUSES
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Analysis:
     trials: pd.DataFrame
     metadata: list[dict[str, Any]]
     summary: pd.DataFrame  # with the transfer model's rows when there are transfers
+    status: pd.DataFrame  # trials per cell and status
     model: pd.DataFrame | None  # t = t0 + size/bandwidth per series and direction
     scaling: pd.DataFrame | None  # several N: makespan against N per series
     fits: pd.DataFrame | None  # several N: the linear fit per series
@@ -85,9 +86,9 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
         operations, pays_off = operations_table(trials, seed), break_even(trials)
     appliances = (appliance_comparison(trials, seed=seed) if has_appliance_types(trials)
                   else None)
-    return Analysis(trials, metadata, summary, model, scaling, fits, reference,
-                    uml_comparison(trials, seed), boot, client_limit, operations, pays_off,
-                    appliances, cell_warnings(trials, metadata))
+    return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
+                    reference, uml_comparison(trials, seed), boot, client_limit, operations,
+                    pays_off, appliances, cell_warnings(trials, metadata))
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
@@ -131,9 +132,9 @@ def summary_document(found: Analysis) -> dict[str, Any]:
 def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
     """The report's figures by file name, and each cell's timeline figure name."""
     trials = found.trials
-    figures = {"launch_s.png": launch_distribution(trials, "launch_s"),
-               "total_s.png": launch_distribution(trials, "total_s"),
-               "status.png": status_grid(trials)}
+    figures = {"times.png": cell_times(trials, found.summary)}
+    if found.status[[s for s in STATUSES if s != STATUS_OK]].to_numpy().any():
+        figures["status.png"] = status_bars(found.status)
     if found.scaling is not None and found.fits is not None:
         figures.update({
             "makespan_vs_parallel.png": makespan_vs_parallel(found.scaling, found.fits,

@@ -43,6 +43,8 @@ def _embed(tag: str, base: Path) -> str:
     if src is None or src.group(1).startswith("data:"):
         return tag
     path = base / html.unescape(src.group(1))
+    if path.with_suffix(".svg").is_file():  # save_figures writes one beside each PNG
+        path = path.with_suffix(".svg")
     mime = MIME_TYPES.get(path.suffix.lower())
     if mime is None or not path.is_file():
         return f"<p><em>(plot not available: {src.group(1)})</em></p>"

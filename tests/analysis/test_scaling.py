@@ -330,8 +330,7 @@ def test_report_of_a_single_n_is_unchanged(tmp_path):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Parallel appliances" not in report
     assert not (tmp_path / "run" / "scaling.csv").exists()
-    assert sorted(p.name for p in (tmp_path / "run" / "plots").glob("*.png")) == [
-        "launch_s.png", "status.png", "total_s.png"]
+    assert sorted(p.name for p in (tmp_path / "run" / "plots").glob("*.png")) == ["times.png"]
 
 
 def test_report_states_fit_claim_and_agreement(tmp_path):

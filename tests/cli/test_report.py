@@ -128,7 +128,7 @@ def test_report_of_two_runs_prints_the_comparison_and_writes_both_reports(two_ba
     assert "## Comparison by backend" in markdown and "## The seed's expectation" in markdown
     html = (out / "report.html").read_text()
     assert "Comparison by backend" in html and "Hosts and versions" in html
-    assert html.count('src="data:image/png;base64,') == len(list((out / "plots").glob("*.png")))
+    assert html.count('src="data:image/svg+xml;base64,') == len(list((out / "plots").glob("*.png")))
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
     # The runs' own reports were left alone.
     assert not (two_backends[0] / "report.md").exists()

@@ -9,14 +9,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from helpers.rows import sweep, trial  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.analysis.reference import Reference, load_reference  # noqa: E402
 from harness.analysis.scaling import linear_fit, scaling_table
-from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH  # noqa: E402
-from harness.plotting.distribution import launch_distribution, status_grid  # noqa: E402
+from harness.analysis.summary import status_counts, summarize  # noqa: E402
+from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH, STATUS_COLORS  # noqa: E402
+from harness.plotting.distribution import cell_times, status_bars  # noqa: E402
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel  # noqa: E402
-from harness.results.records import STATUSES  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +32,19 @@ def scaled(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def three_cells():
-    """Cells "a" and "backend=libvirt,memsize=1024" succeed; "c" only fails."""
-    rows = [trial(cell=cell, repetition=r, launch_s=12.0 + r)
-            for cell in ("a", "backend=libvirt,memsize=1024") for r in range(4)]
-    rows += [trial(cell="c", repetition=r, status="error", launch_s=np.nan) for r in range(4)]
-    rows.append(trial(cell="warm-up only", repetition=-1, warmup=True))
+    """Cell "a" succeeds 6 times, "backend=libvirt,memsize=1024" 4 times, "c" only fails; one
+    warm-up each, far off."""
+    rows = [trial(cell=cell, repetition=r, launch_s=12.0 + r, total_s=13.0 + r, started_at=r)
+            for cell, runs in (("a", 6), ("backend=libvirt,memsize=1024", 4)) for r in range(runs)]
+    rows += [trial(cell="c", repetition=r, status="error", launch_s=np.nan, total_s=np.nan)
+             for r in range(4)]
+    rows += [trial(cell=cell, repetition=-1, warmup=True, total_s=30.0, started_at=-1)
+             for cell in ("a", "backend=libvirt,memsize=1024")]
     return pd.DataFrame(rows)
+
+
+def drawn(trials):
+    return cell_times(trials, summarize(trials))
 
 
 def tick_labels(ax, axis="x"):
@@ -44,41 +52,61 @@ def tick_labels(ax, axis="x"):
     return [label.get_text() for label in labels]
 
 
-def test_launch_distribution_one_box_label_per_cell():
-    fig = launch_distribution(three_cells())
-    assert isinstance(fig, Figure)
-    assert len(fig.axes) >= 1
+def test_cell_times_stacks_launch_and_the_rest_per_cell():
+    fig = drawn(three_cells())
     ax = fig.axes[0]
     assert tick_labels(ax) == ["a", "backend=libvirt,memsize=1024", "c"]
-    assert "launch_s" in ax.get_title()
+    launch, rest = ax.containers[0], ax.containers[1]
+    assert [bar.get_height() for bar in launch][:2] == [14.5, 13.5]  # medians of 12.. launches
+    assert [bar.get_y() + bar.get_height() for bar in rest][:2] == [15.5, 14.5]  # of totals
+    assert ax.get_ylim()[0] == 0
+    assert "launch (median)" in legend_texts(fig.legends[0])
 
 
-def test_launch_distribution_other_metric_with_mixed_accel():
-    trials = pd.DataFrame([trial(cell=cell, repetition=r, accel_effective=accel, total_s=20.0 + r)
-                           for cell, accel in (("a", "kvm"), ("b", "tcg")) for r in range(3)])
-    fig = launch_distribution(trials, metric="total_s")
-    ax = fig.axes[0]
-    assert tick_labels(ax) == ["a", "b"]
-    assert "total_s" in ax.get_title()
-    assert sorted(text.get_text() for text in ax.get_legend().get_texts()) == ["kvm", "tcg"]
+def test_cell_times_draws_every_trial_and_greys_the_warmups():
+    ax = drawn(three_cells()).axes[0]
+    trials, warmups = ax.collections[-2], ax.collections[-1]
+    assert len(trials.get_offsets()) == 10 and len(warmups.get_offsets()) == 2
+    top = ax.get_ylim()[1]  # 1.1 x the slowest measured trial: warm-ups clipped to it
+    assert top == pytest.approx(1.1 * 18.0)
+    assert list(warmups.get_offsets()[:, 1]) == [0.97 * top, 0.97 * top]
+    assert matplotlib.colors.to_hex(warmups.get_facecolor()[0]) == "#999999"
+    assert "every trial drawn" in ax.get_title()
 
 
-def test_launch_distribution_without_successes_says_so():
-    trials = pd.DataFrame([trial(repetition=r, status="timeout", launch_s=np.nan)
-                           for r in range(3)])
-    fig = launch_distribution(trials)
-    assert isinstance(fig, Figure)
+def test_cell_times_error_bar_only_where_a_95_percent_ci_exists():
+    ax = drawn(three_cells()).axes[0]
+    caps = [line for line in ax.lines if line.get_marker() == "_"]
+    assert len(caps) == 2  # both ends of cell a's CI; 4 runs give none
+    assert sorted(caps[0].get_ydata().tolist() + caps[1].get_ydata().tolist()) == [13.0, 18.0]
+
+
+def test_cell_times_shows_the_run_order_with_warmups_first():
+    order = drawn(three_cells()).axes[1]
+    assert legend_texts(order.get_legend()) == ["a", "backend=libvirt,memsize=1024"]
+    first = order.get_lines()[0]
+    assert list(first.get_xdata()) == [2, 3, 4, 5, 6, 7]  # 1 is the warm-up
+    assert list(first.get_ydata()) == [13.0, 14.0, 15.0, 16.0, 17.0, 18.0]
+    assert "not from 0" in order.get_ylabel()
+
+
+def test_cell_times_without_successes_says_so():
+    trials = pd.DataFrame([trial(repetition=r, status="timeout", launch_s=np.nan,
+                                 total_s=np.nan) for r in range(3)])
+    fig = drawn(trials)
     assert [text.get_text() for text in fig.axes[0].texts] == ["no successful trials"]
 
 
-def test_status_grid_has_every_status_and_cell():
-    fig = status_grid(three_cells())
-    assert isinstance(fig, Figure)
+def test_status_bars_use_the_statuses_colours_and_counts():
+    fig = status_bars(status_counts(three_cells()))
     ax = fig.axes[0]
-    assert tick_labels(ax) == list(STATUSES)
     assert tick_labels(ax, "y") == ["a", "backend=libvirt,memsize=1024", "c"]
-    annotations = [text.get_text() for text in ax.texts]
-    assert annotations.count("4") == 3  # ok in a and b, error in c
+    assert legend_texts(ax.get_legend()) == ["ok", "error"]
+    ok, error = ax.containers
+    assert {matplotlib.colors.to_hex(bar.get_facecolor()) for bar in error} == {
+        matplotlib.colors.to_hex(STATUS_COLORS["error"])}
+    assert [bar.get_width() for bar in ok] == [6, 4, 0]
+    assert [text.get_text() for text in ax.texts if text.get_text()] == ["6", "4", "4"]
 
 
 def two_backends():
@@ -208,20 +236,20 @@ def many_cells(n_cells: int, rows_per_cell: int, failing: int = 0) -> pd.DataFra
 
 
 def test_a_big_cell_draws_at_most_200_points_and_says_so():
-    fig = launch_distribution(many_cells(1, 5000), "total_s")
-    ax = fig.axes[0]
+    ax = drawn(many_cells(1, 5000)).axes[0]
     assert "at most 200 trials drawn per cell" in ax.get_title()
-    assert sum(len(c.get_offsets()) for c in ax.collections) == 200
+    assert len(ax.collections[-1].get_offsets()) == 200
 
 
-def test_many_cells_draw_boxes_only_in_a_bounded_width():
-    fig = launch_distribution(many_cells(40, 10), "total_s")
-    assert "boxes only" in fig.axes[0].get_title()
+def test_many_cells_draw_bars_only_in_a_bounded_width():
+    fig = drawn(many_cells(40, 10))
+    assert len(fig.axes) == 1 and "bars only" in fig.axes[0].get_title()
+    assert not [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]  # points
     assert fig.get_size_inches()[0] <= 30
 
 
-def test_many_cells_show_only_the_failing_ones_in_the_status_grid():
-    fig = status_grid(many_cells(40, 5, failing=3))
+def test_many_cells_show_only_the_failing_ones_in_the_status_bars():
+    fig = status_bars(status_counts(many_cells(40, 5, failing=3)))
     ax = fig.axes[0]
     assert "the 3 of 40 cells with a failure" in ax.get_title()
     assert len(tick_labels(ax, "y")) == 3

@@ -100,7 +100,7 @@ def test_chromium_shows_the_plots_and_tables(report_dir, tmp_path):
 def test_a_broken_image_is_caught_by_the_same_check(report_dir, tmp_path):
     """The probe can fail: an image whose bytes are damaged decodes to width 0."""
     html = (report_dir / "report.html").read_text()
-    broken = re.sub(r"(data:image/png;base64,)iVBOR", r"\1AAAAA", html, count=1)
+    broken = re.sub(r"(data:image/svg\+xml;base64,)PD94", r"\1AAAA", html, count=1)
     shown = probe(tmp_path / "page.html", broken, tmp_path / "profile")
     assert [i["width"] for i in shown["images"]].count(0) == 1
 

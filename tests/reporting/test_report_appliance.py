@@ -47,7 +47,8 @@ def test_two_stored_runs_are_compared_and_reported_in_html(runs, tmp_path):
     assert 0.3 < row["ratio"] < 3
     assert row["verdict"] == "too few trials to tell" and row["verdict"] in result.stdout
     html = (out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') >= 3
+    plots = list((out / "plots").glob("*.png"))
+    assert html.count('src="data:image/svg+xml;base64,') == len(plots) >= 1
     assert "Comparison by backend" in html and "1.48" in html  # libguestfs version
 
 
