@@ -161,22 +161,23 @@ def matching_keys(trials: pd.DataFrame, by: str) -> list[str]:
 
 def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm: float,
                   n_a: int, n_b: int) -> str:
-    """What a reader takes away: which side is slower, by how much, and how surely.
-
-    "surely": the CI excludes 1 and the Holm-corrected Mann-Whitney p is below 5%; "likely":
-    the CI excludes 1 but the test does not confirm it after Holm's correction.
+    """What a reader takes away, in one wording everywhere: which side is slower, by how much,
+    the CI of that factor and the Holm-corrected p, e.g. "libvirt 1.19x slower (95% CI
+    1.08-1.33, p=0.004)". "likely" when the CI excludes 1 but the test does not confirm it
+    after Holm's correction; "no clear difference" when the CI holds 1.
     """
     if np.isnan(low):
         return "too few trials to tell"
+    p = "" if np.isnan(p_holm) else f", p={p_holm:.2g}"
     if low > 1:
-        direction = f"{candidate} {ratio:.2f}x slower"
+        direction, factor, interval = "slower", ratio, (low, high)
     elif high < 1:
-        direction = f"{candidate} {1 / ratio:.2f}x faster"
+        direction, factor, interval = "faster", 1 / ratio, (1 / high, 1 / low)
     else:
-        return "no clear difference"
-    if p_holm < ALPHA:
-        return f"{direction} (surely)"
-    return f"{direction} (likely: the test is not significant after Holm)"
+        return f"no clear difference (95% CI of the ratio {low:.2f}-{high:.2f}{p})"
+    sureness = "" if p_holm < ALPHA else "likely "
+    return (f"{candidate} {sureness}{factor:.2f}x {direction} "
+            f"(95% CI {interval[0]:.2f}-{interval[1]:.2f}{p})")
 
 
 def ran_faster(baseline: str, candidate: str, ratio: float, low: float, high: float,

@@ -110,9 +110,9 @@ def comparison_lines(result: pd.DataFrame, by: str, note: str | None) -> list[st
              f"Each other `{by}` against `{result['baseline'].iloc[0]}`, per cell of the "
              f"factors both sides share ({', '.join(matched_on(result))}). "
              "Ratio of medians candidate / baseline with a bootstrap 95% CI; two-sided "
-             "Mann-Whitney U, p Holm-corrected across the rows (`p_holm`). \"surely\": the CI "
-             "excludes 1 and p_holm < 0.05; \"likely\": the CI excludes 1 but the test does "
-             f"not confirm it. Also in `comparison-{by}.csv`.", "",
+             "Mann-Whitney U, p Holm-corrected across the rows (`p_holm`). A verdict without "
+             "\"likely\": the CI excludes 1 and p_holm < 0.05; \"likely\": the CI excludes 1 "
+             f"but the test does not confirm it. Also in `comparison-{by}.csv`.", "",
              result[display_columns(result)].to_markdown(index=False, floatfmt=".4g")]
     return lines + (["", f"**{note[0].upper()}{note[1:]}.**"] if note else [])
 

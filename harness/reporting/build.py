@@ -37,7 +37,7 @@ from harness.reporting.sections.client_limit import client_limit_section
 from harness.reporting.sections.headline import headline_lines, short_kvm_reason
 from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
-from harness.reporting.sections.summary import seed_expectation, table_columns, timed_rows
+from harness.reporting.sections.summary import displayed, seed_expectation, timed_rows
 from harness.reporting.sections.transfer import transfer_section
 from harness.reporting.sections.uml import comparison_section, uml_comparison
 from harness.results import store
@@ -200,10 +200,14 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
               "", "## Summary", "",
               "Median with a distribution-free 95% CI (order statistics; `ci_level` its exact "
               "coverage; none below 6 ok values, where no such interval reaches 95%); success "
-              "rate with n_ok of n. Times in seconds.", ""]
+              "rate with n_ok of n. Times in seconds, to a tenth of their row's standard "
+              "deviation (all of them are in `summary.csv`).", ""]
     if not summary.empty:
-        timed = timed_rows(summary)
-        parts.append(timed[table_columns(timed)].to_markdown(index=False, floatfmt=".3f"))
+        shown, omitted = displayed(timed_rows(summary))
+        parts.append(shown.to_markdown(index=False, disable_numparse=True, colalign=[
+            "right" if c not in ("cell", "metric") else "left" for c in shown.columns]))
+        if omitted:
+            parts += ["", f"The same in every row, so left out: {', '.join(omitted)}."]
     failures = trials[trials["status"] != STATUS_OK][["cell", "repetition", "instance", "status",
                                                       "error"]]
     if len(failures):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis.summary import measured_trials
@@ -33,6 +34,42 @@ def table_columns(summary: pd.DataFrame) -> list[str]:
     return TABLE_COLUMNS
 
 
+# Left out of a displayed table when every row says the same there (said under the table
+# instead): a success rate of 1, no outliers, one CI level, no CI at all, no size.
+OMITTED_WHEN_CONSTANT = ("size_bytes", "success_rate", "ci_low", "ci_high", "ci_level",
+                         "n_outliers")
+TIME_COLUMNS = ("median", "ci_low", "ci_high", "mean", "stdev", "min", "max")
+RATE_COLUMNS = ("success_rate", "ci_level")
+
+
+def noise_decimals(stdev: float) -> int:
+    """Decimals that the noise supports: down to a tenth of the standard deviation (0 to 3;
+    3 where there is no spread to judge by). 0.12 s -> 2, 2.1 s -> 1, 15 s -> 0."""
+    if not np.isfinite(stdev) or stdev <= 0:
+        return 3
+    return int(np.clip(-np.floor(np.log10(stdev / 10)), 0, 3))
+
+
+def displayed(timed: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The timed summary as people read it, and what was left out: columns that are the same
+    in every row (each with its value), times rounded to noise_decimals of their row."""
+    columns, omitted = [], []
+    for column in table_columns(timed):
+        values = timed[column]
+        if column in OMITTED_WHEN_CONSTANT and values.nunique(dropna=False) <= 1:
+            value = values.iloc[0] if len(values) else None
+            omitted.append(f"{column} {'none' if pd.isna(value) else f'{value:g}'}")
+        else:
+            columns.append(column)
+    shown = timed[columns].astype(object)
+    for index, row in timed.iterrows():
+        decimals = noise_decimals(row["stdev"])
+        for column in (c for c in columns if c in (*TIME_COLUMNS, *RATE_COLUMNS)):
+            places = 3 if column in RATE_COLUMNS else decimals
+            shown.at[index, column] = "" if pd.isna(row[column]) else f"{row[column]:.{places}f}"
+    return shown, omitted
+
+
 def timed_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary's rows of timed metrics, without the transfer model's."""
     return summary[~summary["metric"].isin(MODEL_METRICS)]
@@ -43,8 +80,10 @@ def table(summary: pd.DataFrame) -> str:
     model (overhead and bandwidth) if there is one."""
     if summary.empty:
         return "(no trials)"
-    timed = timed_rows(summary)
-    text = timed[table_columns(timed)].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    shown, omitted = displayed(timed_rows(summary))
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    if omitted:
+        text += f"\n(the same in every row: {', '.join(omitted)})"
     model = summary[summary["metric"].isin(MODEL_METRICS)]
     if len(model):
         text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,

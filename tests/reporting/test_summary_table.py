@@ -1,0 +1,37 @@
+"""The summary table as people read it: constant columns left out, times rounded to the noise."""
+
+import pandas as pd
+import pytest
+from helpers.rows import trial
+
+from harness.analysis.summary import summarize
+from harness.reporting.sections.summary import displayed, noise_decimals, table
+
+
+@pytest.mark.parametrize("stdev, decimals", [(0.12, 2), (2.1, 1), (15.0, 0), (0.0001, 3),
+                                              (float("nan"), 3), (0.0, 3)])
+def test_times_keep_the_decimals_the_noise_supports(stdev, decimals):
+    assert noise_decimals(stdev) == decimals
+
+
+def summary_of(values_by_cell):
+    return summarize(pd.DataFrame([
+        trial(cell=cell, repetition=r, launch_s=v, total_s=v + 0.5)
+        for cell, values in values_by_cell.items() for r, v in enumerate(values)]))
+
+
+def test_columns_the_same_in_every_row_are_left_out_and_named():
+    shown, omitted = displayed(summary_of({"a": [10.0, 12.0, 11.0], "b": [20.0, 21.0, 22.0]}))
+    for column in ("success_rate", "ci_low", "ci_high", "ci_level", "n_outliers"):
+        assert column not in shown.columns
+    assert omitted == ["success_rate 1", "ci_low none", "ci_high none", "ci_level none",
+                       "n_outliers 0"]
+    assert list(shown["median"]) == ["11.0", "11.5", "21.0", "21.5"]  # stdev 1: 1 decimal
+
+
+def test_a_column_that_varies_stays():
+    summary = summary_of({"a": [10.0, 10.1, 10.2, 10.3, 10.4, 10.5], "b": [20.0, 21.0]})
+    shown, omitted = displayed(summary)
+    assert {"ci_low", "ci_high", "ci_level"} <= set(shown.columns)
+    assert list(shown["ci_low"]) == ["10.00", "10.50", "", ""]
+    assert "(the same in every row: success_rate 1, n_outliers 0)" in table(summary)
