@@ -141,7 +141,8 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         note = hosts_note(trials, result, by)
         sections = comparison_lines(result, by, note) if len(result) else [
             f"## Comparison by {by}", "", "No cell was measured on both sides."]
-    found = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections)
+    found = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections,
+                         compared=None if result is None else (by, result))
     print(table(found.summary))
     if len(found.warnings):
         print(warning_text(found.warnings))

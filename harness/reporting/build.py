@@ -23,6 +23,7 @@ from harness.analysis.stages import BootStages, boot_stages, configured_markers
 from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.plotting.client_limit import connection_waits
+from harness.plotting.comparison import ratio_chart
 from harness.plotting.distribution import cell_times, status_bars
 from harness.plotting.operations import cost_per_operation
 from harness.plotting.save import save_figures
@@ -92,11 +93,12 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
-                 trials: pd.DataFrame | None = None,
-                 sections: list[str] | None = None) -> Analysis:
+                 trials: pd.DataFrame | None = None, sections: list[str] | None = None,
+                 compared: tuple[str, pd.DataFrame] | None = None) -> Analysis:
     """Read the trials of run_dirs (or take `trials`, e.g. merged ones with a host column),
     write summary, plots, report.md (with `sections`' lines at its end) and report.html into
-    out_dir; return the analysis (for the terminal: its summary and warnings)."""
+    out_dir; return the analysis (for the terminal: its summary and warnings). `compared`:
+    lgbench-report's comparison (the factor and harness.analysis.compare's table), charted."""
     trials = store.read_trials(run_dirs) if trials is None else trials
     found = analyse(run_dirs, trials, seed)
     store.write_csv(out_dir / store.SUMMARY_FILE, found.summary)
@@ -114,6 +116,11 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     if found.boot is not None:
         store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
     figures, timeline_plots = draw(found)
+    if compared is not None and len(compared[1]):
+        by, table = compared
+        labels = [f"{r.candidate} vs {r.baseline}: {r.baseline_cell}, {r.metric}"
+                  for r in table.itertuples()]
+        figures[f"comparison-{by}.png"] = ratio_chart(table, labels, f"comparison by {by}")
     plot_files = save_figures(figures, out_dir / "plots")
     text = render_markdown(found, plot_files, out_dir, timeline_plots)
     text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
@@ -141,6 +148,18 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
                                                              found.reference),
             "latency_vs_parallel.png": latency_vs_parallel(trials),
             "failures_vs_parallel.png": failures_vs_parallel(found.scaling)})
+    if found.comparison is not None and len(found.comparison):
+        labels = [f"{r.metric}, {r.workload}" + ("" if pd.isna(r.size_bytes) else
+                                                 f", {r.size_bytes / 2**20:g} MiB")
+                  for r in found.comparison.itertuples()]
+        other = found.comparison["baseline"].iloc[0]
+        figures["uml_ratios.png"] = ratio_chart(found.comparison, labels,
+                                                f"uml against {other}")
+    if found.appliances is not None and len(found.appliances):
+        labels = [f"{r.candidate}, {r.workload}, page cache {r.page_cache}"
+                  for r in found.appliances.itertuples()]
+        figures["appliance_ratios.png"] = ratio_chart(
+            found.appliances, labels, "each appliance against cached (hot), total time")
     if found.client_limit is not None:
         figures["client_limit.png"] = connection_waits(trials, found.client_limit)
     if found.operations is not None:

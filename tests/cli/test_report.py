@@ -128,6 +128,7 @@ def test_report_of_two_runs_prints_the_comparison_and_writes_both_reports(two_ba
                                                                        "total_s"]
     markdown = (out / "report.md").read_text()
     assert "## Comparison by backend" in markdown and "## The seed's expectation" in markdown
+    assert "![comparison-backend](plots/comparison-backend.png)" in markdown
     html = (out / "report.html").read_text()
     assert "Comparison by backend" in html and "Hosts and versions" in html
     assert html.count('src="data:image/svg+xml;base64,') == len(list((out / "plots").glob("*.png")))

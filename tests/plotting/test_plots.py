@@ -16,6 +16,7 @@ from harness.analysis.reference import Reference, load_reference  # noqa: E402
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.summary import status_counts, summarize  # noqa: E402
 from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH, STATUS_COLORS  # noqa: E402
+from harness.plotting.comparison import ratio_chart  # noqa: E402
 from harness.plotting.distribution import cell_times, status_bars  # noqa: E402
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel  # noqa: E402
 
@@ -253,3 +254,24 @@ def test_many_cells_show_only_the_failing_ones_in_the_status_bars():
     ax = fig.axes[0]
     assert "the 3 of 40 cells with a failure" in ax.get_title()
     assert len(tick_labels(ax, "y")) == 3
+
+
+def test_ratio_chart_one_row_per_comparison_coloured_by_how_sure():
+    table = pd.DataFrame({
+        "ratio": [1.3, 0.8, 1.02, 1.5], "ratio_ci_low": [1.2, 0.7, 0.95, np.nan],
+        "ratio_ci_high": [1.4, 0.9, 1.1, np.nan],
+        "verdict": ["b 1.30x slower (95% CI 1.20-1.40, p=0.001)",
+                    "c 1.25x faster (95% CI 1.11-1.43, p=0.002)",
+                    "no clear difference (95% CI of the ratio 0.95-1.10, p=0.6)",
+                    "too few trials to tell"]})
+    fig = ratio_chart(table, ["b", "c", "d", "e"], "comparison by backend")
+    ax = fig.axes[0]
+    assert tick_labels(ax, "y") == ["b", "c", "d", "e"]
+    assert [t.get_text() for t in ax.texts] == ["1.30x slower", "1.25x faster",
+                                                 "1.02x slower", "1.50x slower"]
+    colours = [matplotlib.colors.to_hex(c.lines[0].get_color()) for c in ax.containers]
+    assert colours == [matplotlib.colors.to_hex(c) for c in
+                       ("tab:red", "tab:green", "0.45", "0.45")]
+    assert [c.has_xerr for c in ax.containers] == [True, True, True, False]
+    low, high = ax.get_xlim()
+    assert low < 0.7 and high > 1.5
