@@ -32,7 +32,8 @@ window.addEventListener("load", () => {
     images: [...document.images].map(i => ({alt: i.alt, complete: i.complete,
                                             width: i.naturalWidth})),
     tables: [...document.querySelectorAll("table")].map(t => t.rows.length),
-    headings: [...document.querySelectorAll("h2")].map(h => h.textContent)});
+    headings: [...document.querySelectorAll("h2")].map(h => h.textContent),
+    headline: [...document.querySelector("ul").querySelectorAll("li")].map(l => l.textContent)});
   document.body.appendChild(probe);
 });
 </script>
@@ -79,6 +80,29 @@ def report_dir(tmp_path_factory) -> Path:
     b = store_run(tmp / "libvirt", rows("libvirt", noisy(13, 5, 2)), host="host-b")
     assert main([str(a), str(b), "--out", str(tmp / "out")]) == 0
     return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def baseline_dir(tmp_path_factory) -> Path:
+    """The report of one baseline run, as `lgbench` leaves it and `lgbench-report` redoes it."""
+    run = store_run(tmp_path_factory.mktemp("baseline") / "tcg", rows("tcg", noisy(10, 8, 3)))
+    assert main([str(run)]) == 0
+    return run
+
+
+def test_a_baseline_report_leads_with_the_answer_then_plots_and_tables(baseline_dir, tmp_path):
+    shown = probe(tmp_path / "page.html", (baseline_dir / "report.html").read_text(),
+                  tmp_path / "profile")
+    assert re.match(r"tcg/cached-hot/launch/p1: launch\+close [\d.]+ s \(95% CI [\d.]+-[\d.]+ s\)",
+                    shown["headline"][0]), shown["headline"]
+    assert sorted(i["alt"] for i in shown["images"]) == ["times"]  # every trial ok: no status
+    assert all(i["complete"] and i["width"] > 100 for i in shown["images"])
+    assert shown["headings"][:2] == ["Summary", "The seed's expectation"]
+    shot = tmp_path / "shot.png"
+    chromium(tmp_path / "shot-profile", f"--screenshot={shot}", "--window-size=1280,2000",
+             "--virtual-time-budget=10000", (baseline_dir / "report.html").as_uri())
+    with Image.open(shot) as image:
+        assert len(image.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 100
 
 
 def test_chromium_shows_the_plots_and_tables(report_dir, tmp_path):
