@@ -20,13 +20,13 @@ import hydra
 import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
+from harness.cli import precheck
+from harness.cli.precheck import BadConfig, drivers
 from harness.config import RUNS_AUTO, register_configs, validate
 from harness.execution.progress import LiveProgress, Progress
 from harness.execution.runner import run_cell
@@ -173,29 +173,13 @@ def run(cfg: DictConfig) -> None:
         exit_unless_measured([run_dir], cfg.allow_failures)
 
 
-class BadConfig(Exception):
-    """A driver refused its settings (e.g. an unknown workload.strategy)."""
-
-
-def _drivers(cfg: DictConfig) -> tuple[Any, Any, Any]:
-    """The cell's backend, appliance and workload; their constructors only check and record
-    settings, so a bad value is refused before any folder is made."""
-    try:
-        return (instantiate(cfg.backend), instantiate(cfg.appliance),
-                instantiate(cfg.workload))
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, ValueError):
-            raise BadConfig(str(exc.__cause__)) from exc
-        raise
-
-
 def measure(cfg: DictConfig) -> Path:
     """One cell: its folders checked before anything launches, then measured and reported.
     Returns the run folder."""
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
-    backend, appliance, workload = _drivers(cfg)
+    backend, appliance, workload = drivers(cfg)
     run_dir = trust.secure_folder(Path(hydra_cfg.runtime.output_dir))
     trust.secure_folder(Path(cfg.paths.cache_dir), private=True)
     if _skip_if_complete(cfg, run_dir):
@@ -324,6 +308,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop)
     try:
+        found = precheck.problem(sys.argv[1:])
+        if found:
+            print(f"lgbench: error: {found}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
         run()
     except KeyboardInterrupt:
         ended = _end_jobs()

@@ -22,6 +22,16 @@ from harness.workloads.guests import inspection_cache, recipes
 DEFAULT_IMAGE = "linux-lvm"
 
 
+def check_image_spec(key: str, spec: str) -> None:
+    """Refuse, before anything runs, a bare name (no folder, no suffix) that is neither a
+    recipe nor a file here: a mistyped recipe, which would otherwise fail every trial. A path
+    that is missing stays a row of its own (find_image), as a broken image does."""
+    if spec in recipes.RECIPES or "/" in spec or Path(spec).suffix or Path(spec).exists():
+        return
+    raise ValueError(f"{key}: no recipe named {spec!r} (recipes: {', '.join(recipes.RECIPES)}); "
+                     "give a disk image by its path")
+
+
 def find_image(spec: str, images_dir: Path, accel: str = "auto") -> tuple[Path, str]:
     """The image a `workload.image` names (a recipe, built if needed on `accel`, or a path)
     and its format. Raises WorkloadError with a message a user can act on.
@@ -88,6 +98,7 @@ class InspectWorkload(Workload):
             raise ValueError("workload.cache needs workload.image: cached results are kept "
                              "per image file, and a domain names its disks only in libvirt")
         self.spec = image if image is not None else DEFAULT_IMAGE
+        check_image_spec("workload.image", self.spec)
         self.domain = domain  # a libvirt domain, added as `guestfish --ro -d NAME` does
         self.images_dir = Path(images_dir)
         self.cache_dir = Path(cache_dir)

@@ -16,7 +16,13 @@ from typing import Any
 
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Workload, WorkloadError
-from harness.workloads.inspect import describe, find_image, image_label, mount_all
+from harness.workloads.inspect import (
+    check_image_spec,
+    describe,
+    find_image,
+    image_label,
+    mount_all,
+)
 
 MODES = ("shared", "separate")
 
@@ -30,6 +36,8 @@ class MultiGuestWorkload(Workload):
         if guests < 1 or not images:
             raise ValueError(f"workload.guests must be at least 1 and workload.images not empty "
                              f"(got guests={guests}, images={list(images)})")
+        for spec in images:
+            check_image_spec("workload.images", spec)
         self.specs = list(images)
         self.guests, self.mode = guests, mode
         self.images_dir = Path(images_dir)

@@ -35,7 +35,7 @@ from harness.host import processes
 from harness.host.accelerator import accel_of_process
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
-from harness.workloads.inspect import find_image, image_label
+from harness.workloads.inspect import check_image_spec, find_image, image_label
 from harness.workloads.transfer import payload, sha256_file
 
 STRATEGIES = ("one_handle", "handle_per_operation", "guestfish_listen",
@@ -66,6 +66,7 @@ class OperationsWorkload(Workload):
                              f"(got {strategy})")
         if count < 1:
             raise ValueError(f"workload.count must be at least 1 (got {count})")
+        check_image_spec("workload.image", image)
         self.spec, self.images_dir = image, Path(images_dir)
         self.strategy, self.count, self.seed = strategy, count, seed
         # The runner launches the first appliance only for the libguestfs strategies.

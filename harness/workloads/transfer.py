@@ -43,6 +43,11 @@ class TransferWorkload(Workload):
         super().__init__(name)
         if not sizes or min(sizes) <= 0:
             raise ValueError(f"workload.sizes must be positive byte counts (got {sizes})")
+        twice = sorted({s for s in sizes if list(sizes).count(s) > 1})
+        if twice:  # one payload per size, uploaded then gone: a size is measured once a trial
+            raise ValueError(f"workload.sizes lists {', '.join(map(str, twice))} more than once "
+                             f"(got {list(sizes)}): each size is measured once per trial; for "
+                             "more samples raise runs")
         self.sizes = [int(s) for s in sizes]
         self.seed = seed
         self.expected: dict[int, str] = {}  # sha256 of each payload, set by prepare()

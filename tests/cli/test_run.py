@@ -39,25 +39,7 @@ def assert_clean_failure(result, *words):
         assert word in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize(("override", "words"), [
-    ("backend=nosuch", ["backend/nosuch"]),
-    ("runs=-1", ["runs must be a whole number from 1, or auto (got -1)"]),
-    ("runs=2.5", ["runs must be a whole number from 1, or auto (got 2.5)"]),
-    ("runs=auto precision=0", ["precision is a fraction of the median"]),
-    ("runs=auto min_runs=5", ["min_runs must be at least 6", "(got 5)"]),
-    ("runs=auto min_runs=8 max_runs=7", ["max_runs (7) must be at least min_runs (8)"]),
-    ("runs=auto budget_s=0", ["budget_s must be positive"]),
-    ("timeout_s=0", ["timeout_s must be positive"]),
-    ("warmup=-2", ["warmup", "-2"]),
-    ("parallel=0", ["parallel must be at least 1"]),
-    ("runs=many", ["runs", "many"]),
-    ("backend=libvirt backend.max_clients=0", ["backend.max_clients must be from 1", "(got 0)"]),
-])
-def test_bad_input_fails_cleanly(run_lgbench, tmp_path, override, words):
-    backend = [] if override.startswith("backend=") else ["backend=fake"]
-    result = run_lgbench(*backend, *override.split())
-    assert_clean_failure(result, *words)
-    assert not (tmp_path / "run" / "trials.parquet").exists()
+# Bad input on the command line: tests/cli/test_precheck.py.
 
 
 @pytest.fixture(scope="module")

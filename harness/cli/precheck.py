@@ -1,0 +1,120 @@
+"""A command line checked before Hydra makes any folder: every cell it names is composed,
+validated and its drivers built (they check their own settings), and the first problem comes
+back as one line naming the key, the value and what is allowed.
+
+Hydra would otherwise create the run folder first and answer a mistyped choice or a wrong type
+with a multi-line message and exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from harness.config import register_configs, validate
+
+CONF_MODULE = "harness.conf"
+SWEEP_FLAGS = ("-m", "--multirun")
+SCHEMA_SUFFIX = "_schema"  # structured-config entries of a group, not choices for users
+MERGE_ERROR = "Error merging override "  # Hydra's words before the override it could not use
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cells(overrides: list[Override]) -> Iterator[list[str]]:
+    """The first cell of the sweep, then each other value of each swept key with the rest at
+    their first: every value is composed once, not every combination."""
+    def line(override: Override, value: str | None = None) -> str:
+        return override.input_line if value is None else (
+            f"{override.input_line.split('=', 1)[0]}={value}")
+
+    values = {i: list(o.sweep_string_iterator()) for i, o in enumerate(overrides)
+              if o.is_sweep_override()}
+    first = [line(o, values[i][0] if i in values else None) for i, o in enumerate(overrides)]
+    yield first
+    for i, swept in values.items():
+        for value in swept[1:]:
+            yield [*first[:i], line(overrides[i], value), *first[i + 1:]]
+
+
+def _missing_choice(exc: MissingConfigException) -> str:
+    """"backend=nosuch: no such choice; choices: auto, fake, ..." from Hydra's error."""
+    options = [o for o in exc.options or [] if not o.endswith(SCHEMA_SUFFIX)]
+    if not exc.missing_cfg_file or "/" not in exc.missing_cfg_file or not options:
+        return _first_line(exc)
+    group, name = exc.missing_cfg_file.rsplit("/", 1)
+    return f"{group}={name}: no such choice; choices: {', '.join(options)}"
+
+
+class BadConfig(Exception):
+    """A driver refused its settings (e.g. an unknown workload.strategy)."""
+
+
+def drivers(cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The cell's backend, appliance and workload; their constructors only check and record
+    settings, so a bad value is refused (BadConfig) before any folder is made."""
+    try:
+        return (instantiate(cfg.backend), instantiate(cfg.appliance),
+                instantiate(cfg.workload))
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ValueError):
+            raise BadConfig(str(exc.__cause__)) from exc
+        raise
+
+
+def _cell_problem(cfg: DictConfig) -> str | None:
+    problems = validate(cfg)
+    if problems:
+        return "; ".join(problems)
+    try:
+        drivers(cfg)
+    except BadConfig as exc:
+        return str(exc)
+    return None
+
+
+def problem(args: list[str]) -> str | None:
+    """The first problem of the lgbench command line `args`, as one line; None when every
+    cell composes and checks out, or when Hydra is asked for something else (--help, --cfg)."""
+    if any(a.startswith("-") and a not in SWEEP_FLAGS for a in args):
+        return None
+    register_configs()  # the schemas the YAML choices extend (idempotent)
+    parser = OverridesParser.create()
+    overrides = []
+    for arg in (a for a in args if a not in SWEEP_FLAGS):
+        try:
+            overrides += parser.parse_overrides([arg])
+        except OverrideParseException as exc:
+            return f"{arg}: {_first_line(exc)}"
+    with initialize_config_module(CONF_MODULE, version_base="1.3"):
+        for cell in _cells(overrides):
+            try:
+                cfg = compose("config", overrides=cell, return_hydra_config=True)
+            except MissingConfigException as exc:
+                return _missing_choice(exc)
+            except ConfigCompositionException as exc:
+                where = _first_line(exc).removeprefix(MERGE_ERROR).rstrip(".")
+                cause = exc.__cause__
+                return f"{where}: {_first_line(cause)}" if cause is not None else where
+            except OmegaConfBaseException as exc:
+                return _first_line(exc)
+            found = _cell_problem(cfg)
+            if found:
+                return found
+    return None

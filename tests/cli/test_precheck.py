@@ -1,0 +1,79 @@
+"""Bad input refused before Hydra makes a folder: one line naming the key, the value and what
+is allowed, for every key a user sets (harness.cli.precheck), and exit 2 from the command."""
+
+import pytest
+from helpers.lgbench import run_lgbench_in
+
+from harness.cli.precheck import problem
+
+# (command line, words the one-line answer must hold): every group, every checked key.
+BAD_INPUT = [
+    ("backend=nosuch", ["backend=nosuch: no such choice; choices: auto, fake, kvm"]),
+    ("appliance=nosuch", ["appliance=nosuch: no such choice", "cached, cached_cold, fixed"]),
+    ("workload=nosuch", ["workload=nosuch: no such choice", "launch", "operations"]),
+    ("experiment=nosuch", ["experiment=nosuch: no such choice", "parallel_scaling"]),
+    ("hydra/launcher=nosuch", ["hydra/launcher=nosuch: no such choice", "submitit_slurm"]),
+    ("nosuchkey=3", ["nosuchkey"]),
+    ("runs=[1", ["runs=[1: "]),
+    ("runs=-1", ["runs must be a whole number from 1, or auto (got -1)"]),
+    ("runs=2.5", ["runs must be a whole number from 1, or auto (got 2.5)"]),
+    ("runs=many", ["runs", "many"]),
+    ("runs=auto precision=0", ["precision is a fraction of the median"]),
+    ("runs=auto min_runs=5", ["min_runs must be at least 6", "(got 5)"]),
+    ("runs=auto min_runs=8 max_runs=7", ["max_runs (7) must be at least min_runs (8)"]),
+    ("runs=auto budget_s=0", ["budget_s must be positive"]),
+    ("warmup=-2", ["warmup must be 0 or more (got -2)"]),
+    ("warmup=x", ["warmup=x: ", "Integer"]),
+    ("parallel=0", ["parallel must be at least 1 (got 0)"]),
+    ("timeout_s=0", ["timeout_s must be positive (got 0"]),
+    ("memsize=64", ["memsize is in MiB and must be at least 128 (got 64)"]),
+    ("memsize=abc", ["memsize=abc: ", "Integer"]),
+    ("smp=0", ["smp must be at least 1 (got 0)"]),
+    ("page_cache=warm", ["page_cache must be hot or cold (got warm)"]),
+    ("backend.accel=hvf", ["backend.accel must be auto, kvm, tcg or uml (got hvf)"]),
+    ("appliance.cache_state=warm", ["appliance.cache_state must be hot or cold (got warm)"]),
+    ("backend=libvirt backend.max_clients=0", ["backend.max_clients must be from 1", "(got 0)"]),
+    ("workload=transfer workload.sizes=[0]", ["workload.sizes must be positive byte counts"]),
+    ("workload=transfer workload.sizes=[big]", ["workload.sizes=[big]: ", "Integer"]),
+    ("workload=transfer workload.sizes=[1024,1024,4096,4096]",
+     ["workload.sizes lists 1024, 4096 more than once"]),
+    ("workload=inspect workload.image=linux-lvn",
+     ["workload.image: no recipe named 'linux-lvn' (recipes: debian, linux-lvm, no-os)"]),
+    ("workload=inspect workload.domain=g workload.image=linux-lvm", ["both set"]),
+    ("workload=operations workload.strategy=x", ["workload.strategy must be one of", "(got x)"]),
+    ("workload=operations workload.count=0", ["workload.count must be at least 1 (got 0)"]),
+    ("workload=operations workload.image=nosuch", ["workload.image: no recipe named"]),
+    ("workload=multi_guest workload.mode=mixed", ["workload.mode must be one of", "(got mixed)"]),
+    ("workload=multi_guest workload.guests=0", ["workload.guests must be at least 1"]),
+    ("workload=multi_guest workload.images=[linux-lvm,nosuch]",
+     ["workload.images: no recipe named 'nosuch'"]),
+    ("-m backend=fake,nosuch", ["backend=nosuch: no such choice"]),  # every swept value
+    ("-m workload=operations workload.count=1,0", ["workload.count must be at least 1"]),
+]
+
+
+@pytest.mark.parametrize(("line", "words"), BAD_INPUT, ids=[line for line, _ in BAD_INPUT])
+def test_every_bad_key_gets_one_line_naming_it(line, words):
+    args = line.split()
+    backend = [] if any(a.startswith(("backend=", "-m")) for a in args) else ["backend=fake"]
+    found = problem([*backend, *args])
+    assert found is not None and "\n" not in found, found
+    for word in words:
+        assert word in found, found
+
+
+@pytest.mark.parametrize("good", ["backend=fake", "-m backend=fake workload.count=1,4 "
+                                  "workload=operations", "experiment=fewer_launches",
+                                  "--help", "backend=fake --cfg job"])
+def test_good_input_and_hydras_own_flags_pass(good):
+    assert problem(good.split()) is None
+
+
+@pytest.mark.parametrize("line", ["workload=nosuch", "memsize=64", "-m runs=1,0"])
+def test_the_command_exits_2_with_one_line_and_leaves_no_folder(tmp_path, line):
+    result = run_lgbench_in(tmp_path, "backend=fake", *line.split(),
+                            "hydra.sweep.dir=" + str(tmp_path / "sweep"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lgbench: error: "), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
