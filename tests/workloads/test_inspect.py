@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -49,6 +50,19 @@ def test_a_raw_file_is_found_with_its_format(tmp_path):
     image = tmp_path / "disk.img"
     image.write_bytes(b"\0" * 4096)
     assert find_image(str(image), tmp_path) == (image, "raw")
+
+
+def test_a_qcow2_named_img_is_opened_as_qcow2(tmp_path):
+    """The format comes from the bytes, never the name: a qcow2 read as raw would show its
+    header as the guest's disk."""
+    image = tmp_path / "disk.img"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1M"], check=True)
+    assert find_image(str(image), tmp_path) == (image, "qcow2")
+
+
+def test_a_device_node_that_is_no_disk_is_refused():
+    with pytest.raises(WorkloadError, match="/dev/null: not a file or block device"):
+        find_image("/dev/null", Path("/nonexistent"))
 
 
 def test_the_identity_changes_when_the_image_is_written(tmp_path):
