@@ -17,6 +17,7 @@ from omegaconf import MISSING, OmegaConf
 
 from harness.host import trust
 from harness.host.accelerator import PROBE_TIMEOUT_S
+from harness.results.records import TIMED_COLUMNS
 
 
 @dataclass
@@ -128,6 +129,7 @@ class LgbenchConf:
     probe_timeout_s: float = PROBE_TIMEOUT_S  # bound on the one-off KVM probe of backend=auto
     resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
     allow_failures: bool = False  # exit 0 though some cell has no ok trial (failures the finding)
+    objective: str = "total_s"  # the median a Hydra sweeper minimises (experiment=tune_launch)
 
 
 def register_configs() -> None:
@@ -189,6 +191,9 @@ def validate(cfg: Any) -> list[str]:
         problems.append(f"memsize is in MiB and must be at least 128 (got {cfg.memsize})")
     if cfg.smp < 1:
         problems.append(f"smp must be at least 1 (got {cfg.smp})")
+    if cfg.objective not in TIMED_COLUMNS:
+        problems.append(f"objective must be a timed column, one of {', '.join(TIMED_COLUMNS)} "
+                        f"(got {cfg.objective})")
     if cfg.page_cache not in ("hot", "cold"):
         problems.append(f"page_cache must be hot or cold (got {cfg.page_cache})")
     if cfg.backend.accel not in ("auto", "kvm", "tcg", "uml"):

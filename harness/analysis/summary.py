@@ -203,3 +203,10 @@ def cells_without_ok(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
     failed = counts[counts[STATUS_OK] == 0]
     return {str(row["cell"]): {status: int(row[status]) for status in STATUSES if row[status]}
             for _, row in failed.iterrows()}
+
+
+def objective(trials: pd.DataFrame, metric: str) -> float:
+    """What a Hydra sweeper minimises for one cell: the median of `metric` over its ok,
+    measured trials; infinity when there is none (a configuration that failed is the worst)."""
+    values = ok_values(measured_trials(trials), metric) if metric in trials.columns else []
+    return float(np.median(values)) if len(values) else float("inf")

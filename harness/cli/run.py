@@ -40,6 +40,7 @@ CONF_DIR = "pkg://harness.conf"
 # Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
 # allow_failures=true), 130 interrupted.
 EXIT_BAD_INPUT, EXIT_NO_OK_TRIAL, EXIT_INTERRUPTED = 2, 3, 130
+SEARCH_RESULTS_FILE = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
 
 
 def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
@@ -158,7 +159,9 @@ def _skip_if_complete(cfg: DictConfig, run_dir: Path) -> bool:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def run(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> float:
+    """One cell, measured and reported; returns its objective (the median of `objective`),
+    which a sweeper such as Optuna minimises."""
     problems = validate(cfg)
     if problems:
         print(f"lgbench: error: {'; '.join(problems)}", file=sys.stderr)
@@ -171,6 +174,9 @@ def run(cfg: DictConfig) -> None:
     # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
     if HydraConfig.get().mode == RunMode.RUN:
         exit_unless_measured([run_dir], cfg.allow_failures)
+    from harness.analysis.summary import objective
+
+    return objective(store.read_trials([run_dir]), cfg.objective)
 
 
 def measure(cfg: DictConfig) -> Path:
@@ -260,7 +266,9 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
-        self.total = count_jobs(params + list(config.hydra.overrides.task))
+        # A search (Optuna) runs n_trials cells; a grid, every combination.
+        self.total = config.hydra.sweeper.get("n_trials") or count_jobs(
+            params + list(config.hydra.overrides.task))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -297,7 +305,26 @@ class SweepCallback(Callback):
         report(root, config.seed, swept=list(config.hydra.sweeper.params or {})
                + [o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task])
         print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
+        best = best_command(root, config)
+        if best:
+            print(best, flush=True)
         exit_unless_measured(jobs, config.allow_failures)
+
+
+def best_command(root: Path, config: DictConfig) -> str | None:
+    """After a search, the best configuration as an lgbench command line that re-runs it as
+    one cell (the search's own command, with its best values and hydra.mode=RUN). None after
+    a grid, which writes no optimization_results.yaml."""
+    found = root / SEARCH_RESULTS_FILE
+    if not found.is_file():
+        return None
+    results = OmegaConf.load(found)
+    swept = set(results.best_params)
+    kept = [o for o in config.hydra.overrides.task if o.split("=")[0].lstrip("+~") not in swept]
+    line = " ".join(["lgbench", *kept, *(f"{k}={v}" for k, v in results.best_params.items()),
+                     "hydra.mode=RUN"])
+    return (f"best of the search: median {config.objective} {results.best_value:.3f} s; "
+            f"measure it again with:\n  {line}")
 
 
 def main() -> None:
