@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench lint
+.PHONY: setup run test bench lint cluster-up cluster-down
 
 setup:
 	./scripts/setup.sh
@@ -22,3 +22,11 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# A one-node SLURM cluster on this host for hydra/launcher=submitit_slurm (scripts/slurm_cluster.py;
+# then `export SLURM_CONF=/var/tmp/lgbench-slurm/slurm.conf`).
+cluster-up: setup
+	/usr/bin/python3 scripts/slurm_cluster.py up
+
+cluster-down:
+	/usr/bin/python3 scripts/slurm_cluster.py down

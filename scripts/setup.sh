@@ -9,7 +9,8 @@ PACKAGES=(libguestfs-tools python3-guestfs qemu-system-x86 qemu-utils user-mode-
           acl  # setfacl: libvirt's qemu user may traverse the private cache
           gcc libc6-dev  # gcc: the UML backend builds a small LD_PRELOAD library
           debootstrap  # lgbench-images build debian
-          chromium)  # the HTML report's rendering test
+          chromium  # the HTML report's rendering test
+          slurmctld slurmd slurm-client munge)  # a one-node SLURM cluster (tests, make cluster-up)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
