@@ -10,7 +10,8 @@ PACKAGES=(libguestfs-tools python3-guestfs qemu-system-x86 qemu-utils user-mode-
           gcc libc6-dev  # gcc: the UML backend builds a small LD_PRELOAD library
           debootstrap  # lgbench-images build debian
           chromium  # the HTML report's rendering test
-          slurmctld slurmd slurm-client munge)  # a one-node SLURM cluster (tests, make cluster-up)
+          slurmctld slurmd slurmdbd slurm-client munge mariadb-server)  # a one-node SLURM
+          # cluster with accounting (tests, make cluster-up; started and stopped by them)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,15 +2,16 @@
 """A one-node SLURM cluster on this host, for lgbench's submitit_slurm tests and for trying
 `hydra/launcher=submitit_slurm` by hand (`make cluster-up`, `make cluster-down`).
 
-Everything lives in one state folder: its own munge key and socket, slurm.conf, spool, logs
-and pid files; munged, slurmctld and slurmd run as background processes of their own session
-and are stopped by pid. Nothing under /etc is touched: clients find the cluster through
-SLURM_CONF=<state>/slurm.conf, which `up` prints.
+Everything lives in one state folder: its own MariaDB data, munge key and socket,
+slurm.conf, slurmdbd.conf, spool, logs and pid files; mariadbd, munged, slurmdbd, slurmctld and
+slurmd run as background processes of their own session and are stopped by pid. Nothing under
+/etc is touched: clients find the cluster through SLURM_CONF=<state>/slurm.conf, which `up`
+prints.
 
 Plugins chosen to work in a container without systemd or cgroup delegation:
 proctrack/linuxproc (follows a job's processes through their parent pids, no cgroup) and
-task/none (no CPU binding); accounting to a text file (jobcomp/filetxt), which `sacct -c` reads
-without a slurmdbd.
+task/none (no CPU binding). Accounting goes through slurmdbd to the MariaDB of the folder, so
+`sacct` answers, and submitit, which polls `sacct` for job states, sees a job that was cancelled.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pathlib import Path
 
 DEFAULT_STATE = Path("/var/tmp/lgbench-slurm")
 PARTITION = "bench"
-CTLD_PORT, SLURMD_PORT = 16817, 16818  # off SLURM's defaults, to keep clear of a real one
-DAEMONS = ("munged", "slurmctld", "slurmd")
+# Off the defaults (6817-6819, 3306), to keep clear of a real cluster or database.
+CTLD_PORT, SLURMD_PORT, DBD_PORT, DB_PORT = 16817, 16818, 16819, 13306
+DAEMONS = ("mariadbd", "munged", "slurmdbd", "slurmctld", "slurmd")  # in starting order
 READY_TIMEOUT_S = 60.0
 
 
@@ -52,9 +54,10 @@ SlurmdLogFile={state}/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/filetxt
-JobCompLoc={state}/jobcomp.txt
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost={node}
+AccountingStoragePort={DBD_PORT}
+AccountingStoragePass={state}/munge/munge.socket
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
@@ -65,6 +68,23 @@ KillWait=10
 DefMemPerCPU={memory_mib // cpus}
 NodeName={node} CPUs={cpus} RealMemory={memory_mib} State=UNKNOWN
 PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def slurmdbd_conf(state: Path, node: str) -> str:
+    return f"""# Written by scripts/slurm_cluster.py
+DbdHost={node}
+DbdPort={DBD_PORT}
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket={state}/munge/munge.socket
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={DB_PORT}
+StorageUser=root
+StorageLoc=slurm_acct_db
+PidFile={state}/slurmdbd.pidfile
+LogFile={state}/slurmdbd.log
 """
 
 
@@ -90,12 +110,19 @@ def _alive(pid: int) -> bool:
 
 def _start(state: Path, daemon: str, argv: list[str]) -> None:
     """Start a daemon in the foreground of its own session (so it is ours to stop by pid),
-    its output in <state>/<daemon>.out, its pid in <state>/<daemon>.pid."""
+    its output in <state>/<daemon>.out, its pid in <state>/<daemon>.pid. slurmdbd finds its
+    slurmdbd.conf beside SLURM_CONF's slurm.conf."""
     with open(state / f"{daemon}.out", "ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
                                    env=client_env(state))
     (state / f"{daemon}.pid").write_text(f"{process.pid}\n")
+
+
+def _accounting_up(state: Path) -> bool:
+    shown = subprocess.run(["sacctmgr", "-n", "list", "cluster"], capture_output=True,
+                           text=True, env=client_env(state))
+    return shown.returncode == 0
 
 
 def _node_idle(state: Path) -> bool:
@@ -117,6 +144,15 @@ def up(state: Path) -> None:
         key.write_bytes(os.urandom(128))
         key.chmod(0o600)
     node = socket.gethostname()
+    if not (state / "db" / "mysql").is_dir():
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={state}/db",
+                        "--user=root", "--auth-root-authentication-method=normal",
+                        "--skip-test-db"], check=True, capture_output=True)
+    _start(state, "mariadbd", ["mariadbd", "--no-defaults", f"--datadir={state}/db",
+                               "--user=root", f"--port={DB_PORT}", "--bind-address=127.0.0.1",
+                               f"--socket={state}/db.socket", f"--log-error={state}/db.err",
+                               "--innodb-buffer-pool-size=256M",
+                               "--innodb-lock-wait-timeout=900"])
     memory_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     (state / "slurm.conf").write_text(slurm_conf(state, node, os.cpu_count() or 1,
                                                  int(memory_mib * 0.9)))
@@ -126,6 +162,13 @@ def up(state: Path) -> None:
                              f"--seed-file={state}/munge/munged.seed",
                              f"--log-file={state}/munge/munged.log"])
     _wait(lambda: (state / "munge" / "munge.socket").exists(), "munged", state)
+    conf = state / "slurmdbd.conf"
+    conf.write_text(slurmdbd_conf(state, node))
+    conf.chmod(0o600)  # slurmdbd refuses a configuration others can read
+    _start(state, "slurmdbd", ["slurmdbd", "-D", "-s"])
+    _wait(lambda: _accounting_up(state), "slurmdbd", state)
+    subprocess.run(["sacctmgr", "-i", "add", "cluster", "lgbench"], capture_output=True,
+                   env=client_env(state))
     _start(state, "slurmctld", ["slurmctld", "-D", "-i", "-f", str(state / "slurm.conf")])
     _start(state, "slurmd", ["slurmd", "-D", "-N", node, "-f", str(state / "slurm.conf")])
     _wait(lambda: _node_idle(state), "the node to be idle", state)
@@ -188,7 +231,8 @@ def main() -> int:
     missing = [d for d in (*DAEMONS, "sinfo") if shutil.which(d) is None]
     if missing:
         print(f"slurm_cluster: missing {', '.join(missing)} (Debian packages slurmctld "
-              "slurmd slurm-client munge; scripts/setup.sh installs them)", file=sys.stderr)
+              "slurmd slurmdbd slurm-client munge mariadb-server; scripts/setup.sh installs "
+              "them)", file=sys.stderr)
         return 2
     if args.command == "down":
         stopped = down(args.state)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from submitit.core.utils import UncompletedJobError
 
 from harness.analysis.precision import StopRule
 from harness.cli import precheck
@@ -38,8 +41,9 @@ log = logging.getLogger("lgbench")
 # conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
 CONF_DIR = "pkg://harness.conf"
 # Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
-# allow_failures=true), 130 interrupted.
+# allow_failures=true), 4 a job of a sweep ended without its results, 130 interrupted.
 EXIT_BAD_INPUT, EXIT_NO_OK_TRIAL, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_JOB_FAILED = 4  # a job of the sweep ended without its cell's results
 SEARCH_RESULTS_FILE = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
 
 
@@ -264,7 +268,12 @@ class SweepCallback(Callback):
         self.done = 0
         self.job_started: float | None = None  # None while a skipped cell "runs"
 
+    # The running sweep's config, in the launching process: main() needs it when a job fails
+    # or the sweep is interrupted (Hydra then calls no on_multirun_end).
+    running: DictConfig | None = None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepCallback.running = config
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
         # A search (Optuna) runs n_trials cells; a grid, every combination.
         self.total = config.hydra.sweeper.get("n_trials") or count_jobs(
@@ -293,22 +302,69 @@ class SweepCallback(Callback):
             self.measured += 1
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        root = Path(config.hydra.sweep.dir)
-        jobs = store.job_dirs(root)
+        jobs = write_aggregate(config)
         if not jobs:
             return
-        trials = store.read_trials(jobs)
-        store.write_frame_parquet(root / store.TRIALS_FILE, trials)
-        store.write_json(root / store.METADATA_FILE, {
-            "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
-            "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
-        report(root, config.seed, swept=list(config.hydra.sweeper.params or {})
-               + [o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task])
-        print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
-        best = best_command(root, config)
+        best = best_command(Path(config.hydra.sweep.dir), config)
         if best:
             print(best, flush=True)
         exit_unless_measured(jobs, config.allow_failures)
+
+
+def write_aggregate(config: DictConfig) -> list[Path]:
+    """The sweep root's trials, metadata and report over every job folder holding trials;
+    returns those folders."""
+    root = Path(config.hydra.sweep.dir)
+    jobs = store.job_dirs(root)
+    if not jobs:
+        return []
+    trials = store.read_trials(jobs)
+    store.write_frame_parquet(root / store.TRIALS_FILE, trials)
+    store.write_json(root / store.METADATA_FILE, {
+        "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
+        "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
+    report(root, config.seed, swept=list(config.hydra.sweeper.params or {})
+           + [o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task])
+    print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
+    return jobs
+
+
+def slurm_jobs(config: DictConfig) -> list[str]:
+    """The SLURM job ids submitit gave this sweep's cells (its .submitit/<id>/ folders)."""
+    if "slurm" not in launcher_name(config.hydra).lower():
+        return []
+    folders = Path(config.hydra.sweep.dir) / ".submitit"
+    return sorted(p.name for p in folders.iterdir() if p.is_dir()) if folders.is_dir() else []
+
+
+def wait_for_jobs(config: DictConfig, timeout_s: float = 3600.0) -> None:
+    """Until every job of the sweep has ended: SLURM's queue holds none of them, and no job
+    process this one started (submitit_local) is left."""
+    deadline = time.monotonic() + timeout_s
+    jobs = slurm_jobs(config)
+    while jobs and time.monotonic() < deadline:
+        queued = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+        if queued.returncode != 0 or not set(queued.stdout.split()) & set(jobs):
+            break
+        time.sleep(2.0)
+    psutil.wait_procs(psutil.Process().children(), timeout=max(0.0, deadline - time.monotonic()))
+
+
+def job_failed(exc: Exception) -> None:
+    """A job of the sweep ended without a result (cancelled with scancel, killed, crashed):
+    wait for the others, write the aggregate of what finished, say which job and how to
+    finish the sweep, exit EXIT_JOB_FAILED."""
+    config = SweepCallback.running
+    if config is None:
+        raise exc
+    wait_for_jobs(config)
+    said = re.search(r"Job (\S+) .*?\(state: ([^)]*)\)", str(exc), re.S)
+    what = f"job {said.group(1)} ended {said.group(2)}" if said else str(exc).splitlines()[0]
+    jobs = write_aggregate(config)
+    print(f"lgbench: error: a cell of the sweep did not finish ({what}); the aggregate holds "
+          f"the {len(jobs)} cell(s) with results; resume=true measures the rest",
+          file=sys.stderr, flush=True)
+    sys.exit(EXIT_JOB_FAILED)
 
 
 def best_command(root: Path, config: DictConfig) -> str | None:
@@ -334,6 +390,8 @@ def main() -> None:
     job, nohup), where Python would otherwise leave it ignored."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop)
+    # Hydra prints an exception from a launcher and exits 1; with this it reaches job_failed.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         found = precheck.problem(sys.argv[1:])
         if found:
@@ -341,9 +399,22 @@ def main() -> None:
             sys.exit(EXIT_BAD_INPUT)
         run()
     except KeyboardInterrupt:
-        ended = _end_jobs()
-        log.warning("interrupted%s", f": ended the job processes {ended}" if ended else "")
+        ended = [*map(str, _end_jobs()), *_cancel_slurm_jobs()]
+        log.warning("interrupted%s", f": ended the jobs {ended}" if ended else "")
         sys.exit(EXIT_INTERRUPTED)
+    except UncompletedJobError as exc:
+        job_failed(exc)
+
+
+def _cancel_slurm_jobs() -> list[str]:
+    """Cancel the sweep's SLURM jobs (SIGTERM: each ends its appliances and records
+    `interrupted`) and wait until the queue holds none of them."""
+    config = SweepCallback.running
+    jobs = slurm_jobs(config) if config is not None else []
+    if jobs:
+        subprocess.run(["scancel", *jobs], capture_output=True)
+        wait_for_jobs(config, timeout_s=120.0)
+    return jobs
 
 
 def _end_jobs(timeout_s: float = 60.0) -> list[int]:

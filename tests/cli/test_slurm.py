@@ -4,15 +4,17 @@ started for these tests in a folder of their own and stopped after."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
-from helpers.lgbench import TCG, lgbench, within
+from helpers.lgbench import LGBENCH_REPORT, TCG, lgbench, start, wait_for, within
 
 CLUSTER = Path(__file__).parents[2] / "scripts" / "slurm_cluster.py"
 
@@ -70,3 +72,77 @@ def test_a_sweep_of_a_fake_and_a_real_tcg_cell_runs_as_slurm_jobs(slurm, shared_
     accounted = subprocess.run(["sacct", "-c", "-n", "-o", "JobID,State"], capture_output=True,
                                text=True, env=os.environ).stdout
     assert accounted.count("COMPLETED") >= 2, accounted
+
+
+# Two fake cells long enough to be caught running.
+SLOW_SWEEP = ("-m", "backend=fake", "backend.launch_s=8", "memsize=512,1024", "runs=2",
+              "warmup=0", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=bench")
+
+
+def queued() -> dict[str, str]:
+    shown = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True)
+    return dict(line.split() for line in shown.stdout.splitlines())
+
+
+def both_measuring(root: Path):
+    """Both jobs running and each in its first repetition (its log says so)."""
+    def ready() -> dict[str, str] | None:
+        jobs = queued()
+        logs = [root / job / "lgbench.log" for job in ("0", "1")]
+        started = all(log.exists() and "1 appliance(s) each" in log.read_text() for log in logs)
+        return jobs if started and set(jobs.values()) == {"RUNNING"} else None
+    return ready
+
+
+def fake_hypervisors(since: float) -> list[int]:
+    """The fake backend's stand-in hypervisors started since then and still alive."""
+    return [p.pid for p in psutil.process_iter(["cmdline", "create_time", "status"])
+            if p.info["create_time"] >= since and p.info["status"] != psutil.STATUS_ZOMBIE
+            and "time.sleep(3600)" in " ".join(p.info["cmdline"] or ())]
+
+
+def test_a_cancelled_job_ends_the_sweep_clearly_and_resume_measures_only_its_cell(slurm,
+                                                                                   tmp_path):
+    root = tmp_path / "sweep"
+    proc = start(*SLOW_SWEEP, f"hydra.sweep.dir={root}", **within(tmp_path))
+    try:
+        running = wait_for(both_measuring(root), timeout=60)
+        assert running, queued()
+        first = min(running)  # the array's first task
+        subprocess.run(["scancel", first], check=True)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 4, err[-2000:]
+    assert f"a cell of the sweep did not finish (job {first} ended CANCELLED" in err
+    assert "Traceback" not in err and "aggregate of 1 cells" in out
+    assert len(pd.read_parquet(root / "trials.parquet")) == 2  # the other cell's two runs
+    again = lgbench(*SLOW_SWEEP, f"hydra.sweep.dir={root}", "resume=true", timeout=300,
+                    **within(tmp_path))
+    assert again.returncode == 0, again.stderr[-2000:]
+    skipped = [job.name for job in root.iterdir() if job.name.isdigit()
+               and "skipped" in (job / "lgbench.log").read_text()]
+    assert len(skipped) == 1 and f"aggregate of 2 cells: {root}" in again.stdout
+    report = lgbench(str(root), program=LGBENCH_REPORT, cache=None, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    merged = pd.read_csv(root / "summary.csv")
+    assert merged["cell"].nunique() == 2 and not merged["cell"].str.contains(":").any()
+
+
+def test_ctrl_c_of_lgbench_cancels_its_slurm_jobs(slurm, tmp_path):
+    since = time.time()
+    root = tmp_path / "sweep"
+    proc = start(*SLOW_SWEEP, f"hydra.sweep.dir={root}", **within(tmp_path))
+    try:
+        assert wait_for(both_measuring(root), timeout=60), queued()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert queued() == {}
+    assert not fake_hypervisors(since)
+    logs = [(root / job / "lgbench.log").read_text() for job in ("0", "1")]
+    assert all("interrupted" in log for log in logs)
