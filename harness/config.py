@@ -33,6 +33,11 @@ LIBVIRTD_LIMIT_MAX = 2**32 - 1  # virt-admin takes limits as unsigned 32-bit int
 
 
 @dataclass
+class DirectBackendConf(BackendConf):
+    hv_wrapper: str | None = None  # run qemu through this script (it must exec qemu "$@")
+
+
+@dataclass
 class LibvirtBackendConf(BackendConf):
     max_clients: int | None = None  # libvirtd max_clients for the cell, restored afterwards
     max_workers: int | None = None  # libvirtd max_workers for the cell, restored afterwards
@@ -146,7 +151,7 @@ def register_configs() -> None:
             cs.store(group="experiment", name=experiment.name.removesuffix(".yaml"),
                      node=OmegaConf.create(experiment.read_text()), package="_global_")
     cs.store(name="lgbench_schema", node=LgbenchConf)
-    cs.store(group="backend", name="backend_schema", node=BackendConf)
+    cs.store(group="backend", name="direct_schema", node=DirectBackendConf)
     cs.store(group="backend", name="libvirt_schema", node=LibvirtBackendConf)
     cs.store(group="appliance", name="cached_schema", node=CachedApplianceConf)
     cs.store(group="appliance", name="fixed_schema", node=FixedApplianceConf)

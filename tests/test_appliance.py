@@ -96,9 +96,17 @@ def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
 
 def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: Path) -> None:
     """runs=auto on real launches: 6 runs give the first 95% CI of the median, and TCG launches
-    lie well within 50% of each other, so the cell stops there, by precision."""
+    lie well within 50% of each other, so the cell stops there, by precision. qemu runs
+    through a wrapper script (backend.hv_wrapper, the seed's debugging recipe) that logs its
+    arguments and execs it."""
+    wrapper, argv_log = tmp_path / "wrapper" / "qemu.sh", tmp_path / "wrapper" / "argv"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {argv_log}\nexec qemu-system-x86_64 "$@"\n')
+    wrapper.chmod(0o755)
     result = lgbench(cache_dir, "backend=tcg", "runs=auto", "precision=0.5", "min_runs=6",
-                     "max_runs=6", "warmup=1", f"hydra.run.dir={tmp_path}")
+                     "max_runs=6", "warmup=1", f"backend.hv_wrapper={wrapper}",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    tmp_path = tmp_path / "run"
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
     assert len(trials) == 7
@@ -120,6 +128,9 @@ def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: P
     assert list((tmp_path / "plots").glob("*.png"))
     assert metadata["host"]["versions"]["libguestfs"].startswith("1.")
     assert metadata["appliance"]["files"]["kernel"]["sha256"]
+    assert metadata["backend"]["hv_wrapper"] == str(wrapper)
+    launches = [line for line in argv_log.read_text().splitlines() if "-kernel " in line]
+    assert len(launches) == 7 and all("accel=tcg" in line for line in launches)
     report = (tmp_path / "report.md").read_text()
     assert "under 6 seconds" in report and "6 runs, stopped by precision" in report
     assert "tcg" in result.stdout and "median" in result.stdout

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
+from harness.host import trust
 from harness.host.accelerator import accel_of_process, kvm_verdict
 
 
@@ -14,9 +15,15 @@ class DirectBackend(Backend):
 
     libguestfs_backend = "direct"
 
-    def __init__(self, name: str, accel: str = "auto") -> None:
+    def __init__(self, name: str, accel: str = "auto", hv_wrapper: str | None = None) -> None:
         super().__init__(name, accel)
         self.kvm_reason: str | None = None
+        # The seed's debugging recipe: qemu run through a user's script (set_hv), which must
+        # end by exec'ing qemu with the arguments it was given.
+        self.hv_wrapper = hv_wrapper
+        problem = trust.executable_problem(Path(hv_wrapper)) if hv_wrapper else None
+        if problem:
+            raise ValueError(f"backend.hv_wrapper: will not run {hv_wrapper}: {problem}")
 
     def setup(self, cache_dir: Path, probe_timeout_s: float) -> None:
         if self.accel_requested not in ("kvm", "auto"):
@@ -32,11 +39,14 @@ class DirectBackend(Backend):
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "libguestfs_backend": self.libguestfs_backend,
-                "kvm_verdict": self.kvm_reason}
+                "kvm_verdict": self.kvm_reason, "hv_wrapper": self.hv_wrapper}
 
     def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
-        return guestfs_handle(memsize, smp, tmpdir, verbose, self.libguestfs_backend,
-                              [f"force_{self.accel}"])
+        handle = guestfs_handle(memsize, smp, tmpdir, verbose, self.libguestfs_backend,
+                                [f"force_{self.accel}"])
+        if self.hv_wrapper:
+            handle.set_hv(self.hv_wrapper)
+        return handle
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
         return accel_of_process(self.appliance_pid(handle, tmpdir))

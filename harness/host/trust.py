@@ -132,6 +132,26 @@ def file_problem(st: os.stat_result) -> str | None:
     return None
 
 
+def executable_problem(path: Path) -> str | None:
+    """Why lgbench must not run the program at `path` (a user's hypervisor wrapper), or None:
+    it must be a regular executable file, owned by the user or root and writable by no one
+    else, reached through folders only they can change (a link, through its target too)."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return "it does not exist"
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    if st.st_uid not in (0, os.geteuid()):
+        return f"it is owned by {user_name(st.st_uid)}"
+    if st.st_mode & OTHERS_WRITE:
+        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    if not st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
+        return "it is not executable"
+    return parent_problem(Path(os.path.abspath(path))) or parent_problem(real)
+
+
 def trusted_file(path: Path) -> bool:
     """Whether a cached file exists and may be used as it is; an untrusted one is removed."""
     try:

@@ -248,3 +248,49 @@ def test_the_preload_library_is_verified_rebuilt_on_mismatch_and_reused(
     assert build_preload(cache).read_bytes() == built
     os.chown(library, attacker.pw_uid, attacker.pw_gid)  # right content, wrong owner
     assert build_preload(cache).stat().st_uid == os.geteuid()
+
+
+WRAPPER = "#!/bin/sh\necho \"$@\" > {log}\nexec qemu-system-x86_64 \"$@\"\n"
+
+
+@pytest.mark.parametrize("attack", ["planted by the attacker", "group-writable",
+                                    "in the attacker's folder", "a link to the attacker's"])
+def test_a_hypervisor_wrapper_others_could_write_is_never_run(attack, attacker, public,
+                                                              tmp_path):
+    """backend.hv_wrapper: root would exec it for every appliance, so a wrapper anyone but
+    root could have written is refused before anything runs."""
+    log = tmp_path / "ran"
+    if attack == "planted by the attacker":
+        wrapper = public / "wrapper.sh"
+        as_attacker("sh", "-c", f"printf '{WRAPPER.format(log=log)}' > {wrapper}; "
+                                f"chmod 755 {wrapper}")
+        expected = f"owned by {ATTACKER}"
+    elif attack == "group-writable":
+        wrapper = tmp_path / "wrapper.sh"
+        wrapper.write_text(WRAPPER.format(log=log))
+        wrapper.chmod(0o775)
+        expected = "writable by group or others"
+    elif attack == "in the attacker's folder":
+        folder = public / "bin"
+        as_attacker("mkdir", "-m", "755", str(folder))
+        wrapper = folder / "wrapper.sh"
+        shutil.copy("/bin/true", wrapper)  # root's file, in a folder the attacker owns
+        expected = f"is owned by {ATTACKER}"
+    else:
+        target = public / "target.sh"
+        as_attacker("sh", "-c", f"printf '#!/bin/sh\\n' > {target}; chmod 755 {target}")
+        wrapper = tmp_path / "wrapper.sh"
+        wrapper.symlink_to(target)
+        expected = f"owned by {ATTACKER}"
+    result = lgbench_as_root(tmp_path / "cache", "backend=tcg", f"backend.hv_wrapper={wrapper}",
+                             tmp=tmp_path)
+    assert_refused(result, wrapper, "backend.hv_wrapper: will not run")
+    assert expected in result.stderr and not log.exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_roots_own_wrapper_is_accepted_and_a_plain_file_is_not(tmp_path):
+    assert trust.executable_problem(Path("/usr/bin/qemu-system-x86_64")) is None
+    (tmp_path / "notes").write_text("not a program")
+    (tmp_path / "notes").chmod(0o644)
+    assert trust.executable_problem(tmp_path / "notes") == "it is not executable"
