@@ -47,6 +47,8 @@ BAD_INPUT = [
     ("workload=multi_guest workload.guests=0", ["workload.guests must be at least 1"]),
     ("workload=multi_guest workload.images=[linux-lvm,nosuch]",
      ["workload.images: no recipe named 'nosuch'"]),
+    ("backend=tcg backend.hv_wrapper=/nonexistent",
+     ["backend.hv_wrapper: will not run /nonexistent: it does not exist"]),
     ("objective=speed", ["objective must be a timed column", "total_s", "(got speed)"]),
     ("-m backend=fake,nosuch", ["backend=nosuch: no such choice"]),  # every swept value
     ("-m workload=operations workload.count=1,0", ["workload.count must be at least 1"]),
