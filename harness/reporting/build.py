@@ -19,7 +19,12 @@ from harness.analysis.noise import cell_warnings
 from harness.analysis.operations import break_even, has_operations, operations_table
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
-from harness.analysis.stages import BootStages, boot_stages, configured_markers
+from harness.analysis.stages import (
+    BootStages,
+    boot_stages,
+    configured_markers,
+    stage_comparison,
+)
 from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.plotting.client_limit import connection_waits
@@ -58,6 +63,7 @@ class Analysis:
     fits: pd.DataFrame | None  # several N: the linear fit per series
     reference: Reference | None  # the published figure the config names
     comparison: pd.DataFrame | None  # UML against the one other backend
+    stage_comparison: pd.DataFrame | None  # UML against it per boot stage (timeline=true)
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
     operations: pd.DataFrame | None  # workload=operations: per strategy and M
@@ -87,8 +93,13 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
         operations, pays_off = operations_table(trials, seed), break_even(trials)
     appliances = (appliance_comparison(trials, seed=seed) if has_appliance_types(trials)
                   else None)
+    comparison = uml_comparison(trials, seed)
+    by_stage = None
+    if boot is not None and comparison is not None and len(comparison):
+        by_stage = stage_comparison(boot, trials, comparison["baseline"].iloc[0],
+                                    comparison["candidate"].iloc[0], seed)
     return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
-                    reference, uml_comparison(trials, seed), boot, client_limit, operations,
+                    reference, comparison, by_stage, boot, client_limit, operations,
                     pays_off, appliances, cell_warnings(trials, metadata))
 
 
@@ -242,7 +253,7 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     if found.client_limit is not None:
         parts += ["", *client_limit_section(found.client_limit, metadata)]
     if found.comparison is not None:
-        parts += ["", *comparison_section(found.comparison, trials)]
+        parts += ["", *comparison_section(found.comparison, trials, found.stage_comparison)]
     if found.boot is not None:
         parts += ["", *boot_section(found.boot, trials, timeline_plots)]
     if inspection.has_inspection(trials):

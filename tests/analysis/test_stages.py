@@ -235,3 +235,47 @@ def test_report_of_a_timeline_run_alone_says_how_to_measure_the_cost(tmp_path):
     report = (run / "report.md").read_text()
     assert "`lgbench -m timeline=false,true ...`" in report
     assert "verbose dump" in report
+
+
+def boot_events(backend: str, repetition: int, durations: dict[str, float]) -> list[tuple]:
+    """(t_s, kind, message) of one launch whose stages take `durations` seconds, in order."""
+    lines = {"build": ("library", "begin building supermin appliance"),
+             "firmware": ("appliance", "SeaBIOS (version 1.16)"),
+             "kernel": ("appliance", "Linux version 6.1"),
+             "init": ("appliance", "Starting /init script ..."),
+             "daemon": ("appliance", "+ guestfsd"), "shutdown": ("trace", "close")}
+    t, out = 0.0, []
+    for stage, seconds in durations.items():
+        out.append((t, *lines[stage]))
+        t += seconds * (1 + 0.01 * repetition)  # a little spread, the same on both sides
+    return [*out, (t, "library", "closing guestfs handle")]
+
+
+def test_uml_against_tcg_stage_by_stage_leads_the_uml_section(tmp_path):
+    """TCG: firmware 6 s, kernel 3 s, init 4 s; UML: no firmware, kernel 1.5 s, init 8 s."""
+    tcg = {"build": 0.2, "firmware": 6.0, "kernel": 3.0, "init": 4.0, "daemon": 1.0,
+           "shutdown": 0.5}
+    uml = {"build": 0.2, "kernel": 1.5, "init": 8.0, "daemon": 1.0, "shutdown": 0.5}
+    rows, frames = [], []
+    for backend, durations in (("tcg", tcg), ("uml", uml)):
+        cell = f"{backend}/cached-hot/launch/p1"
+        for r in range(6):
+            rows.append(trial(cell=cell, backend=backend, accel_requested=backend,
+                              accel_effective=backend, repetition=r, timeline=True,
+                              launch_s=sum(durations.values())))
+            frames.append(events(boot_events(backend, r, durations), cell=cell, repetition=r))
+    run = tmp_path / "run"
+    write_run(run, rows, [{"run_id": "r1", "config": {"timeline": True,
+                                                      "stages": {"markers": MARKERS}}}])
+    store.write_frame_parquet(run / store.EVENTS_FILE, pd.concat(frames))
+    found = build_report([run], run)
+    by_stage = found.stage_comparison.set_index("stage")
+    assert list(by_stage.index) == ["build", "kernel", "init", "daemon", "shutdown"]
+    assert by_stage.loc["kernel", "ratio"] == pytest.approx(0.5, rel=0.01)
+    assert by_stage.loc["init", "ratio"] == pytest.approx(2.0, rel=0.01)
+    assert by_stage.loc["init", "verdict"].startswith("uml 2.00x slower (95% CI")
+    assert by_stage.loc["daemon", "verdict"].startswith("no clear difference")
+    report = (run / "report.md").read_text()
+    section = report[report.index("## UML against `tcg`"):]
+    assert section.index("### Where the launch goes, stage by stage") < section.index("Ratio")
+    assert "| init     | 8.2 (8-8.4)       | 4.1 (4-4.2)       | 2.00" in section

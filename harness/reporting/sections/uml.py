@@ -7,6 +7,7 @@ import pandas as pd
 
 from harness.analysis.compare import compare_backends
 from harness.analysis.summary import measured_trials
+from harness.reporting.text import number
 
 UML_BACKEND = "uml"
 
@@ -29,16 +30,45 @@ def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
     return compare_backends(trials, others[0], UML_BACKEND, seed=seed)
 
 
-def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
-    """UML/other ratios with CIs and p-values, the seed's UML claims beside them."""
+def stage_lines(by_stage: pd.DataFrame) -> list[str]:
+    """The side-by-side stage table: where each backend's launch goes, and the ratio."""
+    if by_stage.empty:
+        return []
+    uml, other = by_stage["candidate"].iloc[0], by_stage["baseline"].iloc[0]
+
+    def median(value: float, low: float, high: float) -> str:
+        ci = "" if pd.isna(low) else f" ({number(low, '.3g')}-{number(high, '.3g')})"
+        return f"{number(value, '.3g')}{ci}"
+
+    table = pd.DataFrame({
+        "stage": by_stage["stage"],
+        f"{uml} (s)": [median(r.median_candidate, r.candidate_ci_low, r.candidate_ci_high)
+                       for r in by_stage.itertuples()],
+        f"{other} (s)": [median(r.median_baseline, r.baseline_ci_low, r.baseline_ci_high)
+                         for r in by_stage.itertuples()],
+        f"{uml} / {other}": [number(r, ".2f") for r in by_stage["ratio"]],
+        "verdict": by_stage["verdict"]})
+    return ["### Where the launch goes, stage by stage", "",
+            f"Median duration of each boot stage (timeline=true) under {uml} and {other} in "
+            "this run, with its 95% CI where 6 or more trials allow one; the ratio of "
+            "medians and the verdict as in every comparison (Holm across the stages). A "
+            "stage only one side has (firmware: none under UML) is left out.", "",
+            table.to_markdown(index=False, disable_numparse=True), ""]
+
+
+def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
+                       by_stage: pd.DataFrame | None = None) -> list[str]:
+    """UML/other ratios with CIs and p-values, the seed's UML claims beside them; led by the
+    stage-by-stage table when the run recorded a timeline."""
     measured = measured_trials(trials)
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
     accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
                              .dropna().unique())) or "unknown"
-    lines = [f"## UML against `{other}` (ran under {accel})", "",
-             "Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U "
-             "(p_holm: corrected across the rows).",
-             ""]
+    lines = [f"## UML against `{other}` (ran under {accel})", ""]
+    if by_stage is not None:
+        lines += stage_lines(by_stage)
+    lines += ["Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U "
+              "(p_holm: corrected across the rows).", ""]
     if comparison.empty:
         lines.append("No metric has successful trials on both sides.")
     else:
