@@ -27,3 +27,16 @@ def test_runs_auto_knobs_tell_auto_cells_apart(tmp_path):
     assert holds(run_dir, cell_identity(auto))
     assert not holds(run_dir, cell_identity({**auto, "precision": 0.02}))
     assert json.loads((run_dir / store.METADATA_FILE).read_text())["config"]["runs"] == "auto"
+
+
+def test_keys_added_later_at_their_default_keep_older_cells(tmp_path):
+    """A run stored before page_cache, backend.hv_wrapper and objective existed still holds
+    its cell; a wrapper set, or a cold page cache, makes another cell."""
+    now = {**FIXED, "page_cache": "hot", "objective": "launch_s",
+           "backend": {"name": "tcg", "hv_wrapper": None}}
+    run_dir = stored(tmp_path, FIXED)
+    assert holds(run_dir, cell_identity(now))
+    assert now["backend"] == {"name": "tcg", "hv_wrapper": None}  # the config is not changed
+    wrapped = {**now, "backend": {"name": "tcg", "hv_wrapper": "/root/qemu.sh"}}
+    assert not holds(run_dir, cell_identity(wrapped))
+    assert not holds(run_dir, cell_identity({**now, "page_cache": "cold"}))
