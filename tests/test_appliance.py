@@ -361,3 +361,27 @@ def test_doctor_reports_accelerators_and_parallel_estimate(cache_dir: Path) -> N
     assert checks["User-Mode Linux"]["verdict"] == "ok"
     assert "at once" in checks["parallel appliances"]["evidence"]
     assert time.monotonic() - start < 60
+
+
+def test_a_failed_launch_runs_libguestfs_test_tool_with_the_cells_settings(
+        cache_dir: Path, tmp_path: Path) -> None:
+    """A hypervisor that cannot start (a wrapper that exits 1): the trials are error rows,
+    and libguestfs-test-tool, run once with the same backend settings, hypervisor and
+    appliance, fails the same way; its output is kept and named in the report."""
+    wrapper = tmp_path / "bin" / "broken-qemu"
+    wrapper.parent.mkdir()
+    wrapper.write_text("#!/bin/sh\necho 'broken-qemu: refusing to start' >&2\nexit 1\n")
+    wrapper.chmod(0o755)
+    result = lgbench(cache_dir, "backend=tcg", "runs=1", "warmup=0",
+                     f"backend.hv_wrapper={wrapper}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 3, result.stderr
+    run = tmp_path / "run"
+    assert set(trials_of(run)["status"]) == {"error"}
+    tool = json.loads((run / "metadata.json").read_text())["test_tool"]
+    assert tool["exit_status"] not in (0, None)
+    output = (run / "libguestfs-test-tool.txt").read_text()
+    assert f"LIBGUESTFS_HV={wrapper}" in output
+    assert "LIBGUESTFS_BACKEND_SETTINGS=force_tcg" in output
+    assert f"{wrapper} exited with error status 1" in tool["gist"]
+    assert tool["gist"] in (run / "report.md").read_text()
+    assert not appliance_pids()

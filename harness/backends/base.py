@@ -8,6 +8,7 @@ The runner owns timing; drivers never time anything.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +28,9 @@ class Backend(ABC):
     # A libguestfs debug line saying the handle's connection to a daemon was accepted: timeline
     # trials record when it came (column connected_s); None: no daemon in between.
     connected_message: ClassVar[str | None] = None
+    # Whether libguestfs-test-tool can be run with this backend's handle settings when a
+    # launch fails (the seed's first diagnostic); not for stand-ins or lgbench's own shims.
+    test_tool_applies: ClassVar[bool] = False
 
     def __init__(self, name: str, accel: str = "auto") -> None:
         self.name = name
@@ -91,3 +95,16 @@ def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path | None, verbose: 
     g.set_smp(smp)
     g.set_verbose(verbose)
     return g
+
+
+def handle_environment(handle: Any) -> dict[str, str]:
+    """A configured handle's settings as the LIBGUESTFS_* environment that guestfish and
+    libguestfs-test-tool read (guestfs(3) ENVIRONMENT VARIABLES), on top of this process's."""
+    env = {**os.environ, "LIBGUESTFS_BACKEND": handle.get_backend(),
+           "LIBGUESTFS_BACKEND_SETTINGS": ":".join(handle.get_backend_settings()),
+           "LIBGUESTFS_MEMSIZE": str(handle.get_memsize()),
+           "LIBGUESTFS_TMPDIR": handle.get_tmpdir(), "LIBGUESTFS_CACHEDIR": handle.get_cachedir(),
+           "LIBGUESTFS_PATH": handle.get_path(), "LIBGUESTFS_HV": handle.get_hv()}
+    if handle.get_append():
+        env["LIBGUESTFS_APPEND"] = handle.get_append()
+    return env

@@ -14,6 +14,7 @@ class DirectBackend(Backend):
     """qemu started by libguestfs; `accel` kvm/tcg is forced, `auto` follows the KVM verdict."""
 
     libguestfs_backend = "direct"
+    test_tool_applies = True
 
     def __init__(self, name: str, accel: str = "auto", hv_wrapper: str | None = None) -> None:
         super().__init__(name, accel)

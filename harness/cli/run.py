@@ -31,6 +31,7 @@ from harness.analysis.precision import StopRule
 from harness.cli import precheck
 from harness.cli.precheck import BadConfig, drivers
 from harness.config import RUNS_AUTO, register_configs, validate
+from harness.execution.diagnostics import TEST_TOOL, launch_failed, run_test_tool
 from harness.execution.progress import LiveProgress, Progress
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, feasibility, trust
@@ -226,6 +227,9 @@ def measure(cfg: DictConfig) -> Path:
     try:
         stop_reason = run_cell(plan, backend, appliance, workload, writer,
                                store.TrialWriter(run_dir, store.EVENTS_FILE), progress)
+        if backend.test_tool_applies and launch_failed(writer.rows):
+            log.info("a launch failed: running %s with this cell's settings", TEST_TOOL)
+            metadata["test_tool"] = run_test_tool(backend, appliance, plan, run_dir)
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: keeping the %d rows measured so far", len(writer.rows))

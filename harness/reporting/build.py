@@ -186,6 +186,16 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
     return figures, timeline_plots
 
 
+def test_tool_line(meta: dict[str, Any]) -> str:
+    """Where a run whose launch failed kept libguestfs-test-tool's output, and its gist."""
+    tool = meta["test_tool"]
+    ended = ("did not finish within its time limit" if tool["exit_status"] is None
+             else f"exited {tool['exit_status']}")
+    return (f"\n`libguestfs-test-tool`, run with the settings of `{meta.get('run_id')}` "
+            f"because a launch failed there, {ended}: `{tool['gist']}`; "
+            f"all of it in `{tool['file']}`.")
+
+
 def warning_text(warnings: pd.DataFrame, markdown: bool = False) -> str:
     """One line per warning: `cell: check: message` (a bullet list in markdown)."""
     bullet = "- " if markdown else "warning: "
@@ -242,6 +252,7 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                                                       "error"]]
     if len(failures):
         parts += ["", "## Failures", "", failures.to_markdown(index=False)]
+        parts += [test_tool_line(m) for m in metadata if m.get("test_tool")]
     if len(found.warnings):
         parts += ["", "## Warnings", "", warning_text(found.warnings, markdown=True)]
     parts += ["", "## The seed's expectation", ""] + seed_expectation(trials)

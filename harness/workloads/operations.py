@@ -22,7 +22,6 @@ The strategies compare on `total_s`, everything from the release to the end.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from harness.backends.base import handle_environment
 from harness.host import processes
 from harness.host.accelerator import accel_of_process
 from harness.results.records import STATUS_ERROR
@@ -251,14 +251,7 @@ def guestfish_environment(handle: Any) -> dict[str, str]:
     if handle.get_smp() != 1:
         raise WorkloadError("the guestfish strategies need smp=1: guestfish -i launches "
                             "before any set-smp command could run")
-    env = {**os.environ, "LIBGUESTFS_BACKEND": handle.get_backend(),
-           "LIBGUESTFS_BACKEND_SETTINGS": ":".join(handle.get_backend_settings()),
-           "LIBGUESTFS_MEMSIZE": str(handle.get_memsize()),
-           "LIBGUESTFS_TMPDIR": handle.get_tmpdir(), "LIBGUESTFS_CACHEDIR": handle.get_cachedir(),
-           "LIBGUESTFS_PATH": handle.get_path(), "LIBGUESTFS_HV": handle.get_hv()}
-    if handle.get_append():
-        env["LIBGUESTFS_APPEND"] = handle.get_append()
-    return env
+    return handle_environment(handle)
 
 
 def _hypervisor_pid(host_dir: Path) -> int:
