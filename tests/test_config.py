@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 import harness.cli.run as cli  # registers the structured configs
 from harness.appliances.base import Appliance
 from harness.backends.base import Backend
+from harness.cli.sweep import count_jobs
 from harness.config import validate
 from harness.plan import cell_label
 from harness.workloads.base import Workload
@@ -140,7 +141,7 @@ def test_experiment_composes_with_every_point_of_its_sweep(name):
              parser.parse_override(f"{key}={values}").sweep_string_iterator()]
             for key, values in params.items()]
     points = list(itertools.product(*axes))
-    assert len(points) == cli.count_jobs([f"{k}={v}" for k, v in params.items()])
+    assert len(points) == count_jobs([f"{k}={v}" for k, v in params.items()])
     for point in points:
         job = composed([f"experiment={name}", *point])
         assert validate(job) == [], point
@@ -210,7 +211,7 @@ def test_validate_accepts_the_boundaries(good):
     (["parallel=choice(1,2)", "memsize=512,1024"], 4),
 ])
 def test_count_jobs(overrides, jobs):
-    assert cli.count_jobs(overrides) == jobs
+    assert count_jobs(overrides) == jobs
 
 
 @pytest.mark.parametrize(("overrides", "label"), [
