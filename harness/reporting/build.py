@@ -186,6 +186,23 @@ def draw(found: Analysis) -> tuple[dict[str, Any], dict[str, str]]:
     return figures, timeline_plots
 
 
+def run_lines(metadata: list[dict[str, Any]], trials: pd.DataFrame) -> list[str]:
+    """One line per host and stack the runs ran on (runs that share it are named together:
+    a sweep's twelve jobs on one host make one line, not twelve)."""
+    runs: dict[str, list[str]] = {}
+    for meta in (m for m in metadata if "backend" in m):
+        host = meta.get("host", {})
+        libguestfs = host.get("versions", {}).get("libguestfs")
+        where = (f"on `{host.get('hostname')}`: {host.get('cpu_model')}, {host.get('cores')} "
+                 f"cores, kernel {host.get('kernel')}, libguestfs {libguestfs}; KVM: "
+                 f"{short_kvm_reason(meta.get('backend', {}).get('kvm_verdict'))}"
+                 f"{auto_runs_note(meta, trials)}")
+        runs.setdefault(where, []).append(str(meta.get("run_id")))
+    return [f"- run `{ids[0]}` {where}" if len(ids) == 1 else
+            f"- {len(ids)} runs (`{ids[0]}` to `{ids[-1]}`) {where}"
+            for where, ids in runs.items()]
+
+
 def test_tool_line(meta: dict[str, Any]) -> str:
     """Where a run whose launch failed kept libguestfs-test-tool's output, and its gist."""
     tool = meta["test_tool"]
@@ -222,14 +239,7 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     operations, appliance types) and the plots."""
     trials, summary, metadata = found.trials, found.summary, found.metadata
     parts = ["# lgbench report", "", *headline_lines(summary, trials, metadata), ""]
-    for meta in (m for m in metadata if "backend" in m):
-        host = meta.get("host", {})
-        libguestfs = host.get("versions", {}).get("libguestfs")
-        parts.append(f"- run `{meta.get('run_id')}` on `{host.get('hostname')}`: "
-                     f"{host.get('cpu_model')}, {host.get('cores')} cores, kernel "
-                     f"{host.get('kernel')}, libguestfs {libguestfs}"
-                     f"; KVM: {short_kvm_reason(meta.get('backend', {}).get('kvm_verdict'))}"
-                     f"{auto_runs_note(meta, trials)}")
+    parts += run_lines(metadata, trials)
     launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
     if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice
         parts += ["", f"**Warning:** cells ran as concurrent jobs (Hydra launcher "

@@ -5,6 +5,7 @@ import pytest
 from helpers.rows import trial
 
 from harness.analysis.summary import summarize
+from harness.reporting.build import run_lines
 from harness.reporting.sections.summary import displayed, noise_decimals, table
 
 
@@ -35,3 +36,17 @@ def test_a_column_that_varies_stays():
     assert {"ci_low", "ci_high", "ci_level"} <= set(shown.columns)
     assert list(shown["ci_low"]) == ["10.00", "10.50", "", ""]
     assert "(the same in every row: success_rate 1, n_outliers 0)" in table(summary)
+
+
+def test_runs_on_one_host_are_named_on_one_line():
+    host = {"hostname": "vm", "cpu_model": "Xeon", "cores": 2, "kernel": "6.1",
+            "versions": {"libguestfs": "1.48.6"}}
+    metadata = [{"run_id": f"vm:sweep/{i}", "host": host, "backend": {}} for i in range(12)]
+    metadata.append({"run_id": "other:r1", "host": {**host, "hostname": "other"},
+                     "backend": {}})
+    lines = run_lines(metadata, pd.DataFrame([trial()]))
+    assert lines == [
+        "- 12 runs (`vm:sweep/0` to `vm:sweep/11`) on `vm`: Xeon, 2 cores, kernel 6.1, "
+        "libguestfs 1.48.6; KVM: not probed",
+        "- run `other:r1` on `other`: Xeon, 2 cores, kernel 6.1, libguestfs 1.48.6; KVM: "
+        "not probed"]
