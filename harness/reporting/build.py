@@ -199,7 +199,7 @@ def run_lines(metadata: list[dict[str, Any]], trials: pd.DataFrame) -> list[str]
                  f"{auto_runs_note(meta, trials)}")
         runs.setdefault(where, []).append(str(meta.get("run_id")))
     return [f"- run `{ids[0]}` {where}" if len(ids) == 1 else
-            f"- {len(ids)} runs (`{ids[0]}` to `{ids[-1]}`) {where}"
+            f"- {len(ids)} runs (`{ids[0]}`, `{ids[1]}`, ...) {where}"
             for where, ids in runs.items()]
 
 

@@ -62,3 +62,9 @@ def test_the_report_opens_with_the_headline(tmp_path):
     text = (run / "report.md").read_text()
     assert text.splitlines()[2].startswith("- `tcg/cached-hot/launch/p1`: launch+close **")
     assert "guestfs_launch failed" not in text
+
+
+def test_a_cell_with_work_is_not_called_launch_and_close():
+    lines = headline(rows("tcg", [60.0, 61.0, 62.0], workload="operations"))
+    assert lines[0].startswith("- `tcg/cached-hot/launch/p1`: launch, work, close **61 s** (no")
+    assert "seed's 6 s" not in lines[0]

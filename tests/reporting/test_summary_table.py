@@ -46,7 +46,7 @@ def test_runs_on_one_host_are_named_on_one_line():
                      "backend": {}})
     lines = run_lines(metadata, pd.DataFrame([trial()]))
     assert lines == [
-        "- 12 runs (`vm:sweep/0` to `vm:sweep/11`) on `vm`: Xeon, 2 cores, kernel 6.1, "
+        "- 12 runs (`vm:sweep/0`, `vm:sweep/1`, ...) on `vm`: Xeon, 2 cores, kernel 6.1, "
         "libguestfs 1.48.6; KVM: not probed",
         "- run `other:r1` on `other`: Xeon, 2 cores, kernel 6.1, libguestfs 1.48.6; KVM: "
         "not probed"]

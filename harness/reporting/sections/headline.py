@@ -30,7 +30,8 @@ def short_kvm_reason(reason: str | None) -> str:
 
 def cell_sentence(row: pd.Series, accel: str) -> str:
     """`cell`: what it measured (median, 95% CI), against the seed's launch figure."""
-    what = {"total_s": "launch+close", "makespan_s": "makespan"}.get(row["metric"], row["metric"])
+    total = "launch+close" if row.get("workload") in (None, "launch") else "launch, work, close"
+    what = {"total_s": total, "makespan_s": "makespan"}.get(row["metric"], row["metric"])
     if row["n_ok"] == 0:
         return f"- `{row['cell']}`: no successful trial of {row['n']}."
     interval = (f"95% CI {row['ci_low']:.3g}-{row['ci_high']:.3g} s"
