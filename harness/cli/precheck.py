@@ -13,7 +13,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import (
     ConfigCompositionException,
     InstantiationException,
@@ -44,13 +44,21 @@ def _cells(overrides: list[Override]) -> Iterator[list[str]]:
         return override.input_line if value is None else (
             f"{override.input_line.split('=', 1)[0]}={value}")
 
-    values = {i: list(o.sweep_string_iterator()) for i, o in enumerate(overrides)
-              if o.is_sweep_override()}
+    values = {i: _swept_values(o) for i, o in enumerate(overrides) if o.is_sweep_override()}
     first = [line(o, values[i][0] if i in values else None) for i, o in enumerate(overrides)]
     yield first
     for i, swept in values.items():
         for value in swept[1:]:
             yield [*first[:i], line(overrides[i], value), *first[i + 1:]]
+
+
+def _swept_values(override: Override) -> list[str]:
+    """The values a sweep override names: each of a choice or range, the two ends of an
+    interval (a search's continuous range, which has no list)."""
+    if override.value_type == ValueType.INTERVAL_SWEEP:
+        ends = (override.value().start, override.value().end)
+        return [str(int(end)) if float(end).is_integer() else repr(end) for end in ends]
+    return list(override.sweep_string_iterator())
 
 
 def _missing_choice(exc: MissingConfigException) -> str:
