@@ -54,10 +54,10 @@ def _cells(overrides: list[Override]) -> Iterator[list[str]]:
 
 def _swept_values(override: Override) -> list[str]:
     """The values a sweep override names: each of a choice or range, the two ends of an
-    interval (a search's continuous range, which has no list)."""
+    interval (a search's continuous range, which has no list), as the search will suggest
+    them: floats unless the interval is cast with int(...)."""
     if override.value_type == ValueType.INTERVAL_SWEEP:
-        ends = (override.value().start, override.value().end)
-        return [str(int(end)) if float(end).is_integer() else repr(end) for end in ends]
+        return [repr(override.value().start), repr(override.value().end)]
     return list(override.sweep_string_iterator())
 
 

@@ -52,8 +52,10 @@ BAD_INPUT = [
     ("objective=speed", ["objective must be a timed column", "total_s", "(got speed)"]),
     ("-m backend=fake,nosuch", ["backend=nosuch: no such choice"]),  # every swept value
     ("-m workload=operations workload.count=1,0", ["workload.count must be at least 1"]),
-    ("experiment=tune_launch memsize=interval(64,4096)",  # a search's range: both ends
+    ("experiment=tune_launch memsize=int(interval(64,4096))",  # a search's range: both ends
      ["memsize is in MiB and must be at least 128 (got 64)"]),
+    ("experiment=tune_launch memsize=interval(256,4096)",  # a float suggested for an int
+     ["memsize=256.0: ", "Integer"]),
 ]
 
 
@@ -69,7 +71,7 @@ def test_every_bad_key_gets_one_line_naming_it(line, words):
 
 @pytest.mark.parametrize("good", ["backend=fake", "-m backend=fake workload.count=1,4 "
                                   "workload=operations", "experiment=fewer_launches",
-                                  "experiment=tune_launch memsize=interval(256,1000000)",
+                                  "experiment=tune_launch memsize=int(interval(256,8192))",
                                   "--help", "backend=fake --cfg job"])
 def test_good_input_and_hydras_own_flags_pass(good):
     assert problem(good.split()) is None
