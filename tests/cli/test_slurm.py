@@ -66,12 +66,14 @@ def test_a_sweep_of_a_fake_and_a_real_tcg_cell_runs_as_slurm_jobs(slurm, shared_
     assert set(trials.loc[trials["backend"] == "tcg", "accel_effective"]) == {"tcg"}
     for job in ("0", "1"):
         assert (root / job / "trials.parquet").exists() and (root / job / "lgbench.log").exists()
-    job_ids = sorted(p.name for p in (root / ".submitit").iterdir() if "_" in p.name)
+    job_ids = sorted(p.name for p in (root / ".submitit").iterdir()
+                     if p.is_dir() and "_" in p.name)  # array tasks: <job>_<task>
     assert len(job_ids) == 2 and all(list((root / ".submitit" / j).glob("*_log.out"))
                                      for j in job_ids)
-    accounted = subprocess.run(["sacct", "-c", "-n", "-o", "JobID,State"], capture_output=True,
+    accounted = subprocess.run(["sacct", "-n", "-X", "-o", "JobID,State"], capture_output=True,
                                text=True, env=os.environ).stdout
-    assert accounted.count("COMPLETED") >= 2, accounted
+    states = dict(line.split() for line in accounted.splitlines())
+    assert all(states.get(job) == "COMPLETED" for job in job_ids), accounted
 
 
 # Two fake cells long enough to be caught running.
