@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 import psutil
 import pytest
+from helpers import matrix
 from helpers.lgbench import run_lgbench_in
 
 matplotlib.use("Agg")
@@ -62,3 +63,12 @@ def stop_the_daemons_the_tests_started() -> Iterator[None]:
     _, alive = psutil.wait_procs(started, timeout=20)
     for daemon in alive:
         daemon.kill()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault matrix of the faults injected and bad inputs tried in this session."""
+    found = matrix.lines()
+    if found:
+        terminalreporter.section("fault matrix")
+        for line in found:
+            terminalreporter.write_line(line)

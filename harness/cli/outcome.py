@@ -12,8 +12,14 @@ from omegaconf import DictConfig
 from harness.results import store
 
 # Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
-# allow_failures=true), 4 a job of a sweep ended without its results, 130 interrupted.
+# allow_failures=true), 4 a cell ended without all its results (a sweep's job failed, or the
+# results could not be written), 130 interrupted.
 EXIT_BAD_INPUT, EXIT_NO_OK_TRIAL, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 2, 3, 4, 130
+
+
+class CellFailed(Exception):
+    """A sweep's cell ended without all its results; the sweep's other cells go on and it
+    exits EXIT_JOB_FAILED at its end."""
 
 
 # The swept factors a sweep's end compares, level against level (N has its own section).

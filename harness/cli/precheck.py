@@ -9,6 +9,7 @@ with a multi-line message and exit 1.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_module
@@ -25,11 +26,14 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import register_configs, validate
+from harness.host import trust
+from harness.results import resume
 
 CONF_MODULE = "harness.conf"
 SWEEP_FLAGS = ("-m", "--multirun")
 SCHEMA_SUFFIX = "_schema"  # structured-config entries of a group, not choices for users
 MERGE_ERROR = "Error merging override "  # Hydra's words before the override it could not use
+RUN_FOLDER_KEYS = ("hydra.run.dir=", "hydra.sweep.dir=")  # where a user puts a run instead
 
 
 def _first_line(exc: BaseException) -> str:
@@ -97,6 +101,23 @@ def _cell_problem(cfg: DictConfig) -> str | None:
     return None
 
 
+def _folder_problem(cfg: DictConfig, cell: list[str]) -> str | None:
+    """A results or cache folder lgbench could not write (read-only, full), or, with
+    resume=true, an earlier result it could not read: before a folder is made, so nothing
+    is measured only to be lost and nothing stored is overwritten."""
+    run_folders = dict(o.split("=", 1) for o in cell if o.startswith(RUN_FOLDER_KEYS))
+    folders = {**(run_folders or {"paths.results_dir": cfg.paths.results_dir}),
+               "paths.cache_dir": cfg.paths.cache_dir}
+    for key, folder in folders.items():
+        found = trust.writable_problem(Path(folder))
+        if found:
+            return f"{key}={folder}: {found}"
+    earlier = Path(cfg.paths.results_dir) / cfg.experiment_name
+    if cfg.resume and earlier.is_dir() and (found := resume.unreadable(earlier)):
+        return f"resume=true: {found}; move that folder aside (or delete it), then resume"
+    return None
+
+
 def problem(args: list[str]) -> str | None:
     """The first problem of the lgbench command line `args`, as one line; None when every
     cell composes and checks out, or when Hydra is asked for something else (--help, --cfg)."""
@@ -122,7 +143,7 @@ def problem(args: list[str]) -> str | None:
                 return f"{where}: {_first_line(cause)}" if cause is not None else where
             except OmegaConfBaseException as exc:
                 return _first_line(exc)
-            found = _cell_problem(cfg)
+            found = _cell_problem(cfg) or _folder_problem(cfg, cell)
             if found:
                 return found
     return None

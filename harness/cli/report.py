@@ -131,8 +131,8 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         trials = merge.load(args.run_dirs)
         check_metrics(args.metric, trials)
         by = grouping(args.compare, trials)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.error(str(exc))
+    except (FileNotFoundError, ValueError) as exc:  # the data, not the usage: one line
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = args.out or default_out(args.run_dirs)
     result, sections, note = None, None, None
     if by is not None:
@@ -168,8 +168,8 @@ def gate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         trials = merge.load([args.baseline, args.candidate], [BASELINE_RUN, CANDIDATE_RUN])
         check_metrics(args.metric, trials)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.error(str(exc))
+    except (FileNotFoundError, ValueError) as exc:  # the data, not the usage: one line
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     threshold = args.threshold
     result = comparison.compare(trials, "run", args.metric, baseline=BASELINE_RUN,
                                 seed=args.seed, threshold=threshold)

@@ -7,6 +7,7 @@ The analysis and report modules (scipy, matplotlib) are imported where a run rep
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import platform
@@ -27,6 +28,8 @@ from harness.cli import precheck, sweep
 from harness.cli.outcome import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    CellFailed,
     exit_unless_measured,
     launcher_name,
     report,
@@ -41,6 +44,8 @@ from harness.plan import CellPlan, cell_label, identity
 from harness.results import resume, store
 
 log = logging.getLogger("lgbench")
+# A full, over-quota or read-only disk under the results: the cell ends, its rows so far kept.
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 # conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
 CONF_DIR = "pkg://harness.conf"
 
@@ -114,6 +119,15 @@ def run(cfg: DictConfig) -> float:
     except (trust.UntrustedPath, BadConfig) as exc:
         print(f"lgbench: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        if exc.errno not in WRITE_FAILURES:
+            raise
+        said = (f"results could not be written in {HydraConfig.get().runtime.output_dir} "
+                f"({exc.strerror or exc}); what was written before is intact")
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise CellFailed(said) from exc  # the sweep's other cells go on
+        print(f"lgbench: error: {said}", file=sys.stderr)
+        sys.exit(EXIT_JOB_FAILED)
     # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
     if HydraConfig.get().mode == RunMode.RUN:
         exit_unless_measured([run_dir], cfg.allow_failures)
@@ -204,7 +218,7 @@ def main() -> None:
         ended = [*map(str, sweep.end_jobs()), *sweep.cancel_slurm_jobs()]
         log.warning("interrupted%s", f": ended the jobs {ended}" if ended else "")
         sys.exit(EXIT_INTERRUPTED)
-    except UncompletedJobError as exc:
+    except (UncompletedJobError, CellFailed) as exc:
         sweep.job_failed(exc)
 
 

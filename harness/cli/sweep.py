@@ -138,7 +138,8 @@ def wait_for_jobs(config: DictConfig, timeout_s: float = 3600.0) -> None:
 
 
 def job_failed(exc: Exception) -> None:
-    """A job of the sweep ended without a result (cancelled with scancel, killed, crashed):
+    """A job of the sweep ended without a result (cancelled with scancel, killed, crashed,
+    its results not written):
     wait for the others, write the aggregate of what finished, say which job and how to
     finish the sweep, exit EXIT_JOB_FAILED."""
     config = SweepCallback.running
@@ -147,10 +148,13 @@ def job_failed(exc: Exception) -> None:
     wait_for_jobs(config)
     said = re.search(r"Job (\S+) .*?\(state: ([^)]*)\)", str(exc), re.S)
     what = f"job {said.group(1)} ended {said.group(2)}" if said else str(exc).splitlines()[0]
-    jobs = write_aggregate(config)
-    print(f"lgbench: error: a cell of the sweep did not finish ({what}); the aggregate holds "
-          f"the {len(jobs)} cell(s) with results; resume=true measures the rest",
-          file=sys.stderr, flush=True)
+    try:
+        kept = f"the aggregate holds the {len(write_aggregate(config))} cell(s) with results"
+    except OSError as failed:  # the disk that failed the cell may fail the aggregate too
+        kept = (f"the aggregate could not be written ({failed.strerror}), each cell's folder "
+                f"keeps its rows")
+    print(f"lgbench: error: a cell of the sweep did not finish ({what}); {kept}; resume=true "
+          f"measures the rest", file=sys.stderr, flush=True)
     sys.exit(EXIT_JOB_FAILED)
 
 

@@ -102,6 +102,29 @@ def secure_folder(path: Path, private: bool = False) -> Path:
     return path
 
 
+MIN_FREE_BYTES = 1 << 20  # less than this left in a folder, and its first rows would not fit
+
+
+def writable_problem(path: Path) -> str | None:
+    """Why lgbench could not write in the folder `path` (or make it, when missing): a read-only
+    or full file system, no write right, a file in the way; None when it can. Asked before
+    anything launches, so a run is not measured only to be lost."""
+    existing = Path(os.path.abspath(path))
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    fs = os.statvfs(existing)
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{existing} is on a read-only file system"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} cannot be written by {user_name(os.geteuid())}"
+    free = fs.f_bavail * fs.f_frsize
+    if free < MIN_FREE_BYTES:
+        return f"the file system of {existing} is full ({free // 1024} KiB free)"
+    return None
+
+
 def read_trusted(path: Path) -> bytes | None:
     """The bytes of a cached file, or None when there is none or it cannot be trusted (a
     symlink, not the user's, writable by others): such a file is removed, so it is rebuilt."""

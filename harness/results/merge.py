@@ -6,7 +6,6 @@ given folders it came from), so runs and hosts can be summarised and compared si
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def hostname(job: Path) -> str:
     meta_file = job / store.METADATA_FILE
     if not meta_file.exists():
         return UNKNOWN_HOST
-    return json.loads(meta_file.read_text()).get("host", {}).get("hostname") or UNKNOWN_HOST
+    return store.read_json(meta_file).get("host", {}).get("hostname") or UNKNOWN_HOST
 
 
 def load(paths: Sequence[Path], labels: Sequence[str] | None = None) -> pd.DataFrame:

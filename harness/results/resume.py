@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from harness.results import store
 
@@ -122,3 +124,22 @@ def job_folder(sweep: Path, num: int, cell: dict[str, Any]) -> str:
         k += 1
         name = f"{num}-{k}"
     return name
+
+
+def unreadable(folder: Path) -> str | None:
+    """Why an earlier result under folder (its runs and jobs, not what was set aside) cannot be
+    read, or None: resume would otherwise take its cell for new and measure it again beside
+    it. Cheap: each metadata.json is parsed, each parquet file's footer read."""
+    stored = (store.METADATA_FILE, store.TRIALS_FILE, store.EVENTS_FILE)
+    for path in sorted(p for p in folder.rglob("*") if p.name in stored
+                       and SUPERSEDED_DIR not in p.relative_to(folder).parts):
+        try:
+            if path.suffix == ".json":
+                store.read_json(path)
+            else:
+                pq.read_metadata(path)
+        except store.UnreadableResults as exc:
+            return str(exc)
+        except (pa.ArrowException, OSError) as exc:
+            return f"cannot read {path}: {exc}"
+    return None

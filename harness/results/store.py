@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from harness.host import trust
 from harness.results.records import SCHEMA_VERSION, TrialRow
@@ -82,23 +83,41 @@ def run_files(run_dirs: Iterable[Path], file_name: str) -> list[Path]:
     return files
 
 
+class UnreadableResults(ValueError):
+    """A stored results file that cannot be read (truncated, corrupted): the message names it."""
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise UnreadableResults(f"cannot read {path}: {exc}") from exc
+
+
+def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except (pa.ArrowException, ValueError) as exc:
+        raise UnreadableResults(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+
+
 def read_metadata(run_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     """metadata.json of each run folder and of each job under it (a sweep root has both)."""
     files = [f for d in run_dirs for f in [d / METADATA_FILE, *sorted(d.glob(f"*/{METADATA_FILE}"))]
              if f.exists()]
-    return [json.loads(f.read_text()) for f in files]
+    return [read_json(f) for f in files]
 
 
 def read_events(run_dirs: Iterable[Path]) -> pd.DataFrame | None:
     """The events of timeline=true runs, or None when no run recorded any."""
-    frames = [f for f in map(pd.read_parquet, run_files(run_dirs, EVENTS_FILE)) if len(f)]
+    frames = [f for f in map(read_parquet, run_files(run_dirs, EVENTS_FILE)) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
     """All trial rows under the given run directories (a sweep root includes its jobs)."""
     run_dirs = list(run_dirs)
-    frames = [pd.read_parquet(f) for f in run_files(run_dirs, TRIALS_FILE)]
+    frames = [read_parquet(f) for f in run_files(run_dirs, TRIALS_FILE)]
     if not frames:
         raise FileNotFoundError(f"no {TRIALS_FILE} in {', '.join(map(str, run_dirs))}")
     trials = pd.concat(frames, ignore_index=True)

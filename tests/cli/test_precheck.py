@@ -3,6 +3,7 @@ is allowed, for every key a user sets (harness.cli.precheck), and exit 2 from th
 
 import pytest
 from helpers.lgbench import run_lgbench_in
+from helpers.matrix import record_bad_input
 
 from harness.cli.precheck import problem
 
@@ -64,6 +65,7 @@ def test_every_bad_key_gets_one_line_naming_it(line, words):
     args = line.split()
     backend = [] if any(a.startswith(("backend=", "-m")) for a in args) else ["backend=fake"]
     found = problem([*backend, *args])
+    record_bad_input(line, str(found))
     assert found is not None and "\n" not in found, found
     for word in words:
         assert word in found, found
