@@ -253,6 +253,7 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     """
     from harness.execution.capture import ConsoleTail, EventLog
 
+    deaths = processes.ChildDeaths()
     released = time.perf_counter()
     fields: dict[str, Any] = {"started_at": time.time(), "released": released}
     handle = job.backend.create_handle(job.plan.memsize, job.plan.smp, job.tmpdir,
@@ -298,8 +299,10 @@ def measure(job: Instance) -> list[dict[str, Any]]:
             handle.close()
             fields["total_s"] = fields["launch_s"] + worked_s + time.perf_counter() - close_start
     except (RuntimeError, WorkloadError) as exc:
+        killed = deaths.killed()
         handle.close()
-        fields.update(status=STATUS_ERROR, error=tail.explain(exc), ended_at=time.time(),
+        error = tail.explain(exc) + (f" | {killed}" if killed else "")
+        fields.update(status=STATUS_ERROR, error=error, ended_at=time.time(),
                       finished=time.perf_counter())
         if log is not None:
             fields["events"] = log.flush()

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import psutil
@@ -99,3 +100,55 @@ def kill_referencing(folder: str, wait_s: float = 10.0) -> list[int]:
     while any(_alive(p) for p in procs) and time.monotonic() < deadline:
         time.sleep(0.05)
     return [p.pid for p in procs]
+
+
+class ChildDeaths:
+    """Watches this process's children for the first one killed by a signal (a hypervisor
+    SIGKILLed by the OOM killer or a user), so a failed trial can say so: libguestfs reaps its
+    qemu itself and reports only a closed connection. A thread waits with WNOWAIT, leaving the
+    child for its owner to reap; children of this program's own name (libguestfs's recovery
+    process, which close() SIGKILLs) are not what failed."""
+
+    def __init__(self) -> None:
+        self._killed: str | None = None
+        self._seen = threading.Event()
+        self._own_name = psutil.Process().name()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def killed(self, settle_s: float = 0.5) -> str | None:
+        """What was killed, if anything; waits up to settle_s for a death just noticed by
+        the library (the watcher needs a moment to name it)."""
+        self._seen.wait(settle_s)
+        return self._killed
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:  # no child yet
+                time.sleep(0.05)
+                continue
+            if info is None:
+                continue
+            name = _name(info.si_pid)
+            if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) and name != self._own_name:
+                self._killed = (f"{name} (pid {info.si_pid}) was killed by signal "
+                                f"{info.si_status} ({signal.Signals(info.si_status).name})")
+                self._seen.set()
+                return
+            while _waitable(info.si_pid):  # until its owner reaps it
+                time.sleep(0.05)
+
+
+def _name(pid: int) -> str:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:
+        return "a child process"
+
+
+def _waitable(pid: int) -> bool:
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False

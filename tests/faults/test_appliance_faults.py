@@ -1,0 +1,185 @@
+"""Faults in the real stack (marker `appliance`): a hypervisor killed during a launch and during
+a transfer, lgbench itself killed, libvirtd killed, two lgbench sharing one fresh cache. Each
+asserts the rows, that no process is left, and that earlier rows are intact; each records its
+row of the fault matrix (tests/helpers/matrix.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+from helpers import lgbench as cli
+from helpers.lgbench import appliance_pids, wait_for
+from helpers.matrix import record_fault
+
+pytestmark = pytest.mark.appliance
+
+# Transfers long enough to be caught in the middle (TCG moves ~60 MiB/s here, UML ~4 MiB/s).
+PAYLOAD = {"tcg": 256 << 20, "uml": 24 << 20}
+
+
+def trials_of(run_dir: Path) -> pd.DataFrame:
+    return pd.read_parquet(run_dir / "trials.parquet")
+
+
+def hypervisors() -> set[int]:
+    """The appliances' own processes: qemu, or linux.uml without the helper processes UML
+    forks (they share its command line)."""
+    pids = appliance_pids()
+    return {pid for pid in pids if parent(pid) not in pids}
+
+
+def parent(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.Error:
+        return None
+
+
+def new_appliances(before: set[int], count: int, timeout: float = 120) -> list[int]:
+    """The pids of `count` appliances started since `before` was taken."""
+    found = wait_for(lambda: (pids := sorted(hypervisors() - before))[count - 1:] and pids,
+                     timeout)
+    assert found, f"fewer than {count} appliance(s) started within {timeout:g} s"
+    return found
+
+
+def transferring(pid: int) -> bool:
+    """Whether the trial that launched appliance `pid` has its upload payload open (the
+    library reads it while the transfer runs)."""
+    try:
+        files = psutil.Process(pid).parent().open_files()
+    except (psutil.Error, AttributeError):
+        return False
+    return any("/up-" in f.path for f in files)
+
+
+def signalled(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["error"].fillna("").str.contains("killed by signal 9 (SIGKILL)",
+                                                      regex=False)]
+
+
+@pytest.mark.parametrize("backend", ["tcg", "uml"])
+def test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance(
+        shared_cache, tmp_path, backend):
+    """Two appliances per repetition: in the first, one is SIGKILLed while it boots; in the
+    second, one while it uploads. Each time the other finishes ok."""
+    run_dir = tmp_path / "run"
+    before = appliance_pids()
+    proc = cli.start(f"backend={backend}", "workload=transfer",
+                     f"workload.sizes=[{PAYLOAD[backend]}]", "parallel=2", "runs=2", "warmup=0",
+                     "probe_timeout_s=10", "allow_failures=true", f"hydra.run.dir={run_dir}",
+                     cache=shared_cache)
+    try:
+        booting = new_appliances(before, 2)
+        os.kill(booting[0], signal.SIGKILL)
+        second = new_appliances(before | set(booting), 2, timeout=600)
+        victim = wait_for(lambda: next((p for p in second if transferring(p)), None), 300)
+        assert victim, "no appliance was seen transferring"
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=900)
+    finally:
+        proc.kill()
+    trials = trials_of(run_dir)
+    leaked = appliance_pids() - before
+    killed = signalled(trials)
+    record_fault(f"SIGKILL of {backend}'s hypervisor during a launch and during an upload, "
+                 "2 appliances at once", f"exit {proc.returncode}; {len(killed)} error rows "
+                 f"naming the signal, {(trials['status'] == 'ok').sum()} ok",
+                 leaked=len(leaked))
+    assert proc.returncode == 0, err[-3000:]
+    assert not leaked
+    for rep in (0, 1):
+        rows = trials[trials["repetition"] == rep]
+        assert len(signalled(rows)) >= 1, rows[["instance", "status", "error"]]
+        survivor = rows[rows["instance"] != signalled(rows)["instance"].iloc[0]]
+        assert (survivor["status"] == "ok").all(), survivor[["status", "error"]]
+
+
+@pytest.mark.parametrize("backend", ["tcg", "uml"])
+def test_lgbench_killed_leaves_no_appliance_and_resume_completes_the_cell(
+        shared_cache, tmp_path, backend):
+    run_dir = tmp_path / "run"
+    args = (f"backend={backend}", "runs=1", "warmup=0", "probe_timeout_s=10",
+            f"hydra.run.dir={run_dir}")
+    before = appliance_pids()
+    proc = cli.start(*args, cache=shared_cache)
+    try:
+        new_appliances(before, 1)
+        proc.kill()  # SIGKILL: nothing of lgbench runs after this
+        proc.communicate()
+    finally:
+        proc.kill()
+    gone = wait_for(lambda: not (appliance_pids() - before), 10)
+    leaked = appliance_pids() - before
+    resumed = cli.lgbench(*args, "resume=true", cache=shared_cache, timeout=600)
+    trials = trials_of(run_dir)
+    record_fault(f"SIGKILL of lgbench during a {backend} launch",
+                 f"appliances gone within 10 s: {bool(gone)}; resume=true exit "
+                 f"{resumed.returncode}, {len(trials)} row(s)", leaked=len(leaked))
+    assert gone, f"still running 10 s after lgbench was killed: {leaked}"
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert list(trials["status"]) == ["ok"]
+
+
+def libvirtd_pids() -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "libvirtd"]
+
+
+def test_libvirtd_killed_during_a_cell_fails_it_and_the_next_cell_starts_it_again(
+        shared_cache, tmp_path):
+    root = tmp_path / "sweep"
+    before = appliance_pids()
+    proc = cli.start("-m", "backend=libvirt", "runs=1", "warmup=0", "memsize=512,640",
+                     "allow_failures=true", f"hydra.sweep.dir={root}", cache=shared_cache)
+    try:
+        new_appliances(before, 1)
+        daemons = libvirtd_pids()
+        assert daemons, "no libvirtd while a libvirt appliance runs"
+        for pid in daemons:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    leaked = appliance_pids() - before
+    first, second = trials_of(root / "0"), trials_of(root / "1")
+    record_fault("SIGKILL of libvirtd during a libvirt launch",
+                 f"exit {proc.returncode}; killed cell: {first['status'].iloc[0]} "
+                 f"({str(first['error'].iloc[0])[:80]}...); next cell: "
+                 f"{second['status'].iloc[0]}", leaked=len(leaked))
+    assert proc.returncode == 0, err[-3000:]
+    assert first["status"].iloc[0] == "error" and first["error"].iloc[0]
+    assert list(second["status"]) == ["ok"], second[["status", "error"]]
+    assert not leaked
+
+
+def test_two_lgbench_sharing_a_fresh_cache_both_complete(tmp_path):
+    """Supermin appliance, KVM verdict and host facts built into one new cache by two runs
+    at once: both measure, and every cached file is whole afterwards."""
+    cache = tmp_path / "cache"
+    procs = [cli.start("backend=auto", "runs=1", "warmup=0", "probe_timeout_s=10",
+                       f"hydra.run.dir={tmp_path / name}", cache=cache) for name in "ab"]
+    try:
+        results = [p.communicate(timeout=900) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    statuses = [list(trials_of(tmp_path / name)["status"]) for name in "ab"]
+    cached = [p for p in cache.rglob("*.json")]
+    torn = []
+    for path in cached:
+        try:
+            json.loads(path.read_text())
+        except ValueError:
+            torn.append(path)
+    record_fault("two lgbench at once on one new cache",
+                 f"exits {[p.returncode for p in procs]}, rows {statuses}, "
+                 f"{len(torn)} of {len(cached)} cached files torn")
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    assert statuses == [["ok"], ["ok"]]
+    assert cached and not torn
