@@ -8,6 +8,8 @@ with a multi-line message and exit 1.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.config import register_configs, validate
 from harness.host import trust
 from harness.results import resume
+from harness.results.records import RUNNER_COLUMNS
 
 CONF_MODULE = "harness.conf"
 SWEEP_FLAGS = ("-m", "--multirun")
@@ -95,10 +98,44 @@ def _cell_problem(cfg: DictConfig) -> str | None:
     if problems:
         return "; ".join(problems)
     try:
-        drivers(cfg)
+        workload = drivers(cfg)[2]
     except BadConfig as exc:
         return str(exc)
+    recorded = (*RUNNER_COLUMNS, *workload.timed_columns, *(("connected_s",) if cfg.timeline
+                                                            else ()))
+    if cfg.objective not in recorded:
+        return (f"objective={cfg.objective}: workload {workload.name} does not record it; it "
+                f"records {', '.join(recorded)}")
     return None
+
+
+def _sweeper_params(cfg: DictConfig, given: list[Override]) -> list[Override]:
+    """The sweep an experiment's config names (hydra.sweeper.params: a grid's values or a
+    search's space), as overrides, for the keys the command line does not set itself."""
+    keys = {o.key_or_group for o in given}
+    params = cfg.hydra.sweeper.get("params") or {}
+    return OverridesParser.create().parse_overrides(
+        [f"{key}={value}" for key, value in params.items() if key not in keys])
+
+
+def _launcher_problem(cfg: DictConfig) -> str | None:
+    """A SLURM launcher with no controller to submit to: said before any job is counted."""
+    if not str(cfg.hydra.launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        return None
+    where = "hydra/launcher=submitit_slurm"
+    if shutil.which("sbatch") is None:
+        return f"{where}: sbatch is not installed (Debian: apt install slurm-client)"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+        lines = (ping.stdout + ping.stderr).strip().splitlines() or [f"exit {ping.returncode}"]
+        # "Slurmctld(primary) at HOST is DOWN", else scontrol's last (fatal) error.
+        said = next((line for line in lines if line.startswith("Slurmctld")), lines[-1])
+    except subprocess.TimeoutExpired:
+        said = "no answer within 20 s"
+    if said.endswith(" is UP"):
+        return None
+    return (f"{where}: no SLURM controller answers `scontrol ping` ({said}); start one (make "
+            "cluster-up) or point SLURM_CONF at your cluster's slurm.conf")
 
 
 def _folder_problem(cfg: DictConfig, cell: list[str]) -> str | None:
@@ -132,18 +169,26 @@ def problem(args: list[str]) -> str | None:
         except OverrideParseException as exc:
             return f"{arg}: {_first_line(exc)}"
     with initialize_config_module(CONF_MODULE, version_base="1.3"):
-        for cell in _cells(overrides):
-            try:
-                cfg = compose("config", overrides=cell, return_hydra_config=True)
-            except MissingConfigException as exc:
-                return _missing_choice(exc)
-            except ConfigCompositionException as exc:
-                where = _first_line(exc).removeprefix(MERGE_ERROR).rstrip(".")
-                cause = exc.__cause__
-                return f"{where}: {_first_line(cause)}" if cause is not None else where
-            except OmegaConfBaseException as exc:
-                return _first_line(exc)
-            found = _cell_problem(cfg) or _folder_problem(cfg, cell)
-            if found:
-                return found
-    return None
+        cfg, found = _compose(next(_cells(overrides)))
+        if cfg is None:
+            return found
+        found = _launcher_problem(cfg)
+        cells = _cells([*_sweeper_params(cfg, overrides), *overrides])
+        while not found and (cell := next(cells, None)) is not None:
+            cfg, found = _compose(cell)
+            found = found or _cell_problem(cfg) or _folder_problem(cfg, cell)
+    return found
+
+
+def _compose(cell: list[str]) -> tuple[DictConfig | None, str | None]:
+    """The cell's config, or None and why it does not compose, in one line."""
+    try:
+        return compose("config", overrides=cell, return_hydra_config=True), None
+    except MissingConfigException as exc:
+        return None, _missing_choice(exc)
+    except ConfigCompositionException as exc:
+        where = _first_line(exc).removeprefix(MERGE_ERROR).rstrip(".")
+        cause = exc.__cause__
+        return None, f"{where}: {_first_line(cause)}" if cause is not None else where
+    except OmegaConfBaseException as exc:
+        return None, _first_line(exc)

@@ -27,7 +27,8 @@ STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_
 
 # Columns holding durations in seconds: the runner's, then those the workloads declare
 # (Workload.timed_columns); stats summarise each of them.
-TIMED_COLUMNS = ("launch_s", "total_s", "makespan_s", "connected_s", "upload_s", "download_s",
+RUNNER_COLUMNS = ("launch_s", "total_s", "makespan_s")  # every trial's, whatever the workload
+TIMED_COLUMNS = (*RUNNER_COLUMNS, "connected_s", "upload_s", "download_s",
                  "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s",
                  "operations_s", "per_operation_s", "first_operation_s")
 

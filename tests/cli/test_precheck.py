@@ -51,6 +51,12 @@ BAD_INPUT = [
     ("backend=tcg backend.hv_wrapper=/nonexistent",
      ["backend.hv_wrapper: will not run /nonexistent: it does not exist"]),
     ("objective=speed", ["objective must be a timed column", "total_s", "(got speed)"]),
+    ("objective=upload_s", ["objective=upload_s: workload launch does not record it; it records "
+                            "launch_s, total_s, makespan_s"]),
+    ("experiment=tune_launch +hydra.sweeper.params.memsze='choice(256,512)'",  # a search space
+     ["Could not override 'memsze'"]),
+    ("experiment=tune_launch hydra.sweeper.params.smp='choice(1,0)'",
+     ["smp must be at least 1 (got 0)"]),
     ("-m backend=fake,nosuch", ["backend=nosuch: no such choice"]),  # every swept value
     ("-m workload=operations workload.count=1,0", ["workload.count must be at least 1"]),
     ("experiment=tune_launch memsize=int(interval(64,4096))",  # a search's range: both ends
@@ -87,3 +93,19 @@ def test_the_command_exits_2_with_one_line_and_leaves_no_folder(tmp_path, line):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lgbench: error: "), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_slurm_launcher_without_a_controller_is_refused_naming_what_was_tried(monkeypatch,
+                                                                               tmp_path):
+    """A cluster configuration whose controller port has no one listening."""
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=nobody\nSlurmctldHost=localhost\nSlurmctldPort=9\n"
+                    "NodeName=localhost CPUs=1 State=UNKNOWN\nPartitionName=p Nodes=localhost\n")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    found = problem(["-m", "hydra/launcher=submitit_slurm", "backend=fake"])
+    record_bad_input("hydra/launcher=submitit_slurm (no controller)", str(found))
+    assert found is not None and found.startswith(
+        "hydra/launcher=submitit_slurm: no SLURM controller answers `scontrol ping` "
+        "(Slurmctld(primary) at "), found
+    assert found.endswith(" is DOWN); start one (make cluster-up) or point SLURM_CONF at your "
+                          "cluster's slurm.conf") and "\n" not in found
