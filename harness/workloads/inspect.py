@@ -63,6 +63,16 @@ def image_label(spec: str) -> str:
     return spec if spec in recipes.RECIPES else Path(spec).name
 
 
+def what_is_on_it(handle: Any) -> str:
+    """What a disk without an operating system holds, said in a line: its partitions and
+    the filesystems libguestfs recognised."""
+    partitions = handle.list_partitions()
+    filesystems = ", ".join(f"{device} {kind}" for device, kind
+                            in handle.list_filesystems().items() if kind != "unknown")
+    listed = f" ({', '.join(partitions)})" if partitions else ""
+    return f"{len(partitions)} partition(s){listed}, filesystems: {filesystems or 'none'}"
+
+
 def describe(handle: Any, root: str) -> dict[str, Any]:
     """What inspection says about one operating system, JSON-ready."""
     return {
@@ -142,11 +152,13 @@ class InspectWorkload(Workload):
         if results is None:
             with Timer() as inspecting:
                 roots = handle.inspect_os()
-            row.update(inspect_s=inspecting.seconds, roots=len(roots))
+            row.update(inspect_s=inspecting.seconds, roots=len(roots),
+                       roots_found=" ".join(roots))
             if not roots:
                 return [{**row, "status": STATUS_ERROR,
-                         "error": f"no operating system found in {source}"}]
-            results = describe(handle, roots[0])
+                         "error": f"no operating system found in {source}: "
+                                  f"{what_is_on_it(handle)}"}]
+            results = describe(handle, roots[0])  # the first of several, as virt-inspector
         row.update({k: v for k, v in results.items() if k not in ("root", "mountpoints")})
         row["filesystems_mounted"] = len(results["mountpoints"])
         with Timer() as mounting:

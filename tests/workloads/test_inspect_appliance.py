@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 from functools import partial
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import lgbench as cli
+from helpers.matrix import record_fault
 
 pytestmark = pytest.mark.appliance
 
@@ -56,15 +58,27 @@ def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, lgbench):
     assert "a hit saves" in report
 
 
-def test_a_disk_without_an_os_is_an_error_row(tmp_path, lgbench):
-    blank = tmp_path / "blank.img"
-    with open(blank, "wb") as f:
+def test_a_disk_with_a_random_partition_table_and_no_os_is_an_error_row_saying_what_it_holds(
+        tmp_path, lgbench):
+    """Partitions of random sizes and types (seeded), none with a filesystem."""
+    rng = random.Random(7)
+    count = rng.randint(2, 4)
+    table = "label: dos\n" + "".join(f",{rng.randint(2, 12)}MiB,{rng.choice(['83', '7', 'b'])}\n"
+                                     for _ in range(count))
+    disk = tmp_path / "random.img"
+    with open(disk, "wb") as f:
         f.truncate(64 * 2**20)
+    subprocess.run(["sfdisk", "--quiet", str(disk)], input=table, text=True, check=True)
     result, run_dir = lgbench("backend=tcg", "workload=inspect",
-                              f"workload.image={blank}", "runs=1", "warmup=0")
+                              f"workload.image={disk}", "runs=1", "warmup=0")
     assert result.returncode == 3, result.stderr[-3000:]  # no ok trial
     (row,) = pd.read_parquet(run_dir / "trials.parquet").to_dict("records")
-    assert row["status"] == "error" and "no operating system found" in row["error"]
+    partitions = ", ".join(f"/dev/sda{i}" for i in range(1, count + 1))
+    record_fault(f"inspect a raw disk with a random partition table ({count} partitions, no "
+                 "filesystem)", f"{row['status']} row: {row['error']}", tmp=tmp_path)
+    assert row["status"] == "error" and row["error"] == (
+        f"no operating system found in {disk}: {count} partition(s) ({partitions}), "
+        "filesystems: none")
     assert row["launch_s"] > 0 and row["inspect_s"] > 0
 
 
