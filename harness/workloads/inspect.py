@@ -153,7 +153,9 @@ class InspectWorkload(Workload):
             with Timer() as inspecting:
                 roots = handle.inspect_os()
             row.update(inspect_s=inspecting.seconds, roots=len(roots),
-                       roots_found=" ".join(roots))
+                       roots_found="; ".join(f"{root} {handle.inspect_get_distro(root)} "
+                                             f"{handle.inspect_get_major_version(root)}"
+                                             for root in roots))
             if not roots:
                 return [{**row, "status": STATUS_ERROR,
                          "error": f"no operating system found in {source}: "

@@ -39,7 +39,7 @@ BAD_INPUT = [
     ("workload=transfer workload.sizes=[1024,1024,4096,4096]",
      ["workload.sizes lists 1024, 4096 more than once"]),
     ("workload=inspect workload.image=linux-lvn",
-     ["workload.image: no recipe named 'linux-lvn' (recipes: debian, linux-lvm, no-os)"]),
+     ["workload.image: no recipe named 'linux-lvn' (recipes: debian, linux-lvm, no-os, two-os)"]),
     ("workload=inspect workload.domain=g workload.image=linux-lvm", ["both set"]),
     ("workload=operations workload.strategy=x", ["workload.strategy must be one of", "(got x)"]),
     ("workload=operations workload.count=0", ["workload.count must be at least 1 (got 0)"]),

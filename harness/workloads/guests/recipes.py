@@ -42,6 +42,8 @@ RECIPES: dict[str, Recipe] = {
                         synthetic.lvm_inputs, synthetic.make_linux_lvm),
     "no-os": Recipe("no-os", "one empty ext4 partition, no operating system",
                     synthetic.no_os_inputs, synthetic.make_no_os),
+    "two-os": Recipe("two-os", "two minimal roots (Debian 12, Fedora 39) on two partitions",
+                     synthetic.two_os_inputs, synthetic.make_two_os),
 }
 
 

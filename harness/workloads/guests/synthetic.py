@@ -1,6 +1,6 @@
 """Guests written through the guestfs API in a minute, no download: a synthetic Debian 12 on
-LVM that inspection recognises (os-release, fstab, a dpkg database, the icon), and a disk with
-no operating system."""
+LVM that inspection recognises (os-release, fstab, a dpkg database, the icon), a disk with
+no operating system, and a disk with two."""
 
 from __future__ import annotations
 
@@ -23,6 +23,40 @@ def make_no_os(target: Path, images_dir: Path, progress: Log, accel: str) -> Non
         (data,) = partition(g, [NO_OS["disk_mib"]])
         progress("making an empty ext4 filesystem")
         g.mkfs("ext4", data, label=NO_OS["label"])
+
+
+# Two systems on one disk, as a dual-boot machine or a recovered disk: inspection finds two
+# roots, and a tool must say which one it describes.
+TWO_OS = {
+    "disk_mib": 256,
+    "roots": {
+        "debian": 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+                  'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
+        "fedora": 'NAME="Fedora Linux"\nVERSION_ID=39\nID=fedora\n'
+                  'PRETTY_NAME="Fedora Linux 39 (Server Edition)"\n',
+    },
+}
+
+
+def two_os_inputs() -> dict[str, Any]:
+    return dict(TWO_OS)
+
+
+def make_two_os(target: Path, images_dir: Path, progress: Log, accel: str) -> None:
+    roots = TWO_OS["roots"]
+    with attached_disk(target, TWO_OS["disk_mib"] * MiB, accel, progress) as g:
+        devices = partition(g, [TWO_OS["disk_mib"] // len(roots)] * len(roots))
+        for device, (name, os_release) in zip(devices, roots.items(), strict=True):
+            progress(f"a minimal {name} root on {device}")
+            g.mkfs("ext4", device, label=name)
+            g.mount(device, "/")
+            for directory in ("/etc", "/usr/bin"):
+                g.mkdir_p(directory)
+            g.ln_s("usr/bin", "/bin")
+            g.write("/etc/os-release", os_release)
+            g.write("/etc/fstab", f"LABEL={name} / ext4 defaults 0 1\n")
+            g.write("/usr/bin/sh", elf_header())
+            g.umount("/")
 
 
 # name, version: a plausible installed set for the dpkg database (bookworm versions).
