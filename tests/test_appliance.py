@@ -22,6 +22,7 @@ import psutil
 import pytest
 from helpers import lgbench as cli
 from helpers.lgbench import LGBENCH_DOCTOR, appliance_pids
+from helpers.matrix import record_fault
 
 from harness.host import accelerator
 from harness.host.processes import referencing
@@ -69,6 +70,33 @@ def dev_kvm_opens() -> bool:
     except OSError:
         return False
     return True
+
+
+def test_two_lgbench_sharing_a_new_cache_both_complete(cache_dir: Path, tmp_path: Path) -> None:
+    """First in the module, on its new cache: supermin appliance, KVM verdict and host facts
+    built by two runs at once; both measure, and every cached file is whole afterwards."""
+    cache = cache_dir
+    procs = [cli.start("backend=auto", "runs=1", "warmup=0", "probe_timeout_s=10",
+                       f"hydra.run.dir={tmp_path / name}", cache=cache) for name in "ab"]
+    try:
+        results = [p.communicate(timeout=900) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    statuses = [list(trials_of(tmp_path / name)["status"]) for name in "ab"]
+    cached = [p for p in cache.rglob("*.json")]
+    torn = []
+    for path in cached:
+        try:
+            json.loads(path.read_text())
+        except ValueError:
+            torn.append(path)
+    record_fault("two lgbench at once on one new cache",
+                 f"exits {[p.returncode for p in procs]}, rows {statuses}, "
+                 f"{len(torn)} of {len(cached)} cached files torn")
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    assert statuses == [["ok"], ["ok"]]
+    assert cached and not torn
 
 
 def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
