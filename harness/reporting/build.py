@@ -27,6 +27,7 @@ from harness.analysis.stages import (
 )
 from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
+from harness.analysis.uml_claims import check_claims
 from harness.plotting.client_limit import connection_waits
 from harness.plotting.comparison import ratio_chart
 from harness.plotting.distribution import cell_times, status_bars
@@ -64,6 +65,7 @@ class Analysis:
     reference: Reference | None  # the published figure the config names
     comparison: pd.DataFrame | None  # UML against the one other backend
     stage_comparison: pd.DataFrame | None  # UML against it per boot stage (timeline=true)
+    uml_claims: pd.DataFrame | None  # the seed's UML sentences checked against the comparison
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
     operations: pd.DataFrame | None  # workload=operations: per strategy and M
@@ -94,12 +96,15 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     appliances = (appliance_comparison(trials, seed=seed) if has_appliance_types(trials)
                   else None)
     comparison = uml_comparison(trials, seed)
-    by_stage = None
+    by_stage = claims = None
     if boot is not None and comparison is not None and len(comparison):
         by_stage = stage_comparison(boot, trials, comparison["baseline"].iloc[0],
                                     comparison["candidate"].iloc[0], seed)
+    if comparison is not None:
+        virt = next((m["host"].get("virtualization") for m in metadata if m.get("host")), "")
+        claims = check_claims(comparison, trials, virt or "")
     return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
-                    reference, comparison, by_stage, boot, client_limit, operations,
+                    reference, comparison, by_stage, claims, boot, client_limit, operations,
                     pays_off, appliances, cell_warnings(trials, metadata))
 
 
@@ -274,7 +279,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     if found.client_limit is not None:
         parts += ["", *client_limit_section(found.client_limit, metadata)]
     if found.comparison is not None:
-        parts += ["", *comparison_section(found.comparison, trials, found.stage_comparison)]
+        parts += ["", *comparison_section(found.comparison, trials, found.stage_comparison,
+                                          found.uml_claims)]
     if found.boot is not None:
         parts += ["", *boot_section(found.boot, trials, timeline_plots)]
     if inspection.has_inspection(trials):
