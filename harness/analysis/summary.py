@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES, TIMED_COLUMNS
+from harness.results.records import (
+    CELL_COLUMNS,
+    RUNNER_COLUMNS,
+    STATUS_OK,
+    STATUSES,
+    TIMED_COLUMNS,
+)
 
 # Measured once per repetition (all parallel instances together) and copied onto every
 # instance's row, so each repetition must count once.
@@ -148,8 +154,9 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
 
     Columns: the CELL_COLUMNS present, `metric`, then SUMMARY_STATS. Warm-ups are excluded.
     Cells keep the order in which they first appear (the plan's order); a missing memsize is a
-    cell of its own. A metric is summarised when some ok, non-warm-up row measured it; if none
-    did (every trial failed), every timed column present is, so the failures still show.
+    cell of its own. A cell's metrics are those some of its ok, non-warm-up rows measured; if
+    none did (every trial failed), those any of its rows hold, else the runner's, so the
+    failures still show.
 
     `n` counts trials of any status and `n_ok` the ok ones, except for makespan_s, which is one
     measurement per repetition: there `n` counts repetitions and `n_ok` the repetitions whose
@@ -168,7 +175,12 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
 
     records = []
     for cell_key, cell_rows in rows.groupby(keys, dropna=False, sort=False):
-        for metric in metrics:
+        # A cell's own metrics: a launch cell beside inspection cells has no inspect_s row.
+        cell_ok = cell_rows[cell_rows["status"] == STATUS_OK]
+        cell_metrics = ([m for m in metrics if cell_ok[m].notna().any()]
+                        or [m for m in metrics if cell_rows[m].notna().any()]
+                        or [m for m in metrics if m in RUNNER_COLUMNS] or metrics)
+        for metric in cell_metrics:
             n, n_ok, values = _outcomes(cell_rows, metric)
             success_ci_low, success_ci_high = wilson_interval(n_ok, n)
             records.append({

@@ -6,6 +6,8 @@ import ctypes
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -105,39 +107,80 @@ def kill_referencing(folder: str, wait_s: float = 10.0) -> list[int]:
 class ChildDeaths:
     """Watches this process's children for the first one killed by a signal (a hypervisor
     SIGKILLed by the OOM killer or a user), so a failed trial can say so: libguestfs reaps its
-    qemu itself and reports only a closed connection. A thread waits with WNOWAIT, leaving the
-    child for its owner to reap; children of this program's own name (libguestfs's recovery
-    process, which close() SIGKILLs) are not what failed."""
+    qemu itself, at once, and reports only a closed connection. The kernel's process events
+    (the netlink proc connector, root only) tell every exit with its status to a listener
+    that need not be the parent, so nothing races libguestfs's waitpid. Children of this
+    program's own name (libguestfs's recovery process, SIGKILLed when a handle closes) are
+    not what failed. Where the connector cannot be opened, nothing is reported."""
 
     def __init__(self) -> None:
         self._killed: str | None = None
         self._seen = threading.Event()
-        self._own_name = psutil.Process().name()
+        self._names: dict[int, str] = {}  # children's program names, taken at their exec
+        self._me, self._own_name = os.getpid(), psutil.Process().name()
+        try:
+            self._events = _proc_events()
+        except OSError:
+            return
         threading.Thread(target=self._watch, daemon=True).start()
 
     def killed(self, settle_s: float = 0.5) -> str | None:
-        """What was killed, if anything; waits up to settle_s for a death just noticed by
-        the library (the watcher needs a moment to name it)."""
+        """What was killed, if anything; waits up to settle_s for the event of a death the
+        library has just noticed."""
         self._seen.wait(settle_s)
         return self._killed
 
     def _watch(self) -> None:
         while True:
             try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-            except ChildProcessError:  # no child yet
-                time.sleep(0.05)
+                data = self._events.recv(65536)
+            except OSError:  # ENOBUFS: a burst of the host's events overflowed; read on
                 continue
-            if info is None:
-                continue
-            name = _name(info.si_pid)
-            if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) and name != self._own_name:
-                self._killed = (f"{name} (pid {info.si_pid}) was killed by signal "
-                                f"{info.si_status} ({signal.Signals(info.si_status).name})")
-                self._seen.set()
-                return
-            while _waitable(info.si_pid):  # until its owner reaps it
-                time.sleep(0.05)
+            (what,) = struct.unpack_from("I", data, PROC_EVENT_OFFSET)
+            if what == PROC_EVENT_EXEC:
+                pid, tgid = struct.unpack_from("II", data, PROC_EVENT_DATA)
+                if pid == tgid and _parent(pid) == self._me:
+                    self._names[pid] = _name(pid)
+            elif what == PROC_EVENT_EXIT:
+                pid, tgid, status, _, _, parent = struct.unpack_from("6I", data,
+                                                                     PROC_EVENT_DATA)
+                name = self._names.get(pid) or _name(pid)
+                signum = status & 0x7F
+                if (pid == tgid and parent == self._me and signum
+                        and name != self._own_name):
+                    self._killed = (f"{name} (pid {pid}) was killed by signal {signum} "
+                                    f"({signal.Signals(signum).name})")
+                    self._seen.set()
+                    self._events.close()
+                    return
+
+
+# The proc connector (linux/cn_proc.h, linux/connector.h): a netlink datagram is a 16-byte
+# nlmsghdr, a 20-byte cn_msg, then the proc_event: what, cpu, timestamp (16 bytes) and its data.
+NETLINK_CONNECTOR, CN_IDX_PROC, CN_VAL_PROC, PROC_CN_MCAST_LISTEN = 11, 1, 1, 1
+PROC_EVENT_EXEC, PROC_EVENT_EXIT = 0x2, 0x80000000
+PROC_EVENT_OFFSET, PROC_EVENT_DATA = 36, 52
+
+
+def _proc_events() -> socket.socket:
+    """A netlink socket subscribed to the kernel's process events (fork, exec, exit)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
+    try:
+        sock.bind((0, CN_IDX_PROC))
+        listen = struct.pack("I", PROC_CN_MCAST_LISTEN)
+        message = struct.pack("IIIIHH", CN_IDX_PROC, CN_VAL_PROC, 0, 0, len(listen), 0) + listen
+        sock.send(struct.pack("IHHII", 16 + len(message), 3, 0, 0, 0) + message)  # NLMSG_DONE
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.Error:
+        return None
 
 
 def _name(pid: int) -> str:
@@ -145,10 +188,3 @@ def _name(pid: int) -> str:
         return psutil.Process(pid).name()
     except psutil.Error:
         return "a child process"
-
-
-def _waitable(pid: int) -> bool:
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return False

@@ -270,3 +270,19 @@ def test_wilson_interval_covers_about_95_percent(n):
                              if low <= p <= high))
     assert abs(np.mean(coverages) - 0.95) < 0.015, np.mean(coverages)
     assert min(coverages) > 0.83, min(coverages)
+
+
+def test_each_cell_is_summarised_on_the_metrics_it_measured():
+    """A launch cell beside an inspection cell gets no empty inspect_s row; a cell whose
+    trials all failed still shows the runner's metrics."""
+    rows = ([trial(cell="launch", repetition=r) for r in range(3)]
+            + [trial(cell="inspect", workload="inspect", repetition=r, inspect_s=2.0 + r)
+               for r in range(3)]
+            + [trial(cell="failed", status="error", launch_s=np.nan, total_s=np.nan,
+                     repetition=r) for r in range(3)])
+    summary = summarize(pd.DataFrame(rows))
+    metrics = summary.groupby("cell", sort=False)["metric"].apply(list).to_dict()
+    assert metrics == {"launch": ["launch_s", "total_s"],
+                       "inspect": ["launch_s", "total_s", "inspect_s"],
+                       "failed": ["launch_s", "total_s"]}
+    assert (summary.loc[summary["cell"] == "failed", "n_ok"] == 0).all()
