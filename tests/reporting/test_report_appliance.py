@@ -21,7 +21,7 @@ COMMON = ["warmup=0", "probe_timeout_s=10"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, shared_cache) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("report_runs")
-    plan = {"tcg": ["backend=tcg", "runs=3"], "tcg_again": ["backend=tcg", "runs=1"],
+    plan = {"tcg": ["backend=tcg", "runs=4"], "tcg_again": ["backend=tcg", "runs=1"],
             "libvirt": ["backend=libvirt", "runs=1"]}
     for name, args in plan.items():
         result = lgbench(*args, *COMMON, f"hydra.run.dir={tmp / name}", cache=shared_cache,
@@ -43,7 +43,7 @@ def test_two_stored_runs_are_compared_and_reported_in_html(runs, tmp_path):
     assert f"report: {out.name}/report.html" in result.stdout
     row = pd.read_csv(out / "comparison-backend.csv").iloc[0]
     assert (row["baseline"], row["candidate"], row["n_baseline"], row["n_candidate"]) == \
-        ("tcg", "libvirt", 3, 1)
+        ("tcg", "libvirt", 4, 1)
     assert 0.3 < row["ratio"] < 3
     assert row["verdict"] == "too few trials to tell" and row["verdict"] in result.stdout
     html = (out / "report.html").read_text()
@@ -60,8 +60,8 @@ def test_the_gate_passes_a_run_against_itself(runs, tmp_path):
 
 
 def test_the_gate_refuses_two_trials_it_could_never_fail(runs, tmp_path):
-    """3 against 1: every candidate above every baseline is p = 1/4, never below 2.5%."""
+    """4 against 1: every candidate above every baseline is p = 1/5, never below 2.5%."""
     result = report("--baseline", str(runs["tcg"]), "--candidate", str(runs["tcg_again"]),
                     cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "(3 against 1): measure at least 4 a side" in result.stderr
+    assert "(4 against 1): measure at least 4 a side" in result.stderr
