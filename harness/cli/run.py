@@ -122,8 +122,11 @@ def run(cfg: DictConfig) -> float:
     except OSError as exc:
         if exc.errno not in WRITE_FAILURES:
             raise
-        said = (f"results could not be written in {HydraConfig.get().runtime.output_dir} "
-                f"({exc.strerror or exc}); what was written before is intact")
+        run_dir = str(HydraConfig.get().runtime.output_dir)
+        failed = str(exc.filename or run_dir)  # the cache, say, when not the results
+        what = (f"results could not be written in {run_dir}" if failed.startswith(run_dir)
+                else f"{failed} could not be written")
+        said = f"{what} ({exc.strerror or exc}); what was written before is intact"
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise CellFailed(said) from exc  # the sweep's other cells go on
         print(f"lgbench: error: {said}", file=sys.stderr)

@@ -16,6 +16,7 @@ import pytest
 from helpers import lgbench as cli
 from helpers.lgbench import appliance_pids, wait_for
 from helpers.matrix import record_fault
+from helpers.mounts import tmpfs
 
 pytestmark = pytest.mark.appliance
 
@@ -157,3 +158,23 @@ def test_libvirtd_killed_during_a_cell_fails_it_and_the_next_cell_starts_it_agai
     assert list(second["status"]) == ["ok"], second[["status", "error"]]
     assert not leaked
 
+
+
+def test_a_cache_disk_that_fills_during_the_appliance_build_fails_the_cell_in_rows(tmp_path,
+                                                                                   mounts):
+    """48 MiB pass the up-front check (1 MiB) but not supermin's build of the appliance."""
+    cache = tmpfs(mounts, tmp_path / "cache", "48m")
+    before = appliance_pids()
+    result = cli.lgbench("backend=tcg", "runs=1", "warmup=0", f"hydra.run.dir={tmp_path / 'run'}",
+                         cache=cache, timeout=600)
+    trials = trials_of(tmp_path / "run")
+    said = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+    record_fault("cache disk full during the supermin appliance build",
+                 f"exit {result.returncode}; {trials['status'].iloc[0]} row: "
+                 f"{str(trials['error'].iloc[0])[:160]}", leaked=len(appliance_pids() - before),
+                 tmp=tmp_path)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and said.startswith("lgbench: no ok trial")
+    assert list(trials["status"]) == ["error"]
+    assert "No space left on device" in trials["error"].iloc[0]
+    assert not appliance_pids() - before

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,38 +13,10 @@ import psutil
 import pytest
 from helpers.lgbench import LGBENCH_REPORT, lgbench, lgbench_env, start, wait_for
 from helpers.matrix import record_fault
+from helpers.mounts import fill, tmpfs
 
 TESTS_DIR = Path(__file__).parents[1]
 FAKE = ("backend=fake", "warmup=0")
-
-
-def mount_tmpfs(path: Path, size: str, *options: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    # mode 0755: lgbench refuses a folder others can write to (a tmpfs's default is 1777).
-    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", "mode=0755",
-                                                            *options]), "tmpfs", str(path)],
-                   check=True)
-
-
-@pytest.fixture
-def mounts() -> Iterator[list[Path]]:
-    """Folders the test mounted a tmpfs on: unmounted after it, whatever happened."""
-    mounted: list[Path] = []
-    yield mounted
-    for path in reversed(mounted):
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def tmpfs(mounts: list[Path], path: Path, size: str = "4m", *options: str) -> Path:
-    mount_tmpfs(path, size, *options)
-    mounts.append(path)
-    return path
-
-
-def fill(folder: Path) -> None:
-    """Fill folder's file system to the last byte."""
-    subprocess.run(["dd", "if=/dev/zero", f"of={folder / 'filler'}", "bs=64k"],
-                   capture_output=True, check=False)
 
 
 def fake_children() -> set[int]:
