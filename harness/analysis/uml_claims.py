@@ -101,7 +101,7 @@ def check_claims(comparison: pd.DataFrame, trials: pd.DataFrame,
                  virtualization: str) -> pd.DataFrame:
     """One row per seed claim: the claim, what this run measured, the verdict.
     `comparison` is UML against the run's other backend (compare_backends); `virtualization`
-    what the host runs under (systemd-detect-virt: none on bare metal)."""
+    the hypervisor the host runs under (systemd-detect-virt --vm: none on bare metal)."""
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
     accels = trials.loc[(trials["backend"] == other) & (trials["status"] == "ok"),
                         "accel_effective"].dropna().unique()

@@ -40,9 +40,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def virtualization() -> str:
-    """What this host itself runs under (systemd-detect-virt), e.g. kvm or none."""
-    return _first_line(["systemd-detect-virt"]) or "unknown"
+def virtualization(*only: str) -> str:
+    """What this host itself runs under (systemd-detect-virt), e.g. docker, kvm or none;
+    with "--vm", the hypervisor alone (a container's host may be a virtual machine)."""
+    return _first_line(["systemd-detect-virt", *only]) or "unknown"
 
 
 def libguestfs_version() -> str | None:
@@ -72,6 +73,7 @@ def host_metadata() -> dict[str, Any]:
         "memory_available_bytes": psutil.virtual_memory().available,
         "kernel": platform.release(),
         "virtualization": virtualization(),
+        "virtual_machine": virtualization("--vm"),
         "dev_kvm": dev_kvm_state(),
         "python": platform.python_version(),
         "versions": {"libguestfs": libguestfs_version(),

@@ -101,7 +101,8 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
         by_stage = stage_comparison(boot, trials, comparison["baseline"].iloc[0],
                                     comparison["candidate"].iloc[0], seed)
     if comparison is not None:
-        virt = next((m["host"].get("virtualization") for m in metadata if m.get("host")), "")
+        host = next((m["host"] for m in metadata if m.get("host")), {})
+        virt = host.get("virtual_machine") or host.get("virtualization")  # older runs
         claims = check_claims(comparison, trials, virt or "")
     return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
                     reference, comparison, by_stage, claims, boot, client_limit, operations,
