@@ -73,30 +73,35 @@ def dev_kvm_opens() -> bool:
 
 
 def test_two_lgbench_sharing_a_new_cache_both_complete(cache_dir: Path, tmp_path: Path) -> None:
-    """First in the module, on its new cache: supermin appliance, KVM verdict and host facts
-    built by two runs at once; both measure, and every cached file is whole afterwards."""
-    cache = cache_dir
-    procs = [cli.start("backend=auto", "runs=1", "warmup=0", "probe_timeout_s=10",
-                       f"hydra.run.dir={tmp_path / name}", cache=cache) for name in "ab"]
+    """First in the module, on its new cache: supermin appliance, KVM verdict, host facts, a
+    guest image and its inspection cache built by two runs at once; both measure correct
+    rows, and every cached file is whole afterwards."""
+    procs = [cli.start("backend=auto", "workload=inspect_cached", "workload.image=two-os",
+                       "runs=1", "warmup=0", "probe_timeout_s=10",
+                       f"hydra.run.dir={tmp_path / name}", cache=cache_dir) for name in "ab"]
     try:
         results = [p.communicate(timeout=900) for p in procs]
     finally:
         for p in procs:
             p.kill()
-    statuses = [list(trials_of(tmp_path / name)["status"]) for name in "ab"]
-    cached = [p for p in cache.rglob("*.json")]
+    rows = [trials_of(tmp_path / name).iloc[0] for name in "ab"]
+    cached = list(cache_dir.rglob("*.json"))
     torn = []
     for path in cached:
         try:
             json.loads(path.read_text())
         except ValueError:
             torn.append(path)
-    record_fault("two lgbench at once on one new cache",
-                 f"exits {[p.returncode for p in procs]}, rows {statuses}, "
-                 f"{len(torn)} of {len(cached)} cached files torn")
+    images = list((cache_dir / "images").iterdir())
+    record_fault("two lgbench at once on one new cache (appliance, verdict, image, inspection)",
+                 f"exits {[p.returncode for p in procs]}, rows {[r['status'] for r in rows]}, "
+                 f"{len(torn)} of {len(cached)} cached files torn, "
+                 f"images {sorted(i.name for i in images)}")
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
-    assert statuses == [["ok"], ["ok"]]
+    assert [(r["status"], r["roots"], r["distro"]) for r in rows] == [("ok", 2, "debian")] * 2
     assert cached and not torn
+    assert any(p.parent.name == "inspection" for p in cached)
+    assert [i.name.startswith("two-os-") for i in images] == [True]  # one image, no leftovers
 
 
 def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:

@@ -134,10 +134,17 @@ def libvirtd_pids() -> list[int]:
 
 def test_libvirtd_killed_during_a_cell_fails_it_and_the_next_cell_starts_it_again(
         shared_cache, tmp_path):
+    """The cells run under a client limit of their own: after the killed daemon, the new one
+    ends with its own limits."""
+    from harness.host.libvirtd import client_limits, ensure_daemons
+
+    ensure_daemons()
+    own = client_limits()["nclients_max"]
     root = tmp_path / "sweep"
     before = appliance_pids()
-    proc = cli.start("-m", "backend=libvirt", "runs=1", "warmup=0", "memsize=512,640",
-                     "allow_failures=true", f"hydra.sweep.dir={root}", cache=shared_cache)
+    proc = cli.start("-m", "backend=libvirt", "backend.max_clients=3", "runs=1", "warmup=0",
+                     "memsize=512,640", "allow_failures=true", f"hydra.sweep.dir={root}",
+                     cache=shared_cache)
     try:
         new_appliances(before, 1)
         daemons = libvirtd_pids()
@@ -157,6 +164,7 @@ def test_libvirtd_killed_during_a_cell_fails_it_and_the_next_cell_starts_it_agai
     assert first["status"].iloc[0] == "error" and first["error"].iloc[0]
     assert list(second["status"]) == ["ok"], second[["status", "error"]]
     assert not leaked
+    assert client_limits()["nclients_max"] == own
 
 
 
@@ -178,3 +186,22 @@ def test_a_cache_disk_that_fills_during_the_appliance_build_fails_the_cell_in_ro
     assert list(trials["status"]) == ["error"]
     assert "No space left on device" in trials["error"].iloc[0]
     assert not appliance_pids() - before
+
+
+def test_an_images_folder_that_fills_during_an_image_build_is_an_error_row(shared_cache,
+                                                                          tmp_path, mounts):
+    """2 MiB pass the up-front check but not the build of a 256 MiB guest disk."""
+    images = tmpfs(mounts, tmp_path / "images", "2m")
+    result = cli.lgbench("backend=tcg", "workload=inspect", "workload.image=two-os", "runs=1",
+                         "warmup=0", f"paths.images_dir={images}",
+                         f"hydra.run.dir={tmp_path / 'run'}", cache=shared_cache, timeout=600)
+    trials = trials_of(tmp_path / "run")
+    record_fault("images disk full during a guest image build",
+                 f"exit {result.returncode}; {trials['status'].iloc[0]} row: "
+                 f"{str(trials['error'].iloc[0])[:160]}", tmp=tmp_path)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert list(trials["status"]) == ["error"]
+    assert trials["error"].iloc[0].startswith("building image 'two-os' failed: ")
+    assert "No space left on device" in trials["error"].iloc[0]
+    assert [p.name for p in images.iterdir()] == []  # no half-built image left
