@@ -47,6 +47,7 @@ def report(run_dir: Path, seed: int, swept: Sequence[str] = ()) -> None:
             said = ran_faster(_level(by, row.baseline), _level(by, row.candidate), row.ratio,
                               row.ratio_ci_low, row.ratio_ci_high, row.p_holm)
             lines.append(f"{row.baseline_cell}: {said}")
+    lines = list(dict.fromkeys(lines))  # a transfer's sizes share one total: said once
     sections = ["## Sweep comparisons", "", f"`{metric}`, ratio of medians with its "
                 "bootstrap 95% CI, Mann-Whitney p Holm-corrected per swept factor.", "",
                 *(f"- {line}" for line in lines)] if lines else None
