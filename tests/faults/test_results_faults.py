@@ -30,6 +30,20 @@ def rows_in(path: Path) -> int:
     return len(pd.read_parquet(path))
 
 
+def fill_after_rows(proc: subprocess.Popen, run_dir: Path) -> tuple[int, str]:
+    """Once run_dir holds 3 rows, fill its disk; wait for lgbench to end. Returns the rows
+    written before the disk filled and lgbench's stderr."""
+    trials = run_dir / "trials.parquet"
+    try:
+        assert wait_for(lambda: trials.exists() and rows_in(trials) >= 3, 60)
+        written = rows_in(trials)
+        fill(run_dir)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    return written, err
+
+
 def temporaries(folder: Path) -> list[Path]:
     """Half-written files of lgbench's atomic writes (.<name>.<random>) left in folder."""
     return [p for p in folder.rglob(".*") if p.is_file() and p.parent.name != ".hydra"]
@@ -55,14 +69,7 @@ def test_a_full_results_disk_ends_the_run_with_its_rows_intact(tmp_path, mounts)
     before = fake_children()
     proc = start(*FAKE, "runs=500", "backend.launch_s=0.1", f"hydra.run.dir={run_dir}",
                  cache=tmp_path / "cache", cwd=tmp_path)
-    try:
-        assert wait_for(lambda: (run_dir / "trials.parquet").exists()
-                        and rows_in(run_dir / "trials.parquet") >= 3, 60)
-        written = rows_in(run_dir / "trials.parquet")
-        fill(run_dir)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    written, err = fill_after_rows(proc, run_dir)
     kept = rows_in(run_dir / "trials.parquet")
     leaked = fake_children() - before
     said = err.strip().splitlines()[-1]
@@ -85,14 +92,7 @@ def test_a_full_disk_fails_one_cell_of_a_sweep_and_the_others_and_aggregate_are_
     first = tmpfs(mounts, root / "0")
     proc = start("-m", *FAKE, "runs=500,3", "backend.launch_s=0.1",
                  f"hydra.sweep.dir={root}", cache=tmp_path / "cache", cwd=tmp_path)
-    try:
-        assert wait_for(lambda: (first / "trials.parquet").exists()
-                        and rows_in(first / "trials.parquet") >= 3, 60)
-        written = rows_in(first / "trials.parquet")
-        fill(first)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    written, err = fill_after_rows(proc, first)
     said = err.strip().splitlines()[-1]
     kept = rows_in(first / "trials.parquet")
     record_fault("results disk of one sweep cell full", f"exit {proc.returncode}: {said}",
@@ -137,6 +137,14 @@ def stored_run(tmp_path_factory) -> Path:
     return next((tmp / "results" / "default").iterdir())
 
 
+def refused_in_one_line(result: subprocess.CompletedProcess, fault: str, tmp: Path) -> str:
+    """The one line a refusal (exit 2) said, recorded in the matrix."""
+    said = result.stderr.strip().splitlines()
+    record_fault(fault, f"exit {result.returncode}: {said[-1] if said else ''}", tmp=tmp)
+    assert result.returncode == 2 and len(said) == 1, result.stderr
+    return said[0]
+
+
 def corrupt(run_dir: Path, name: str) -> bytes:
     """Cut the file to its first 300 bytes, as a crash of another program or a full disk
     would; returns what it now holds."""
@@ -154,12 +162,8 @@ def test_lgbench_report_names_a_corrupted_file_and_overwrites_nothing(stored_run
     data = corrupt(run_dir, name)
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
     result = lgbench(str(run_dir), cache=None, program=LGBENCH_REPORT)
-    said = result.stderr.strip().splitlines()
-    record_fault(f"truncated {name} given to lgbench-report",
-                 f"exit {result.returncode}: {said[-1]}", tmp=tmp_path)
-    assert result.returncode == 2
-    assert len(said) == 1 and said[0].startswith(
-        f"lgbench-report: error: cannot read {run_dir / name}: "), result.stderr
+    said = refused_in_one_line(result, f"truncated {name} given to lgbench-report", tmp_path)
+    assert said.startswith(f"lgbench-report: error: cannot read {run_dir / name}: ")
     assert (run_dir / name).read_bytes() == data
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
 
@@ -172,16 +176,11 @@ def test_resume_names_a_corrupted_file_and_measures_nothing(stored_run, tmp_path
     data = corrupt(run_dir, name)
     result = lgbench(*FAKE, "runs=3", "resume=true", f"paths.results_dir={results}",
                      cache=tmp_path / "cache", cwd=tmp_path)
-    said = result.stderr.strip().splitlines()
-    record_fault(f"truncated {name} under resume=true",
-                 f"exit {result.returncode}: {said[-1]}", tmp=tmp_path)
-    assert result.returncode == 2
-    assert len(said) == 1 and said[0].startswith(
-        f"lgbench: error: resume=true: cannot read {run_dir / name}: "), result.stderr
-    assert said[0].endswith("move that folder aside (or delete it), then resume")
+    said = refused_in_one_line(result, f"truncated {name} under resume=true", tmp_path)
+    assert said.startswith(f"lgbench: error: resume=true: cannot read {run_dir / name}: ")
+    assert said.endswith("move that folder aside (or delete it), then resume")
     assert (run_dir / name).read_bytes() == data
     assert [p.name for p in (results / "default").iterdir()] == [stored_run.name]
-
 
 
 def test_a_full_cache_folder_is_refused_before_anything_launches(tmp_path, mounts):
