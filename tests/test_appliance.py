@@ -76,7 +76,8 @@ def test_two_lgbench_sharing_a_new_cache_both_complete(cache_dir: Path, tmp_path
     """First in the module, on its new cache: supermin appliance, KVM verdict, host facts, a
     guest image and its inspection cache built by two runs at once; both measure correct
     rows, and every cached file is whole afterwards."""
-    procs = [cli.start("backend=auto", "workload=inspect_cached", "workload.image=two-os",
+    procs = [cli.start("backend=auto", "workload=inspect", "workload.cache=true",
+                       "workload.image=two-os",
                        "runs=1", "warmup=0", "probe_timeout_s=10",
                        f"hydra.run.dir={tmp_path / name}", cache=cache_dir) for name in "ab"]
     try:

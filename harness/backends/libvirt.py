@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from harness.backends.base import BackendUnavailable
 from harness.backends.direct import DirectBackend
 from harness.host import libvirtd, processes
+
+log = logging.getLogger(__name__)
 
 
 class LibvirtBackend(DirectBackend):
@@ -51,7 +54,11 @@ class LibvirtBackend(DirectBackend):
 
     def teardown(self) -> None:
         if self.state_dir is not None:
-            libvirtd.restore_limits(self.state_dir)
+            try:
+                libvirtd.restore_limits(self.state_dir)
+            except libvirtd.LibvirtdError as exc:  # e.g. libvirtd killed during the cell
+                log.warning("libvirtd's limits not restored (%s); the saved ones stay for the "
+                            "next libvirt cell", str(exc).splitlines()[0])
             self.state_dir = None
 
     def metadata(self) -> dict[str, Any]:

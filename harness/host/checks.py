@@ -118,9 +118,16 @@ def check_appliance_cache(cache_dir: Path) -> Check:
     if shutil.which("supermin") is None or not SUPERMIN_D.is_dir():
         return Check("appliance cache", "fail", f"{where}; supermin or {SUPERMIN_D} missing",
                      "apt-get install libguestfs-tools")
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cold = supermin_build_seconds(Path(tmp) / "appliance.d", if_newer=False)
-        hot = supermin_build_seconds(Path(tmp) / "appliance.d", if_newer=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+            cold = supermin_build_seconds(Path(tmp) / "appliance.d", if_newer=False)
+            hot = supermin_build_seconds(Path(tmp) / "appliance.d", if_newer=True)
+    except (subprocess.CalledProcessError, OSError) as exc:  # a full cache disk, say
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines() \
+            if isinstance(exc, subprocess.CalledProcessError) else [str(exc)]
+        return Check("appliance cache", "fail",
+                     f"{where}; supermin --build failed: {said[-1] if said else exc}",
+                     "Free space where the cache is, or name another folder (LGBENCH_CACHE).")
     evidence = f"{where}; supermin build: cold {cold:.1f} s, cached check {hot:.1f} s"
     if free < 2:
         return Check("appliance cache", "warn", evidence,

@@ -3,8 +3,10 @@ what every recipe writes its guest through; and the hashing and folders recipes 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +33,13 @@ def attached_disk(disk: Path, size: int, accel: str, progress: Log) -> Iterator[
     """A new sparse raw disk of `size` bytes attached read-write to a launched appliance.
 
     Leaving the block cleanly shuts the appliance down, so a write error fails the build; the
-    handle (and its qemu) is closed whatever happens.
+    handle (and its qemu) is closed whatever happens. Refused (ENOSPC) up front when the
+    folder has less free space than the disk may grow to.
     """
+    free = shutil.disk_usage(disk.parent).free
+    if free < size:  # qemu would pause the guest on ENOSPC, and the build hang, not fail
+        raise OSError(errno.ENOSPC, f"{disk.parent} has {free // MiB} MiB free; the image "
+                      f"can grow to {size // MiB} MiB")
     chosen = resolve_accel(accel)
     g = guestfs_handle(None, 1, None, False, backend="direct", settings=[f"force_{chosen}"])
     try:
