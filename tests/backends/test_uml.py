@@ -245,10 +245,10 @@ def lgbench(cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.appliance
 def test_uml_launch_rows_and_nothing_left(cache_dir: Path, tmp_path: Path) -> None:
-    result = lgbench(cache_dir, "runs=2", "warmup=1", f"hydra.run.dir={tmp_path}")
+    result = lgbench(cache_dir, "runs=1", "warmup=1", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     trials = pd.read_parquet(tmp_path / "trials.parquet")
-    assert len(trials) == 3
+    assert list(trials["warmup"]) == [True, False]
     assert (trials["status"] == "ok").all(), trials[["status", "error"]]
     assert set(trials["accel_effective"]) == {"uml"}
     assert not uml_pids()
@@ -344,9 +344,9 @@ def transfer_rows(tmp_path: Path, result: subprocess.CompletedProcess) -> pd.Dat
 @pytest.mark.appliance
 def test_uml_transfer_workload_uploads_and_downloads_verified(cache_dir: Path,
                                                              tmp_path: Path) -> None:
-    """The acceptance command, plus 64 MiB each way (FileIn/FileOut streams, SHA-256 both
+    """The acceptance command, plus 16 MiB each way (FileIn/FileOut streams, SHA-256 both
     ways): uploads larger than the guest tty's 4 KiB used to stall the channel."""
-    sizes = [1 << 20, 16 << 20, 64 << 20]
+    sizes = [1 << 20, 16 << 20]
     result = lgbench(cache_dir, "workload=transfer", sizes_override(sizes), "runs=1", "warmup=0",
                      f"hydra.run.dir={tmp_path}")
     trials = transfer_rows(tmp_path, result)
@@ -358,11 +358,11 @@ def test_uml_transfer_workload_uploads_and_downloads_verified(cache_dir: Path,
 @pytest.mark.appliance
 def test_uml_channel_under_stress_two_appliances_in_parallel(cache_dir: Path,
                                                              tmp_path: Path) -> None:
-    """Two UML appliances at once, twice, each doing several transfers in a row."""
+    """Two UML appliances at once, each doing several transfers in a row."""
     sizes = [3 << 20, 8 << 20, 1 << 20, 12 << 20]
     result = lgbench(cache_dir, "workload=transfer", sizes_override(sizes),
-                     "parallel=2", "runs=2", "warmup=0", f"hydra.run.dir={tmp_path}")
+                     "parallel=2", "runs=1", "warmup=0", f"hydra.run.dir={tmp_path}")
     trials = transfer_rows(tmp_path, result)
-    assert len(trials) == 2 * 2 * len(sizes)
+    assert len(trials) == 2 * len(sizes)
     assert set(trials["instance"]) == {0, 1}
     assert uml_gone()
