@@ -124,6 +124,10 @@ class LgbenchConf:
     warmup: int = 2  # repetitions before those, stored with warmup=true and left out of stats
     memsize: int | None = None  # appliance memory in MiB; null: libguestfs's default
     smp: int = 1  # appliance vCPUs
+    # Extra words for the appliance kernel's command line (libguestfs set_append,
+    # LIBGUESTFS_APPEND); a cell factor. Under UML "pty.legacy_count=0 con=none ssl=none"
+    # leaves out devices udev would otherwise process (README, UML section).
+    append: str = ""
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)
     seed: int = 0  # seeds bootstrap resampling and any generated data

@@ -25,11 +25,14 @@ def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
         appliance += f"-{cfg.appliance.cache_state}"
     workload = cfg.workload.name + (f"[{workload_variant}]" if workload_variant else "")
     label = f"{cfg.backend.name}/{appliance}/{workload}/p{cfg.parallel}"
+    if cfg.backend.get("relay") == "direct":
+        label += "/channel-direct"
     if cfg.backend.get("max_clients") is not None:
         label += f"/clients{cfg.backend.max_clients}"
     if cfg.memsize is not None:
         label += f"/m{cfg.memsize}"
     label += f"/smp{cfg.smp}" if cfg.smp != 1 else ""
+    label += f"/append[{','.join(cfg.append.split())}]" if cfg.append.strip() else ""
     return label + ("/page-cold" if cfg.page_cache == "cold" else "")
 
 
@@ -58,6 +61,14 @@ class CellPlan:
     timeline: bool = False  # record timestamped libguestfs events (verbose) for boot stages
     stop_rule: StopRule | None = None  # runs=auto: `runs` is then its max_runs
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
+    append: str = ""  # extra words for the appliance kernel's command line
+
+    def kernel_append(self) -> str:
+        """The appliance kernel's extra words: the configured ones, then (timeline) the one
+        that makes /init skip its verbose diagnostic dump, as libguestfs's boot-analysis did
+        (it would otherwise add about a second to every timed launch)."""
+        return " ".join([*self.append.split(), *(["guestfs_boot_analysis=1"]
+                                                  if self.timeline else [])])
 
     @property
     def repetitions(self) -> int:

@@ -232,3 +232,9 @@ def test_cell_labels_tell_every_backend_and_appliance_apart():
     pairs = list(itertools.product(choices("backend"), choices("appliance")))
     labels = {cell_label(composed([f"backend={b}", f"appliance={a}"])) for b, a in pairs}
     assert len(labels) == len(pairs)
+
+
+def test_a_cell_label_names_the_words_added_to_the_kernel():
+    plain = cell_label(composed(["backend=uml"]))
+    lean = cell_label(composed(["backend=uml", "append='pty.legacy_count=0 con=none'"]))
+    assert lean == plain + "/append[pty.legacy_count=0,con=none]"

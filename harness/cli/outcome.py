@@ -23,7 +23,8 @@ class CellFailed(Exception):
 
 
 # The swept factors a sweep's end compares, level against level (N has its own section).
-COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache")
+COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache",
+                      "append", "uml_channel")
 
 
 def _level(factor: str, level: object) -> str:

@@ -160,7 +160,7 @@ def measure(cfg: DictConfig) -> Path:
         runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
         smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
         probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
-        page_cache=cfg.page_cache,
+        page_cache=cfg.page_cache, append=cfg.append,
         stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
         if auto else None)
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": facts.host_metadata(),

@@ -43,6 +43,8 @@ def run_test_tool(backend: Backend, appliance: Appliance, plan: CellPlan,
     process = None
     try:
         handle = backend.create_handle(plan.memsize, plan.smp, tmpdir, False)
+        if plan.append:
+            handle.set_append(plan.append)
         appliance.configure(handle)
         env = handle_environment(handle)
         handle.close()

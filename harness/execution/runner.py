@@ -263,14 +263,15 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     if job.plan.timeline:
         log = EventLog(handle, released)
         handle.set_trace(True)
-        # As libguestfs's boot-analysis did: /init then skips its verbose diagnostic dump,
-        # which would otherwise add about a second to every timed launch.
-        handle.set_append("guestfs_boot_analysis=1")
+    if append := job.plan.kernel_append():
+        handle.set_append(append)
     job.appliance.configure(handle)
 
     def open_handle() -> Any:
         another = job.backend.create_handle(job.plan.memsize, job.plan.smp, job.tmpdir,
                                             job.plan.verbose)
+        if job.plan.append:
+            another.set_append(job.plan.append)
         job.appliance.configure(another)
         return another
 
@@ -329,7 +330,8 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         memsize=plan.memsize, smp=plan.smp, instance=instance, repetition=rep,
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
         timeline=plan.timeline,
-        extra={**backend.row_fields(), "page_cache": plan.page_cache, **fields}, **core)
+        extra={**backend.row_fields(), "page_cache": plan.page_cache, "append": plan.append,
+               **fields}, **core)
 
 
 def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float],

@@ -36,7 +36,7 @@ TIMED_COLUMNS = (*RUNNER_COLUMNS, "connected_s", "upload_s", "download_s",
 # trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",
                 "parallel", "memsize", "smp", "timeline", "libvirt_max_clients", "page_cache",
-                "size_bytes")
+                "append", "uml_channel", "size_bytes")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ NOT_CELL_KEYS = ("hydra", "resume", "allow_failures", "objective")
 # runs=auto existed lack them).
 AUTO_RUNS_KEYS = ("precision", "min_runs", "max_runs", "budget_s")
 # Keys added later, at the value every run stored before them measured with.
-LATER_KEYS = {"page_cache": "hot", "backend.hv_wrapper": None}
+LATER_KEYS = {"page_cache": "hot", "backend.hv_wrapper": None, "append": ""}
 
 
 def cell_identity(config: dict[str, Any]) -> dict[str, Any]:

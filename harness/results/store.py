@@ -127,6 +127,9 @@ def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
     # Rows from before page_cache existed ran with the page cache as it was: hot.
     trials["page_cache"] = trials.get("page_cache", pd.Series(index=trials.index,
                                                               dtype=object)).fillna("hot")
+    # Rows from before append existed added nothing to the kernel's command line.
+    trials["append"] = trials.get("append", pd.Series(index=trials.index,
+                                                      dtype=object)).fillna("")
     newer = trials[trials["schema_version"] > SCHEMA_VERSION]
     if len(newer):
         raise ValueError(f"trials written by a newer lgbench (schema "

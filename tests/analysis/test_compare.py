@@ -18,6 +18,7 @@ from harness.analysis.compare import (
     smallest_p,
     trials_needed,
 )
+from harness.reporting.sections.uml import uml_comparison
 
 
 def rows(backend, values, **extra):
@@ -148,3 +149,17 @@ def test_a_sure_verdict_is_wrong_in_at_most_5_percent_of_comparisons_of_six_equa
         p = [sps.mannwhitneyu(b, a, alternative="two-sided").pvalue for a, b in samples]
         false_calls += bool((holm(p) < 0.05).any())
     assert false_calls / 2000 <= 0.05 + 0.014, false_calls / 2000
+
+
+def test_uml_is_compared_on_plain_trials_never_pooled_with_slower_timeline_ones():
+    """kvm_vs_uml runs each cell plain and with a timeline (verbose, slower), and may add
+    kernel words: the ratio is of the plain cells, as libguestfs would run them."""
+    trials = pd.DataFrame(
+        rows("tcg", [10.0] * 6, timeline=False) + rows("uml", [5.0] * 6, timeline=False)
+        + rows("tcg", [11.0] * 6, timeline=True) + rows("uml", [9.0] * 6, timeline=True)
+        + rows("uml", [1.0] * 6, timeline=False, append="pty.legacy_count=0"))
+    row = uml_comparison(trials).set_index("metric").loc["launch_s"]
+    assert row["ratio"] == pytest.approx(0.5) and row["n_candidate"] == 6
+    timeline_only = trials[trials["timeline"]]
+    row = uml_comparison(timeline_only).set_index("metric").loc["launch_s"]
+    assert row["ratio"] == pytest.approx(9.0 / 11.0)

@@ -1,7 +1,8 @@
 """backend=uml: the qemu->linux.uml translation (fast, nothing boots) and real UML appliances
 (marker `appliance`): launch rows, teardown after close and timeout, checksummed transfers
-(64 MiB each way, two appliances in parallel), the preload that keeps the channel alive,
-and a clear error for what UML cannot do."""
+(16 MiB each way, two appliances in parallel), the preload that keeps the channel alive, a
+clear error for what UML cannot do, and the settings that measure the shim (the direct
+channel) and the devices udev processes (append)."""
 
 from __future__ import annotations
 
@@ -365,4 +366,44 @@ def test_uml_channel_under_stress_two_appliances_in_parallel(cache_dir: Path,
     trials = transfer_rows(tmp_path, result)
     assert len(trials) == 2 * len(sizes)
     assert set(trials["instance"]) == {0, 1}
+    assert uml_gone()
+
+
+LEAN = "pty.legacy_count=0 con=none ssl=none"
+
+
+def tty_devices(g) -> int:
+    return int(g.debug("sh", ["ls /sys/class/tty | wc -l"]).strip())
+
+
+@pytest.mark.appliance
+def test_the_lean_kernel_words_leave_out_the_ttys_udev_would_process(backend: UmlBackend,
+                                                                     cache_dir: Path,
+                                                                     workdir: Path) -> None:
+    """UML's kernel registers 256 legacy pty pairs and 64 console and 64 serial lines (the
+    appliance kernel under qemu has none of the first and 4 serial lines); with LEAN only the
+    console, ttyS0 (the channel) and the tty core's own devices are left."""
+    g = backend.create_handle(None, 1, workdir, False)
+    try:
+        g.set_cachedir(str(cache_dir))
+        g.set_append(LEAN)
+        g.add_drive_ro("/dev/null")
+        g.launch()
+        assert tty_devices(g) < 10
+        assert set(LEAN.split()) <= set(g.debug("sh", ["cat /proc/cmdline"]).split())
+    finally:
+        g.close()
+    assert uml_gone()
+
+
+@pytest.mark.appliance
+def test_a_direct_channel_launches_without_the_relay_and_says_so_in_rows(cache_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    result = lgbench(cache_dir, "backend.relay=direct", f"append='{LEAN}'", "runs=1",
+                     "warmup=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = pd.read_parquet(tmp_path / "trials.parquet").to_dict("records")
+    assert row["status"] == "ok", row["error"]
+    assert (row["uml_channel"], row["append"]) == ("direct", LEAN)
+    assert row["cell"].endswith("/channel-direct/append[pty.legacy_count=0,con=none,ssl=none]")
     assert uml_gone()

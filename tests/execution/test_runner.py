@@ -506,3 +506,19 @@ def test_the_live_line_shows_repetition_appliances_and_the_last_result(tmp_path,
     assert any(line.startswith("fake/cached-hot/launch/p2 | repetition 3 of 3 | appliances "
                                "2/2 finished") for line in seen)
     assert any("last: trial 2/3: ok" in line for line in seen)
+
+
+@pytest.mark.parametrize(("append", "timeline", "words"), [
+    ("", False, ""),
+    ("", True, "guestfs_boot_analysis=1"),
+    (" pty.legacy_count=0  con=none ", False, "pty.legacy_count=0 con=none"),
+    ("pty.legacy_count=0", True, "pty.legacy_count=0 guestfs_boot_analysis=1"),
+])
+def test_the_kernel_gets_the_configured_words_and_the_timelines_own(tmp_path, append, timeline,
+                                                                    words):
+    assert plan(tmp_path, append=append, timeline=timeline).kernel_append() == words
+
+
+def test_rows_record_the_words_added_to_the_kernel_command_line(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, append="pty.legacy_count=0"), FakeBackend(), hot)
+    assert {r.extra["append"] for r in rows} == {"pty.legacy_count=0"}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
+from harness.backends.uml.shim import DIRECT_CHANNEL
 from harness.host import trust
 from harness.host.accelerator import accel_of_process
 
@@ -99,6 +100,11 @@ class UmlBackend(Backend):
                 "linux": self.linux_path, "ubd_devices": UBD_DEVICES,
                 "max_disks": self.max_disks, "relay": self.relay or "defaults",
                 "preload": str(self.preload) if self.preload else None}
+
+    def row_fields(self) -> dict[str, Any]:
+        """Whether the daemon channel ran through lgbench's relay or straight on the socket
+        (relay=direct, as libguestfs's UML backend did): the relay's cost is measured so."""
+        return {"uml_channel": "direct" if self.relay == DIRECT_CHANNEL else "relay"}
 
     def hypervisor(self, tmpdir: Path) -> Path:
         """The shim, or (installed without its exec bit) a wrapper in tmpdir that runs it."""

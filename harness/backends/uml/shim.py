@@ -16,7 +16,9 @@ Extra options only lgbench passes (through `guestfs.config`), stripped before an
   -lgbench-workdir DIR   where COW files and UML's pid/mconsole files go (default: the folder of
                          libguestfs's daemon socket)
   -lgbench-linux PATH    the UML kernel (default: linux.uml on PATH)
-  -lgbench-relay K=V,..  daemon channel settings (see relay.Pacing)
+  -lgbench-relay K=V,..  daemon channel settings (see relay.Pacing), or `direct`: no relay,
+                         UML's ttyS0 reads and writes libguestfs's socket itself, as
+                         libguestfs's own UML backend did (ssl3=fd:N), to measure the relay
   -lgbench-preload PATH  uml_preload.c built (setsid, XSAVE, the channel's read interrupt)
 """
 
@@ -45,6 +47,7 @@ QEMU_FLAGS = {"-no-user-config", "-nodefaults", "-no-reboot", "-no-hpet", "-nogr
 DROPPED_KERNEL_WORDS = ("root=", "console=")
 GUEST_CHANNEL = "/dev/ttyS0"
 EXIT_UNSUPPORTED = 3
+DIRECT_CHANNEL = "direct"  # -lgbench-relay direct: the socket is UML's channel, no relay
 REARM_VARIABLE = "LGBENCH_UML_REARM_FDS"  # read by uml_preload.c
 UMID = "m"  # short: uml_dir/umid/mconsole must fit a Unix socket address (108 bytes)
 
@@ -280,17 +283,28 @@ def uml_environment(preload: str | None, rearm_fds: tuple[int, ...] = ()) -> dic
     return env
 
 
+def _linux(words: list[str]) -> str:
+    """The UML kernel's path (words[0] looked up on PATH)."""
+    linux = shutil.which(words[0])
+    if linux is None:
+        raise Unsupported(f"{words[0]} not found (apt-get install user-mode-linux)")
+    return linux
+
+
 def launch(argv: list[str]) -> None:
     """Boot the appliance under UML: relay started, then this process becomes linux.uml."""
     parsed = parse_qemu(argv)
     base = parsed.workdir or os.path.dirname(parsed.socket_path)
     cow_dir = tempfile.mkdtemp(prefix="uml-", dir=base)
+    if parsed.relay == DIRECT_CHANNEL:
+        sock = _connect(parsed.socket_path)
+        words = translate(argv, cow_dir, (sock, sock))
+        os.set_inheritable(sock, True)
+        os.execve(_linux(words), words, uml_environment(parsed.preload, (sock,)))
     to_guest_r, to_guest_w = os.pipe()
     from_guest_r, from_guest_w = os.pipe()
     words = translate(argv, cow_dir, (to_guest_r, from_guest_w))
-    linux = shutil.which(words[0])
-    if linux is None:
-        raise Unsupported(f"{words[0]} not found (apt-get install user-mode-linux)")
+    linux = _linux(words)
     pacing = relay.Pacing.parse(parsed.relay)
     sock = _connect(parsed.socket_path)
     relay.start(sock, to_guest_w, from_guest_r, os.getpid(), to_guest_r, pacing,

@@ -13,13 +13,25 @@ UML_BACKEND = "uml"
 
 
 
+def plain_trials(trials: pd.DataFrame, timeline: bool = False) -> pd.DataFrame:
+    """The trials run as libguestfs would run them (no extra kernel words), with or without
+    a timeline: verbose mode slows a launch, so the two are never pooled."""
+    recorded = trials.get("timeline", pd.Series(False, index=trials.index)).fillna(False)
+    appended = trials.get("append", pd.Series("", index=trials.index)).fillna("")
+    return trials[(recorded.astype(bool) == timeline) & (appended == "")]
+
+
 def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
-    """UML against the other backend of the run, when a run has UML and exactly one other."""
+    """UML against the other backend of the run, when a run has UML and exactly one other;
+    on the plain trials (those without a timeline), or the timeline ones if that is all."""
     backends = set(trials["backend"])
     others = sorted(backends - {UML_BACKEND})
     if UML_BACKEND not in backends or len(others) != 1:
         return None
-    return compare_backends(trials, others[0], UML_BACKEND, seed=seed)
+    plain = plain_trials(trials)
+    if not set(plain["backend"]) >= {UML_BACKEND, others[0]}:
+        plain = plain_trials(trials, timeline=True)
+    return compare_backends(plain, others[0], UML_BACKEND, seed=seed)
 
 
 def stage_lines(by_stage: pd.DataFrame) -> list[str]:
