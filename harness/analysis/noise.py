@@ -59,6 +59,19 @@ def slow_start_p(values: np.ndarray) -> float:
                                   alternative="greater").pvalue)
 
 
+def smp_ignored(rows: pd.DataFrame) -> str | None:
+    """What to say when the appliances ran on fewer vCPUs than asked (UML is uniprocessor)."""
+    if "smp_effective" not in rows:
+        return None
+    fewer = rows[rows["smp_effective"] < rows["smp"]]
+    if fewer.empty:
+        return None
+    first = fewer.iloc[0]
+    return (f"smp={int(first['smp'])} was asked, but {first['backend']} ran each appliance on "
+            f"{int(first['smp_effective'])} vCPU (User-Mode Linux is uniprocessor): smp changes "
+            "nothing here")
+
+
 def host_warnings(meta: dict[str, Any]) -> list[tuple[str, str]]:
     """Other hypervisor processes, and CPU time stolen by the host's hypervisor, during the
     cell (from the noise taken before and after it)."""
@@ -100,6 +113,8 @@ def cell_warnings(trials: pd.DataFrame, metadata: list[dict[str, Any]]) -> pd.Da
         if values.size >= MIN_SPREAD_VALUES and (n := outlier_count(values)) > 0:
             found.append(("outliers", f"{n} of {values.size} runs are outliers (modified "
                           "z > 3.5)"))
+        if (ignored := smp_ignored(rows)) is not None:
+            found.append(("smp ignored", ignored))
         for meta in (m for m in metadata if m.get("run_id") == run_id):
             found += host_warnings(meta)
         records += [{"run_id": run_id, "cell": cell, "check": check, "message": message}

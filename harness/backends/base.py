@@ -66,6 +66,10 @@ class Backend(ABC):
         """Settings of this backend every row of the cell carries (set by setup)."""
         return {}
 
+    def effective_smp(self, smp: int) -> int:
+        """The vCPUs an appliance asked for `smp` really gets."""
+        return smp
+
     def appliance_pid(self, handle: Any, tmpdir: Path) -> int:
         """The launched appliance's hypervisor process (qemu, linux.uml)."""
         return handle.get_pid()

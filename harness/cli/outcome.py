@@ -25,11 +25,15 @@ class CellFailed(Exception):
 # The swept factors a sweep's end compares, level against level (N has its own section).
 COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache",
                       "append", "uml_channel")
+# A swept config key whose row column has another name.
+COLUMN_OF_KEY = {"backend.relay": "uml_channel"}
 
 
 def _level(factor: str, level: object) -> str:
     """`tcg` for a backend, appliance or workload; `memsize=512` for a number."""
-    return str(level) if factor in ("backend", "appliance", "workload") else f"{factor}={level}"
+    if factor in ("backend", "appliance", "workload"):
+        return str(level)
+    return f"{factor}={level if level != '' else repr('')}"
 
 
 def report(run_dir: Path, seed: int, swept: Sequence[str] = ()) -> None:
@@ -43,7 +47,9 @@ def report(run_dir: Path, seed: int, swept: Sequence[str] = ()) -> None:
     # With N > 1 a repetition's instances are not independent trials: one makespan each.
     metric = "makespan_s" if (trials["parallel"] > 1).any() else "total_s"
     lines = []
-    for by in (k for k in COMPARED_IN_SWEEPS if k in swept and trials[k].nunique() > 1):
+    columns = {COLUMN_OF_KEY.get(key, key) for key in swept}
+    for by in (k for k in COMPARED_IN_SWEEPS if k in columns and k in trials
+               and trials[k].nunique() > 1):
         for row in compare(trials, by, (metric,), seed=seed).itertuples():
             said = ran_faster(_level(by, row.baseline), _level(by, row.candidate), row.ratio,
                               row.ratio_ci_low, row.ratio_ci_high, row.p_holm)

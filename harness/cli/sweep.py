@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -158,6 +159,15 @@ def job_failed(exc: Exception) -> None:
     sys.exit(EXIT_JOB_FAILED)
 
 
+def hydra_value(value: object) -> str:
+    """A value as a Hydra override writes it: a string that is empty or holds spaces or the
+    grammar's own characters (kernel words such as `con=none ssl=none`) goes in quotes."""
+    text = str(value)
+    if isinstance(value, str) and (not text or any(c in text for c in " ,'[]{}()=:")):
+        return f'"{text}"'
+    return text
+
+
 def best_command(root: Path, config: DictConfig) -> str | None:
     """After a search, the best configuration as an lgbench command line that re-runs it as
     one cell (the search's own command, with its best values and hydra.mode=RUN). None after
@@ -168,8 +178,8 @@ def best_command(root: Path, config: DictConfig) -> str | None:
     results = OmegaConf.load(found)
     swept = set(results.best_params)
     kept = [o for o in config.hydra.overrides.task if o.split("=")[0].lstrip("+~") not in swept]
-    line = " ".join(["lgbench", *kept, *(f"{k}={v}" for k, v in results.best_params.items()),
-                     "hydra.mode=RUN"])
+    best = [f"{k}={hydra_value(v)}" for k, v in results.best_params.items()]
+    line = shlex.join(["lgbench", *kept, *best, "hydra.mode=RUN"])
     return (f"best of the search: median {config.objective} {results.best_value:.3f} s; "
             f"measure it again with:\n  {line}")
 

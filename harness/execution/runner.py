@@ -331,7 +331,7 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
         timeline=plan.timeline,
         extra={**backend.row_fields(), "page_cache": plan.page_cache, "append": plan.append,
-               **fields}, **core)
+               "smp_effective": backend.effective_smp(plan.smp), **fields}, **core)
 
 
 def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float],

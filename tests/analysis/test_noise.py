@@ -104,3 +104,18 @@ def test_the_warm_up_check_false_alarms_at_most_its_level(shape, n):
 
 def test_three_runs_are_too_few_to_judge_spread_or_outliers():
     assert checks([12.0, 12.1, 15.0]) == []
+
+
+@pytest.mark.parametrize(("smp", "smp_effective", "warned"), [(2, 1, True), (2, 2, False),
+                                                               (1, 1, False)])
+def test_smp_a_backend_ignores_is_said_not_silently_dropped(smp, smp_effective, warned):
+    rows = cell(CLEAN, backend="uml", smp=smp, smp_effective=smp_effective)
+    found = cell_warnings(rows, [])
+    assert ("smp ignored" in list(found["check"])) == warned
+    if warned:
+        assert "uml ran each appliance on 1 vCPU" in found["message"].iloc[0]
+
+
+def test_the_uml_backend_runs_every_appliance_on_one_vcpu():
+    from harness.backends.uml import UmlBackend
+    assert UmlBackend("uml").effective_smp(4) == 1

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from helpers.lgbench import TCG, lgbench, within
 from helpers.rows import trial
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from harness.analysis.summary import objective
+from harness.cli.sweep import hydra_value
 
 LAUNCH_TIMES = (0.3, 0.05, 0.2)  # backend.launch_s of the fake: 0.05 is the planted optimum
 
@@ -77,3 +79,12 @@ def test_a_tiny_search_over_real_tcg_launches(shared_cache, tmp_path):
     best = re.search(r"median total_s ([\d.]+) s", result.stdout)
     assert best and float(best.group(1)) == pytest.approx(medians.min(), abs=5e-4)
     assert f"memsize={medians.idxmin()}" in result.stdout.split("measure it again with:")[1]
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    (512, "512"), ("fixed", "fixed"), ("", '""'),
+    ("pty.legacy_count=0 con=none ssl=none", '"pty.legacy_count=0 con=none ssl=none"')])
+def test_a_best_value_is_written_as_hydra_reads_it_back(value, written):
+    assert hydra_value(value) == written
+    (parsed,) = OverridesParser.create().parse_overrides([f"append={written}"])
+    assert parsed.value() == (str(value) if value != 512 else 512)

@@ -101,6 +101,10 @@ class UmlBackend(Backend):
                 "max_disks": self.max_disks, "relay": self.relay or "defaults",
                 "preload": str(self.preload) if self.preload else None}
 
+    def effective_smp(self, smp: int) -> int:
+        """UML is uniprocessor: the shim drops qemu's -smp."""
+        return 1
+
     def row_fields(self) -> dict[str, Any]:
         """Whether the daemon channel ran through lgbench's relay or straight on the socket
         (relay=direct, as libguestfs's UML backend did): the relay's cost is measured so."""
