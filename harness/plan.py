@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from harness.analysis.precision import StopRule
 from harness.results.resume import cell_identity
 
+TIMELINE_SUFFIX = "/timeline"  # a timeline (verbose) trial is slower: never the same cell
+
 
 def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
     """A readable identity of the swept factors, e.g. `tcg/cached-hot/launch/p1` (a workload's
@@ -33,7 +35,8 @@ def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
         label += f"/m{cfg.memsize}"
     label += f"/smp{cfg.smp}" if cfg.smp != 1 else ""
     label += f"/append[{','.join(cfg.append.split())}]" if cfg.append.strip() else ""
-    return label + ("/page-cold" if cfg.page_cache == "cold" else "")
+    label += "/page-cold" if cfg.page_cache == "cold" else ""
+    return label + (TIMELINE_SUFFIX if cfg.timeline else "")
 
 
 def identity(cfg: DictConfig) -> dict[str, Any]:

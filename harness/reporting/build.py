@@ -46,7 +46,7 @@ from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import displayed, seed_expectation, timed_rows
 from harness.reporting.sections.transfer import transfer_section
-from harness.reporting.sections.uml import comparison_section, plain_trials, uml_comparison
+from harness.reporting.sections.uml import comparison_section, stage_trials, uml_comparison
 from harness.results import store
 from harness.results.records import STATUS_OK, STATUSES
 
@@ -98,7 +98,7 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     comparison = uml_comparison(trials, seed)
     by_stage = claims = None
     if boot is not None and comparison is not None and len(comparison):
-        by_stage = stage_comparison(boot, plain_trials(trials, timeline=True),
+        by_stage = stage_comparison(boot, stage_trials(trials),
                                     comparison["baseline"].iloc[0],
                                     comparison["candidate"].iloc[0], seed)
     if comparison is not None:

@@ -18,7 +18,7 @@ from harness.analysis.compare import (
     smallest_p,
     trials_needed,
 )
-from harness.reporting.sections.uml import uml_comparison
+from harness.reporting.sections.uml import stage_trials, uml_comparison
 
 
 def rows(backend, values, **extra):
@@ -163,3 +163,13 @@ def test_uml_is_compared_on_plain_trials_never_pooled_with_slower_timeline_ones(
     timeline_only = trials[trials["timeline"]]
     row = uml_comparison(timeline_only).set_index("metric").loc["launch_s"]
     assert row["ratio"] == pytest.approx(9.0 / 11.0)
+
+
+def test_the_stage_table_sets_launch_trials_side_by_side_where_the_run_has_them():
+    trials = pd.DataFrame(
+        rows("uml", [5.0] * 2, timeline=True, workload="launch")
+        + rows("uml", [9.0] * 2, timeline=True, workload="transfer")
+        + rows("uml", [4.0] * 2, timeline=False, workload="launch"))
+    assert set(stage_trials(trials)["launch_s"]) == {5.0}
+    transfers = trials[trials["workload"] == "transfer"]
+    assert set(stage_trials(transfers)["launch_s"]) == {9.0}

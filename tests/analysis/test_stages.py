@@ -191,12 +191,13 @@ def test_report_without_events_writes_nothing_about_stages(tmp_path):
 
 
 def test_report_of_a_timeline_sweep_writes_stages_plots_and_the_verbose_cost(tmp_path):
-    """A sweep `-m timeline=false,true`: two jobs of one cell label, events only in the second."""
+    """A sweep `-m timeline=false,true`: two jobs of one cell, the second labelled /timeline and
+    with events."""
     real = pd.read_parquet(REAL_EVENTS)
-    cell = real["cell"].iloc[0]
     root = tmp_path / "sweep"
     for job, on, launch in [("0", False, 10.0), ("1", True, 12.5)]:
         run_id = f"host:sweep/{job}"
+        cell = real["cell"].iloc[0] + ("/timeline" if on else "")
         write_run(root / job,
                   [trial(run_id=run_id, cell=cell, repetition=r, launch_s=launch, timeline=on)
                    for r in range(2)],
@@ -205,7 +206,8 @@ def test_report_of_a_timeline_sweep_writes_stages_plots_and_the_verbose_cost(tmp
         if on:
             store.write_frame_parquet(
                 root / job / store.EVENTS_FILE,
-                pd.concat([real.assign(run_id=run_id, repetition=r) for r in range(2)]))
+                pd.concat([real.assign(run_id=run_id, cell=cell, repetition=r)
+                           for r in range(2)]))
     trials = pd.concat([pd.read_parquet(root / j / store.TRIALS_FILE) for j in "01"])
     store.write_frame_parquet(root / store.TRIALS_FILE, trials)
     store.write_json(root / store.METADATA_FILE, {"run_id": "host:sweep", "jobs": ["0", "1"]})

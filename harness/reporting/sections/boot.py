@@ -7,6 +7,7 @@ import pandas as pd
 
 from harness.analysis.stages import BootStages
 from harness.analysis.summary import measured_trials
+from harness.plan import TIMELINE_SUFFIX
 from harness.results import store
 from harness.results.records import STATUS_OK
 
@@ -20,7 +21,7 @@ def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]
     measured = measured_trials(trials)
     ok = measured[(measured["status"] == STATUS_OK) & measured["launch_s"].notna()]
     found = False
-    for cell, rows in ok.groupby("cell", sort=False):
+    for cell, rows in ok.groupby(ok["cell"].str.removesuffix(TIMELINE_SUFFIX), sort=False):
         on = rows.loc[rows["timeline"], "launch_s"]
         off = rows.loc[~rows["timeline"], "launch_s"]
         if on.empty or off.empty:

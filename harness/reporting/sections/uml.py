@@ -21,6 +21,14 @@ def plain_trials(trials: pd.DataFrame, timeline: bool = False) -> pd.DataFrame:
     return trials[(recorded.astype(bool) == timeline) & (appended == "")]
 
 
+def stage_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The plain timeline trials whose stages are set side by side: the launch workload's
+    where the run has it (its last stage is a bare close; another workload's is its work)."""
+    timed = plain_trials(trials, timeline=True)
+    launch = timed[timed["workload"] == "launch"]
+    return launch if len(launch) else timed
+
+
 def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
     """UML against the other backend of the run, when a run has UML and exactly one other;
     on the plain trials (those without a timeline), or the timeline ones if that is all."""
