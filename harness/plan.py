@@ -14,9 +14,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
+from harness.results.records import TIMELINE_SUFFIX
 from harness.results.resume import cell_identity
-
-TIMELINE_SUFFIX = "/timeline"  # a timeline (verbose) trial is slower: never the same cell
 
 
 def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:

@@ -18,6 +18,9 @@ from typing import Any
 
 SCHEMA_VERSION = 3
 
+# A timeline (verbose) trial is slower: its cell label ends so, never read as the plain cell.
+TIMELINE_SUFFIX = "/timeline"
+
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"

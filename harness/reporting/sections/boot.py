@@ -7,9 +7,8 @@ import pandas as pd
 
 from harness.analysis.stages import BootStages
 from harness.analysis.summary import measured_trials
-from harness.plan import TIMELINE_SUFFIX
 from harness.results import store
-from harness.results.records import STATUS_OK
+from harness.results.records import STATUS_OK, TIMELINE_SUFFIX
 
 
 def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
