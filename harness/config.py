@@ -102,6 +102,11 @@ class OperationsWorkloadConf(WorkloadConf):
 
 
 @dataclass
+class CallsWorkloadConf(WorkloadConf):
+    count: int = 200  # calls per trial
+
+
+@dataclass
 class PathsConf:
     results_dir: str = "results"  # run outputs: results/<experiment>/<timestamp>/
     cache_dir: str = "${lgbench_cache:}"  # appliances, probe verdicts; per user (host/trust.py)
@@ -164,6 +169,7 @@ def register_configs() -> None:
     cs.store(group="workload", name="inspect_schema", node=InspectWorkloadConf)
     cs.store(group="workload", name="multi_guest_schema", node=MultiGuestWorkloadConf)
     cs.store(group="workload", name="operations_schema", node=OperationsWorkloadConf)
+    cs.store(group="workload", name="calls_schema", node=CallsWorkloadConf)
 
 
 def auto_runs_problems(cfg: Any) -> list[str]:

@@ -59,6 +59,9 @@ class FakeHandle:
     def rm(self, path: str) -> None:
         del self.files[path]
 
+    def ping_daemon(self) -> None:
+        """A round trip to no daemon: instant."""
+
     def set_event_callback(self, callback: Any, events: int) -> None:
         """Fake appliances print nothing."""
 

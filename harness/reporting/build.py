@@ -28,6 +28,7 @@ from harness.analysis.stages import (
 from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.analysis.uml_claims import check_claims
+from harness.analysis.uml_shim import has_both_channels, shim_cost
 from harness.plotting.client_limit import connection_waits
 from harness.plotting.comparison import ratio_chart
 from harness.plotting.distribution import cell_times, status_bars
@@ -46,7 +47,12 @@ from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
 from harness.reporting.sections.summary import displayed, seed_expectation, timed_rows
 from harness.reporting.sections.transfer import transfer_section
-from harness.reporting.sections.uml import comparison_section, stage_trials, uml_comparison
+from harness.reporting.sections.uml import (
+    comparison_section,
+    shim_section,
+    stage_trials,
+    uml_comparison,
+)
 from harness.results import store
 from harness.results.records import STATUS_OK, STATUSES
 
@@ -66,6 +72,7 @@ class Analysis:
     comparison: pd.DataFrame | None  # UML against the one other backend
     stage_comparison: pd.DataFrame | None  # UML against it per boot stage (timeline=true)
     uml_claims: pd.DataFrame | None  # the seed's UML sentences checked against the comparison
+    shim_cost: pd.DataFrame | None  # UML: lgbench's relay against a direct channel
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
     operations: pd.DataFrame | None  # workload=operations: per strategy and M
@@ -105,9 +112,10 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
         host = next((m["host"] for m in metadata if m.get("host")), {})
         virt = host.get("virtual_machine") or host.get("virtualization")  # older runs
         claims = check_claims(comparison, trials, virt or "")
+    shim = shim_cost(trials, seed) if has_both_channels(trials) else None
     return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
-                    reference, comparison, by_stage, claims, boot, client_limit, operations,
-                    pays_off, appliances, cell_warnings(trials, metadata))
+                    reference, comparison, by_stage, claims, shim, boot, client_limit,
+                    operations, pays_off, appliances, cell_warnings(trials, metadata))
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
@@ -129,6 +137,8 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
         store.write_csv(out_dir / store.CLIENT_LIMIT_FILE, found.client_limit)
     if found.operations is not None:
         store.write_csv(out_dir / store.OPERATIONS_FILE, found.operations)
+    if found.shim_cost is not None:
+        store.write_csv(out_dir / store.SHIM_COST_FILE, found.shim_cost)
     if found.appliances is not None:
         store.write_csv(out_dir / store.APPLIANCES_FILE, found.appliances)
     if found.boot is not None:
@@ -283,6 +293,8 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     if found.comparison is not None:
         parts += ["", *comparison_section(found.comparison, trials, found.stage_comparison,
                                           found.uml_claims)]
+    if found.shim_cost is not None:
+        parts += ["", *shim_section(found.shim_cost)]
     if found.boot is not None:
         parts += ["", *boot_section(found.boot, trials, timeline_plots)]
     if inspection.has_inspection(trials):

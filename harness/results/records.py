@@ -33,7 +33,7 @@ STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_UNSUPPORTED, STATUS_
 RUNNER_COLUMNS = ("launch_s", "total_s", "makespan_s")  # every trial's, whatever the workload
 TIMED_COLUMNS = (*RUNNER_COLUMNS, "connected_s", "upload_s", "download_s",
                  "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s",
-                 "operations_s", "per_operation_s", "first_operation_s")
+                 "operations_s", "per_operation_s", "first_operation_s", "calls_s", "call_s")
 
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.

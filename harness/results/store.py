@@ -28,6 +28,7 @@ COMPARISON_FILE = "comparison.csv"  # UML against the other backend
 CLIENT_LIMIT_FILE = "client_limit.csv"  # libvirt cells past a max_clients of their own
 OPERATIONS_FILE = "operations.csv"  # workload=operations: per strategy and M
 APPLIANCES_FILE = "appliances.csv"  # several appliance kinds: each against cached-hot
+SHIM_COST_FILE = "shim_cost.csv"  # UML: lgbench's relay against a direct channel
 REPORT_FILE = "report.md"
 
 

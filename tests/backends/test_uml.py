@@ -397,13 +397,35 @@ def test_the_lean_kernel_words_leave_out_the_ttys_udev_would_process(backend: Um
 
 
 @pytest.mark.appliance
-def test_a_direct_channel_launches_without_the_relay_and_says_so_in_rows(cache_dir: Path,
-                                                                        tmp_path: Path) -> None:
-    result = lgbench(cache_dir, "backend.relay=direct", f"append='{LEAN}'", "runs=1",
-                     "warmup=0", f"hydra.run.dir={tmp_path}")
+def test_a_direct_channel_launches_and_answers_calls_without_the_relay(cache_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    """The shim's cost is measured against this channel: launch, then small calls over it."""
+    result = lgbench(cache_dir, "backend.relay=direct", f"append='{LEAN}'", "workload=calls",
+                     "workload.count=20", "runs=1", "warmup=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = pd.read_parquet(tmp_path / "trials.parquet").to_dict("records")
     assert row["status"] == "ok", row["error"]
-    assert (row["uml_channel"], row["append"]) == ("direct", LEAN)
+    assert (row["uml_channel"], row["append"], row["calls"]) == ("direct", LEAN, 20)
+    assert 0 < row["call_s"] < 1.0 and row["calls_s"] < row["total_s"]  # a call: ~65 ms
     assert row["cell"].endswith("/channel-direct/append[pty.legacy_count=0,con=none,ssl=none]")
+    assert uml_gone()
+
+
+@pytest.mark.appliance
+def test_a_tiny_search_over_uml_settings_measures_what_it_returns(cache_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """experiment=tune_launch_uml with two real cells (the channel searched, the rest fixed):
+    each cell ran with the channel it was given, and the best printed is the faster one."""
+    result = lgbench(cache_dir, "experiment=tune_launch_uml", f"append='{LEAN}'", "memsize=512",
+                     "appliance=cached", "runs=1", "warmup=0", "hydra.sweeper.n_trials=2",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    assert set(trials["status"]) == {"ok"} and len(trials) == 2
+    assert all(("/channel-direct" in row.cell) == (row.uml_channel == "direct")
+               for row in trials.itertuples())
+    best = trials.loc[trials["total_s"].idxmin()]
+    said = result.stdout.split("measure it again with:")[1]
+    assert f"median total_s {best['total_s']:.3f} s" in result.stdout
+    assert ("backend.relay=direct" in said) == (best["uml_channel"] == "direct")
     assert uml_gone()

@@ -44,6 +44,7 @@ BAD_INPUT = [
     ("workload=operations workload.strategy=x", ["workload.strategy must be one of", "(got x)"]),
     ("workload=operations workload.count=0", ["workload.count must be at least 1 (got 0)"]),
     ("workload=operations workload.image=nosuch", ["workload.image: no recipe named"]),
+    ("workload=calls workload.count=0", ["workload.count must be at least 1 (got 0)"]),
     ("workload=multi_guest workload.mode=mixed", ["workload.mode must be one of", "(got mixed)"]),
     ("workload=multi_guest workload.guests=0", ["workload.guests must be at least 1"]),
     ("workload=multi_guest workload.images=[linux-lvm,nosuch]",

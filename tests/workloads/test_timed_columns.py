@@ -8,7 +8,7 @@ import importlib
 from harness.results.records import TIMED_COLUMNS
 from harness.workloads.base import Workload
 
-MODULES = ("launch", "transfer", "inspect", "multi_guest")
+MODULES = ("launch", "transfer", "inspect", "multi_guest", "operations", "calls")
 
 
 def test_every_workloads_timed_columns_are_in_timed_columns() -> None:
