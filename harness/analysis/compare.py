@@ -159,12 +159,19 @@ def matching_keys(trials: pd.DataFrame, by: str) -> list[str]:
     return keys
 
 
+def trials_to_confirm(rows: int, alpha: float = ALPHA) -> int:
+    """Trials a side from which a two-sided Mann-Whitney p (at least twice smallest_p) can
+    pass Holm's correction over `rows` comparisons."""
+    return trials_needed(alpha / (2 * rows))
+
+
 def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm: float,
-                  n_a: int, n_b: int) -> str:
+                  n_a: int, n_b: int, rows: int = 1) -> str:
     """What a reader takes away, in one wording everywhere: which side is slower, by how much,
     the CI of that factor and the Holm-corrected p, e.g. "libvirt 1.19x slower (95% CI
     1.08-1.33, p=0.004)". "likely" when the CI excludes 1 but the test does not confirm it
-    after Holm's correction; "no clear difference" when the CI holds 1.
+    after Holm's correction over `rows` comparisons, saying so when these sizes never could;
+    "no clear difference" when the CI holds 1.
     """
     if np.isnan(low):
         return "too few trials to tell"
@@ -176,6 +183,9 @@ def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm:
     else:
         return f"no clear difference (95% CI of the ratio {low:.2f}-{high:.2f}{p})"
     sureness = "" if p_holm < ALPHA else "likely "
+    if sureness and 2 * smallest_p(n_a, n_b) * rows >= ALPHA:
+        p += (f"; {min(n_a, n_b)} trials a side cannot confirm it over {rows} comparisons, "
+              f"{trials_to_confirm(rows)} can")
     return (f"{candidate} {sureness}{factor:.2f}x {direction} "
             f"(95% CI {interval[0]:.2f}-{interval[1]:.2f}{p})")
 
@@ -230,7 +240,7 @@ def with_verdicts(result: pd.DataFrame) -> pd.DataFrame:
     result["p_holm"] = holm(result["p_value"])
     result["verdict"] = [
         plain_verdict(str(row.candidate), row.ratio, row.ratio_ci_low, row.ratio_ci_high,
-                      row.p_holm, row.n_baseline, row.n_candidate)
+                      row.p_holm, row.n_baseline, row.n_candidate, len(result))
         for row in result.itertuples()]
     return result
 

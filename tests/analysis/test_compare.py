@@ -17,6 +17,7 @@ from harness.analysis.compare import (
     ratio_of_medians,
     smallest_p,
     trials_needed,
+    trials_to_confirm,
 )
 from harness.reporting.sections.uml import stage_trials, uml_comparison
 
@@ -173,3 +174,22 @@ def test_the_stage_table_sets_launch_trials_side_by_side_where_the_run_has_them(
     assert set(stage_trials(trials)["launch_s"]) == {5.0}
     transfers = trials[trials["workload"] == "transfer"]
     assert set(stage_trials(transfers)["launch_s"]) == {9.0}
+
+
+@pytest.mark.parametrize(("n", "sure"), [(5, False), (6, True)])
+def test_a_verdict_says_when_its_sizes_could_never_confirm_it_after_holm(n, sure):
+    """Twelve rows, every one fully separated: from 5 a side the smallest two-sided p (0.008)
+    times 12 stays above 0.05, so every verdict is "likely" and says 6 would do; from 6 a
+    side each is confirmed."""
+    rng = np.random.default_rng(7)
+    trials = pd.DataFrame([r for size in range(12) for r in (
+        rows("tcg", 10 + rng.normal(0, 0.1, n), workload="transfer", size_bytes=size)
+        + rows("uml", 12 + rng.normal(0, 0.1, n), workload="transfer", size_bytes=size))])
+    verdicts = compare_backends(trials, "tcg", "uml", metrics=["launch_s"])["verdict"]
+    assert len(verdicts) == 12 and trials_to_confirm(12) == 6
+    if sure:
+        assert not verdicts.str.contains("likely").any()
+    else:
+        assert verdicts.str.contains(
+            "likely .*; 5 trials a side cannot confirm it over 12 comparisons, 6 can",
+            regex=True).all()

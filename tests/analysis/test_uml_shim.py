@@ -6,8 +6,8 @@ from helpers.rows import store_run, trial
 
 from harness.analysis.uml_shim import has_both_channels, shim_cost
 from harness.reporting.build import build_report
-from harness.results import store
 from harness.reporting.sections.uml import shim_section
+from harness.results import store
 
 
 def channel_rows(channel: str, launch: np.ndarray, call: np.ndarray) -> list[dict]:
