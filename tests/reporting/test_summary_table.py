@@ -15,6 +15,13 @@ def test_times_keep_the_decimals_the_noise_supports(stdev, decimals):
     assert noise_decimals(stdev) == decimals
 
 
+@pytest.mark.parametrize("stdev, median, shown", [(1e-5, 2.5e-4, "0.00025"),
+                                                  (0.0, 2.5e-4, "0.00025"),
+                                                  (0.004, 0.051, "0.051")])
+def test_a_sub_millisecond_median_keeps_two_significant_digits(stdev, median, shown):
+    assert f"{median:.{noise_decimals(stdev, median)}f}" == shown
+
+
 def summary_of(values_by_cell):
     return summarize(pd.DataFrame([
         trial(cell=cell, repetition=r, launch_s=v, total_s=v + 0.5)

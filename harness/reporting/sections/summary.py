@@ -42,12 +42,16 @@ TIME_COLUMNS = ("median", "ci_low", "ci_high", "mean", "stdev", "min", "max")
 RATE_COLUMNS = ("success_rate", "ci_level")
 
 
-def noise_decimals(stdev: float) -> int:
-    """Decimals that the noise supports: down to a tenth of the standard deviation (0 to 3;
-    3 where there is no spread to judge by). 0.12 s -> 2, 2.1 s -> 1, 15 s -> 0."""
+def noise_decimals(stdev: float, median: float = 1.0) -> int:
+    """Decimals that the noise supports: down to a tenth of the standard deviation (0 to 3,
+    or more where the median needs them for two significant digits, as a 0.25 ms call does;
+    that many where there is no spread to judge by). 0.12 s -> 2, 2.1 s -> 1, 15 s -> 0."""
+    most = 3
+    if np.isfinite(median) and 0 < abs(median) < 0.01:
+        most = int(1 - np.floor(np.log10(abs(median))))
     if not np.isfinite(stdev) or stdev <= 0:
-        return 3
-    return int(np.clip(-np.floor(np.log10(stdev / 10)), 0, 3))
+        return most
+    return int(np.clip(-np.floor(np.log10(stdev / 10)), 0, most))
 
 
 def displayed(timed: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -63,7 +67,7 @@ def displayed(timed: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             columns.append(column)
     shown = timed[columns].astype(object)
     for index, row in timed.iterrows():
-        decimals = noise_decimals(row["stdev"])
+        decimals = noise_decimals(row["stdev"], row["median"])
         for column in (c for c in columns if c in (*TIME_COLUMNS, *RATE_COLUMNS)):
             places = 3 if column in RATE_COLUMNS else decimals
             shown.at[index, column] = "" if pd.isna(row[column]) else f"{row[column]:.{places}f}"
