@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.matrix import record_fault
 from helpers.rows import trial
 
 from harness.reporting.sections.inspection import (
@@ -63,6 +67,29 @@ def test_a_qcow2_named_img_is_opened_as_qcow2(tmp_path):
 def test_a_device_node_that_is_no_disk_is_refused():
     with pytest.raises(WorkloadError, match="/dev/null: not a file or block device"):
         find_image("/dev/null", Path("/nonexistent"))
+
+
+def test_an_image_its_reader_may_not_read_is_refused_with_the_reason():
+    """Root reads any file, so this is the case of a user without root: qemu-img's own
+    "Permission denied" must reach the row, not a guess or a traceback."""
+    folder = Path(tempfile.mkdtemp(prefix="lgbench-unreadable-", dir="/var/tmp"))
+    try:
+        folder.chmod(0o755)
+        image = folder / "disk.img"
+        image.write_bytes(b"\0" * 4096)
+        image.chmod(0o000)
+        probe = (f"from pathlib import Path\nfrom harness.workloads.inspect import find_image\n"
+                 f"find_image({str(image)!r}, Path('/nonexistent'))")
+        result = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                 "--clear-groups", sys.executable, "-c", probe],
+                                capture_output=True, text=True)
+        assert result.returncode != 0
+        assert "qemu-img cannot read it" in result.stderr
+        assert "Permission denied" in result.stderr
+        record_fault("an image without read permission, inspected by a user without root",
+                     result.stderr.strip().splitlines()[-1].replace(str(folder), "<tmp>"))
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_the_identity_changes_when_the_image_is_written(tmp_path):
