@@ -40,6 +40,9 @@ from harness.workloads.base import Workload, WorkloadError
 log = logging.getLogger(__name__)
 FORK = multiprocessing.get_context("fork")
 MEMORY_SAMPLE_S = 0.5  # how often a repetition samples the host's memory in use
+# After a repetition whose every instance answered, how long what they started may take to
+# end on its own (UML's relay ends its helpers once the channel closes) before it is killed.
+SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
     workers = []
     results: dict[int, list[dict[str, Any]]] = {}
     host_memory = [memory.host_used_mib()]
+    all_answered = False
     try:
         for i in range(instances):
             instance_dir = tmpdir / str(i)
@@ -187,7 +191,10 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
                                    "error": f"worker exited without a result (code {exitcode})"}]
                 if progress is not None:
                     progress.instance_finished(len(results), instances)
+        all_answered = not waiting
     finally:
+        if all_answered:
+            _let_workers_settle(workers)
         killed = _end_workers(workers, backend, tmpdir)
     if killed:
         log.warning("killed leftover processes %s", killed)
@@ -212,6 +219,16 @@ def _lead_group(pid: int) -> None:
         os.setpgid(pid, pid)
     except (PermissionError, ProcessLookupError):
         pass
+
+
+def _let_workers_settle(workers: list) -> None:
+    """Wait up to SETTLE_S for the workers' groups to empty, so a helper ending itself
+    is not reported (and killed) as a leftover."""
+    deadline = time.monotonic() + SETTLE_S
+    for _, worker, _ in workers:
+        while (set(processes.group_members(worker.pid)) - {worker.pid}
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
 
 
 def _end_workers(workers: list, backend: Backend, tmpdir: Path) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -202,6 +203,39 @@ def test_a_timeout_kills_every_parallel_instance(tmp_path, hot, repetition_dirs,
     assert [(r.instance, r.status) for r in rows] == [(0, "timeout"), (1, "timeout")]
     killed = assert_cleaned_up(repetition_dirs, caplog, started)
     assert len(killed) == 2 and killed == children(started)
+
+
+class HelperLeavingBackend(FakeBackend):
+    """Its handle's close leaves a helper running `helper_s` in the worker's group, as UML's
+    relay does for a moment after the channel closes (it ends UML's helpers, then itself)."""
+
+    def __init__(self, helper_s: float) -> None:
+        super().__init__()
+        self.helper_s = helper_s
+
+    def create_handle(self, *args):
+        handle = super().create_handle(*args)
+        close = handle.close
+
+        def close_leaving_a_helper() -> None:
+            close()
+            subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({self.helper_s})"])
+
+        handle.close = close_leaving_a_helper
+        return handle
+
+
+@pytest.mark.parametrize(("helper_s", "reported"), [(0.3, False), (3600, True)],
+                         ids=["ends-itself", "lingers"])
+def test_a_helper_ending_itself_after_close_is_not_a_leftover(tmp_path, hot, repetition_dirs,
+                                                              caplog, started, helper_s,
+                                                              reported):
+    caplog.set_level(logging.WARNING, logger="harness.execution.runner")
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), HelperLeavingBackend(helper_s), hot)
+    assert [r.status for r in rows] == ["ok"]
+    killed = assert_cleaned_up(repetition_dirs, caplog, started)
+    helper = list(started_processes(started))[-1]  # the last process the trial started
+    assert (helper in killed) == reported
 
 
 def test_parallel_instances_overlap_and_get_a_makespan(tmp_path, hot, repetition_dirs, caplog,
