@@ -145,7 +145,21 @@ def disk_of(handle: Any, filesystem: str) -> str:
     members = {uuid.replace("-", "") for uuid in handle.vgpvuuids(group)}
     physical = next(pv["pv_name"] for pv in handle.pvs_full()
                     if _text(pv["pv_uuid"]) in members)
-    return handle.part_to_dev(physical) if physical in handle.list_partitions() else physical
+    partitions = handle.list_partitions()
+    if physical in partitions:
+        return handle.part_to_dev(physical)
+    if physical in handle.list_devices():
+        return physical
+    # LVM named a device this appliance does not have (seen once in CI: /dev/sdb2 in a
+    # one-disk appliance): ask each partition for its physical volume's UUID instead.
+    for partition in partitions:
+        try:
+            if _text(handle.pvuuid(partition)).replace("-", "") in members:
+                return handle.part_to_dev(partition)
+        except RuntimeError:  # not a physical volume
+            continue
+    raise RuntimeError(f"no disk of this appliance holds volume group {group} "
+                       f"(LVM names {physical})")
 
 
 def _text(value: str | bytes) -> str:

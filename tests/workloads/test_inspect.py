@@ -23,7 +23,7 @@ from harness.reporting.sections.inspection import (
 from harness.workloads.base import WorkloadError
 from harness.workloads.guests import inspection_cache
 from harness.workloads.inspect import InspectWorkload, find_image
-from harness.workloads.multi_guest import MultiGuestWorkload
+from harness.workloads.multi_guest import MultiGuestWorkload, disk_of
 
 
 def test_a_missing_image_is_named_with_the_recipes(tmp_path):
@@ -204,3 +204,43 @@ def test_bad_images_give_error_rows_not_tracebacks(run_lgbench, tmp_path, image)
     trials = pd.read_parquet(tmp_path / "run" / "trials.parquet")
     assert list(trials["status"]) == ["error"] * 3
     assert trials["error"].str.contains("no such file|empty file").all()
+
+
+class OneDiskLvm:
+    """The guestfs calls disk_of makes, for a one-disk appliance whose volume group lgbench
+    sits on /dev/sda2 while LVM's listing names /dev/sdb2 (as it did once in CI)."""
+
+    def list_devices(self):
+        return ["/dev/sda"]
+
+    def list_partitions(self):
+        return ["/dev/sda1", "/dev/sda2"]
+
+    def part_to_dev(self, partition):
+        return partition[:-1]
+
+    def lvm_canonical_lv_name(self, lv):
+        return "/dev/lgbench/root"
+
+    def vgpvuuids(self, group):
+        return ["abc-def"]
+
+    def pvs_full(self):
+        return [{"pv_name": "/dev/sdb2", "pv_uuid": b"abcdef"}]
+
+    def pvuuid(self, device):
+        if device != "/dev/sda2":
+            raise RuntimeError(f"{device}: not a physical volume")
+        return "abc-def"
+
+
+def test_a_logical_volume_on_a_device_lvm_misnames_is_found_on_its_real_disk():
+    assert disk_of(OneDiskLvm(), "/dev/lgbench/root") == "/dev/sda"
+
+
+def test_a_volume_group_on_no_disk_of_the_appliance_is_an_error_naming_it():
+    handle = OneDiskLvm()
+    handle.vgpvuuids = lambda group: ["other"]
+    handle.pvs_full = lambda: [{"pv_name": "/dev/sdb2", "pv_uuid": "other"}]
+    with pytest.raises(RuntimeError, match="volume group lgbench.*/dev/sdb2"):
+        disk_of(handle, "/dev/lgbench/root")
