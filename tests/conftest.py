@@ -1,6 +1,7 @@
 """Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, the session's shared
-folders for guest images and the appliance cache, and the libvirt daemons the session started
-stopped at its end. Helpers live in tests/helpers/."""
+folders for guest images and the appliance cache, the libvirt daemons the session started
+stopped at its end, and the unprivileged attacker with the folder it plants in
+(tests/helpers/attacker.py). Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import matplotlib
 import psutil
 import pytest
 from helpers import matrix
+from helpers.attacker import attacker, public  # noqa: F401  (fixtures for attack tests)
 from helpers.lgbench import run_lgbench_in
 
 matplotlib.use("Agg")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ class CachedAppliance(Appliance):
 
     def before_trial(self) -> None:
         if self.cache_state == "cold":
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir.mkdir(parents=True)
+            trust.remove_tree(self.dir, ignore_errors=True)
+            trust.secure_folder(self.dir)
 
     def configure(self, handle: Any) -> None:
         handle.set_cachedir(str(self.dir))

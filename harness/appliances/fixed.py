@@ -62,17 +62,17 @@ def build_fixed(directory: Path) -> None:
     env = {**os.environ, "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
     result = processes.run_in_group(["libguestfs-make-fixed-appliance", str(staging)], env=env)
     if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
+        trust.remove_tree(staging, ignore_errors=True)
         raise ApplianceError(f"libguestfs-make-fixed-appliance failed: {result.stderr.strip()}")
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.rename(directory)
+    trust.remove_tree(directory, ignore_errors=True)
+    trust.move(staging, directory)
 
 
 def _staging_folder(directory: Path) -> Path:
     """A new folder beside `directory` that nobody else can have planted (mkdtemp is
     exclusive), readable by libvirt's qemu once renamed into place."""
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    staging.chmod(0o755)
+    trust.set_mode(staging, 0o755)
     return staging
 
 
@@ -91,8 +91,8 @@ def copy_sparse(source: Path, directory: Path) -> None:
     result = subprocess.run(["cp", "-rT", "--sparse=always", str(source), str(staging)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
+        trust.remove_tree(staging, ignore_errors=True)
         raise ApplianceError(f"copying the fixed appliance to {directory} failed: "
                              f"{result.stderr.strip()}")
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.rename(directory)
+    trust.remove_tree(directory, ignore_errors=True)
+    trust.move(staging, directory)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend
+from harness.host import trust
 
 
 class FakeHandle:
@@ -51,7 +52,7 @@ class FakeHandle:
         data = self.files[remote]
         if self.corrupt:  # one flipped bit, as a faulty channel would
             data = bytes([data[0] ^ 1]) + data[1:]
-        Path(filename).write_bytes(data)
+        trust.write_bytes(Path(filename), data)
 
     def checksum(self, csumtype: str, path: str) -> str:
         return hashlib.new(csumtype, self.files[path]).hexdigest()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from harness.host import trust
 from harness.workloads.guests import domains
 from harness.workloads.guests.disk import MiB
 from harness.workloads.guests.recipes import (
@@ -60,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lgbench-images: error: {message}", file=sys.stderr)
         return 2
 
+    try:
+        if os.path.lexists(images_dir) or args.command in ("build", "define"):
+            trust.secure_folder(images_dir)  # its images are executed by qemu, listed, deleted
+    except trust.UntrustedPath as exc:
+        return error(f"--images-dir: {exc}")
     if args.command == "recipes":
         for name, recipe in RECIPES.items():
             built = "built" if image_path(name, images_dir).exists() else "not built"

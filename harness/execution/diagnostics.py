@@ -5,7 +5,6 @@ guestfs-faq(1) ask for its output before anything else)."""
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from harness.appliances.base import Appliance
 from harness.backends.base import Backend, handle_environment
-from harness.host import processes
+from harness.host import processes, trust
 from harness.plan import CellPlan
 from harness.results.records import STATUS_ERROR
 
@@ -48,7 +47,7 @@ def run_test_tool(backend: Backend, appliance: Appliance, plan: CellPlan,
         appliance.configure(handle)
         env = handle_environment(handle)
         handle.close()
-        with open(output, "w") as out:
+        with trust.create_file(output) as out:
             process = subprocess.Popen([TEST_TOOL, "-t", str(TEST_TOOL_TIMEOUT_S)], env=env,
                                        stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
@@ -61,7 +60,7 @@ def run_test_tool(backend: Backend, appliance: Appliance, plan: CellPlan,
             processes.kill_group(process.pid)
             process.wait()
         processes.kill_referencing(str(tmpdir))
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        trust.remove_tree(tmpdir, ignore_errors=True)
     lines = output.read_text(errors="replace").strip().splitlines()
     errors = [line for line in lines if "error:" in line]
     return {"file": str(output), "exit_status": status,

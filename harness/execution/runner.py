@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 import traceback
@@ -25,7 +24,7 @@ from harness.analysis.precision import STOP_RUNS
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
 from harness.execution.progress import Progress
-from harness.host import feasibility, memory, page_cache, processes
+from harness.host import feasibility, memory, page_cache, processes, trust
 from harness.plan import CellPlan
 from harness.results.records import (
     STATUS_ERROR,
@@ -158,7 +157,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
         dropped = {"page_cache_dropped_mib": page_cache.drop()}
     instances = plan.instances(rep)
     tmpdir = Path(tempfile.mkdtemp(prefix="lgb-"))
-    tmpdir.chmod(0o755)  # libvirt's qemu runs as another user and must reach the overlays
+    trust.set_mode(tmpdir, 0o755)  # libvirt's qemu runs as another user and must reach the overlays
     barrier = FORK.Barrier(instances)
     workers = []
     results: dict[int, list[dict[str, Any]]] = {}
@@ -167,7 +166,7 @@ def run_repetition(plan: CellPlan, backend: Backend, appliance: Appliance, workl
     try:
         for i in range(instances):
             instance_dir = tmpdir / str(i)
-            instance_dir.mkdir(mode=0o755)
+            trust.secure_folder(instance_dir)
             receive, send = FORK.Pipe(duplex=False)
             job = Instance(backend, appliance, workload, plan, instance_dir)
             worker = FORK.Process(target=_worker, args=(job, barrier, send), daemon=True)
@@ -240,7 +239,7 @@ def _end_workers(workers: list, backend: Backend, tmpdir: Path) -> list[int]:
         worker.join()
         receive.close()
     killed += backend.cleanup(tmpdir)
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    trust.remove_tree(tmpdir, ignore_errors=True)
     return sorted(set(killed) - {w.pid for _, w, _ in workers})
 
 

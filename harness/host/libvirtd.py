@@ -162,6 +162,6 @@ def restore_limits(state_dir: Path) -> dict[str, int] | None:
         return None
     saved = json.loads(text)
     set_limits(**saved)
-    path.unlink()
+    trust.remove(path)
     log.info("libvirtd limits restored: %s", saved)
     return saved

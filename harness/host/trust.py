@@ -1,12 +1,14 @@
-"""What lgbench trusts on disk, and the checks that earn that trust.
+"""What lgbench trusts on disk, and the checks that earn that trust: the one place that makes
+folders, writes, reads back, moves, removes or chmods what lgbench owns.
 
 lgbench runs as root and executes, loads or reports what it finds in its cache (the UML preload
-library, the KVM verdict, appliances, guest images, inspection results) and its results folder.
-Like libguestfs with its own cache, it uses a folder only when the effective user owns it,
-nobody else can write to it, and nobody else can swap it through a parent; and a cached file
-only when it is a regular file of that user that nobody else can write. Files are written to a
-new name created with O_EXCL|O_NOFOLLOW and renamed over the target, so a symlink planted at
-the target is replaced, never followed.
+library, the KVM verdict, appliances, guest images, inspection results), its results folders and
+the SLURM cluster's state. Like libguestfs with its own cache, it uses a folder only when the
+effective user owns it, nobody else can write to it, and nobody else can swap it through a
+parent; and a file it reads back only when it is a regular file of that user that nobody else
+can write. Files are written to a new name created with O_EXCL|O_NOFOLLOW and renamed over the
+target, so a symlink planted at the target is replaced, never followed; removals and mode
+changes never follow links either. tests/test_trust_boundary.py fails on a write anywhere else.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import errno
 import logging
 import os
 import pwd
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -102,6 +106,20 @@ def secure_folder(path: Path, private: bool = False) -> Path:
     return path
 
 
+def private_folder(path: Path) -> Path:
+    """A folder only the user can enter (daemon state, keys, sockets): made 0700 when missing;
+    when present, refused unless it is the user's own folder with mode 0700 exactly, since
+    anything already in a folder someone else could enter might have been planted."""
+    path = Path(os.path.abspath(path))
+    existed = os.path.lexists(path)
+    secure_folder(path, private=True)
+    mode = stat.S_IMODE(os.lstat(path).st_mode)
+    if existed and mode != 0o700:
+        raise UntrustedPath(f"will not use {path}: its mode is {mode:04o}, not 0700, so others "
+                            f"may have put files in it; remove it (it is made afresh)")
+    return path
+
+
 MIN_FREE_BYTES = 1 << 20  # less than this left in a folder, and its first rows would not fit
 
 
@@ -142,6 +160,22 @@ def read_trusted(path: Path) -> bytes | None:
         if problem:
             return _discard(path, problem)
         return f.read()
+
+
+def read_own(path: Path) -> bytes | None:
+    """The bytes of the user's own regular file at `path` (a run's figure, a daemon's pid
+    file), opened without following a link; None when there is none or it is anything else.
+    Unlike read_trusted, nothing is removed: the file is not lgbench's to rebuild."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        return None if file_problem(os.fstat(f.fileno())) else f.read()
 
 
 def file_problem(st: os.stat_result) -> str | None:
@@ -215,3 +249,69 @@ def atomic_write(path: Path, write: Callable[[str], None], mode: int = 0o644) ->
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """`data` as the file `path`, written atomically (atomic_write)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), mode)
+
+
+def write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """`text` as the file `path`, written atomically (atomic_write)."""
+    write_bytes(path, text.encode(), mode)
+
+
+def create_file(path: Path, mode: int = 0o644) -> BinaryIO:
+    """A new file at `path` for output written as it comes (a log, a program's stdout):
+    whatever was there is removed first (a link itself, never its target) and the file is
+    created with O_EXCL|O_NOFOLLOW, so nothing planted can redirect it."""
+    remove(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    return os.fdopen(fd, "wb")
+
+
+def remove(path: Path) -> None:
+    """Remove the file or link at `path` (a link itself, never what it points to); nothing
+    there is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path: Path, ignore_errors: bool = False) -> None:
+    """Remove the folder `path` and everything in it without following any link: a link at
+    `path` or inside it is removed itself (shutil.rmtree works through file descriptors on
+    Linux, so a link swapped in meanwhile is not followed either)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        remove(path)
+        return
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """chmod `path`, refusing to follow a link planted there (ELOOP)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def move(source: Path, target: Path) -> None:
+    """Rename `source` to `target` in the same file system (into folders lgbench checked): a
+    link at either is moved or replaced, never followed."""
+    os.replace(source, target)
+
+
+def write_kernel_setting(path: Path, text: str) -> None:
+    """Write a kernel setting under /proc/sys (e.g. vm/drop_caches); nothing else."""
+    if not os.path.abspath(path).startswith("/proc/sys/"):
+        raise ValueError(f"{path} is not a kernel setting under /proc/sys")
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "w") as control:
+        control.write(text)

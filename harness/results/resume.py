@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.host import trust
 from harness.results import store
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
@@ -92,10 +92,10 @@ def set_aside(run_dir: Path) -> Path | None:
             not (run_dir / store.TRIALS_FILE).exists():
         return None
     aside = run_dir / SUPERSEDED_DIR / time.strftime("%Y-%m-%d_%H-%M-%S")
-    aside.mkdir(parents=True, exist_ok=True)
+    trust.secure_folder(aside)
     for path in run_dir.iterdir():
         if path.name not in (".hydra", SUPERSEDED_DIR) and path.suffix != ".log":
-            shutil.move(str(path), aside / path.name)
+            trust.move(path, aside / path.name)
     return aside
 
 

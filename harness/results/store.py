@@ -1,7 +1,8 @@
 """Atomic writes and reads of run outputs: trials.parquet, summary.csv, metadata.json.
 
-Every write goes to a temporary file in the same folder and is renamed over the target, so a
-reader (or a crash) never sees half a file.
+Every write goes through harness.host.trust: into a folder checked to be the user's own, to a
+temporary file renamed over the target, so a reader (or a crash) never sees half a file and a
+link planted at the target is replaced, never followed.
 """
 
 from __future__ import annotations
@@ -32,28 +33,26 @@ SHIM_COST_FILE = "shim_cost.csv"  # UML: lgbench's relay against a direct channe
 REPORT_FILE = "report.md"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    trust.atomic_write(path, write)
+def _checked(path: Path) -> Path:
+    """`path`, once its folder is made or checked to be the user's own (trust.secure_folder)."""
+    trust.secure_folder(path.parent)
+    return path
 
 
 def write_frame_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    trust.atomic_write(_checked(path), lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    trust.atomic_write(_checked(path), lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def write_json(path: Path, data: Any) -> None:
-    def dump(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-    _atomic_write(path, dump)
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    trust.write_text(_checked(path), text)
 
 
 class TrialWriter:

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from harness.backends.base import handle_environment
-from harness.host import processes
+from harness.host import processes, trust
 from harness.host.accelerator import accel_of_process
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload, WorkloadError
@@ -88,7 +88,7 @@ class OperationsWorkload(Workload):
         path, fmt = self.image
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b",
                         str(path.resolve()), str(host_dir / OVERLAY)], check=True)
-        (host_dir / PAYLOAD).write_bytes(payload(PAYLOAD_BYTES, self.seed))
+        trust.write_bytes(host_dir / PAYLOAD, payload(PAYLOAD_BYTES, self.seed))
         self.expected = sha256_file(host_dir / PAYLOAD)
         self.host_dir = host_dir
 
@@ -139,7 +139,7 @@ class OperationsWorkload(Workload):
         output = self.host_dir / "guestfish.out"
         accel = ""
         for _ in range(self.count):
-            with Timer() as timer, open(output, "w") as out:
+            with Timer() as timer, trust.create_file(output) as out:
                 fish = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=out,
                                         stderr=subprocess.PIPE, text=True)
                 fish.stdin.write(script)
@@ -158,7 +158,7 @@ class OperationsWorkload(Workload):
         """`guestfish --listen` once, then each command its own `guestfish --remote`."""
         errors = self.host_dir / "listen.err"
         # Its forked server keeps the inherited standard error: a pipe there would never end.
-        with Timer() as start, open(errors, "w") as err:
+        with Timer() as start, trust.create_file(errors) as err:
             listening = subprocess.run(["guestfish", "--listen", "--format=qcow2", "-a",
                                         str(self.host_dir / OVERLAY)], env=env,
                                        stdout=subprocess.PIPE, stderr=err, text=True)

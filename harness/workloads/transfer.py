@@ -8,13 +8,13 @@ their MiB/s, and sha_ok; a mismatch is an `error` row, so data is never silently
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.host import trust
 from harness.results.records import STATUS_ERROR
 from harness.workloads.base import OpenHandle, Timer, Workload
 
@@ -68,7 +68,7 @@ class TransferWorkload(Workload):
         """Write and hash the payloads before the timed trial starts."""
         for size in self.sizes:
             source = host_dir / f"up-{size}"
-            source.write_bytes(payload(size, self.seed))
+            trust.write_bytes(source, payload(size, self.seed))
             self.expected[size] = sha256_file(source)
 
     def add_drives(self, handle: Any) -> None:
@@ -91,8 +91,8 @@ class TransferWorkload(Workload):
             handle.download("/payload", str(copy))
         returned = sha256_file(copy)
         handle.rm("/payload")
-        os.unlink(source)
-        os.unlink(copy)
+        trust.remove(source)
+        trust.remove(copy)
         row: dict[str, Any] = {
             "size_bytes": size, "upload_s": up.seconds, "download_s": down.seconds,
             # When each transfer ran, to line up parallel instances (aggregate bandwidth).

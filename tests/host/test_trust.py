@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.attacker import ATTACKER, as_attacker, assert_refused
 from helpers.lgbench import lgbench, within
 
 from harness.appliances import fixed as appliances
 from harness.backends.uml import PRELOAD_SOURCE, build_preload
 from harness.host import accelerator, trust
 
-ATTACKER = "lgbench-attacker"
 PLANTED_LIBRARY = r"""
 #include <stdio.h>
 #include <unistd.h>
@@ -37,44 +37,10 @@ __attribute__((constructor)) static void planted(void) {
 """
 
 
-@pytest.fixture(scope="module")
-def attacker() -> Iterator[pwd.struct_passwd]:
-    """An unprivileged account for the attacks, made for these tests and removed after."""
-    if os.geteuid() != 0:
-        pytest.fail("these tests attack root's lgbench: run them as root (as make test does)")
-    created = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                              "/usr/sbin/nologin", ATTACKER], capture_output=True, text=True)
-    assert created.returncode in (0, 9), created.stderr  # 9: left by an interrupted session
-    yield pwd.getpwnam(ATTACKER)
-    subprocess.run(["userdel", ATTACKER], capture_output=True)
-
-
-def as_attacker(*command: str) -> None:
-    subprocess.run(["runuser", "-u", ATTACKER, "--", *command], check=True, capture_output=True)
-
-
-@pytest.fixture
-def public(attacker: pwd.struct_passwd) -> Iterator[Path]:
-    """A fresh folder in world-writable, sticky /var/tmp, where the attacker plants first."""
-    path = Path(tempfile.mkdtemp(prefix="lgbench-trust-", dir="/var/tmp"))
-    path.chmod(0o1777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def lgbench_as_root(cache: Path, *args: str, tmp: Path) -> subprocess.CompletedProcess:
     """One run into tmp/run with the cache under attack (this process is root)."""
     return lgbench("runs=1", "warmup=0", *args, f"hydra.run.dir={tmp / 'run'}",
                    **within(tmp, cache=cache))
-
-
-def assert_refused(result: subprocess.CompletedProcess, folder: Path, what: str) -> None:
-    """Exit 2 with one line naming the folder and what is wrong; nothing measured."""
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lgbench: error: "), result.stderr
-    assert str(folder) in lines[0] and what in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_a_library_planted_where_root_builds_the_uml_preload_is_never_loaded(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -115,8 +114,7 @@ class UmlBackend(Backend):
         if os.access(SHIM, os.X_OK):
             return SHIM
         wrapper = tmpdir / "lgbench-uml-hv"
-        wrapper.write_text(f'#!/bin/sh\nexec python3 "{SHIM}" "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        trust.write_text(wrapper, f'#!/bin/sh\nexec python3 "{SHIM}" "$@"\n', mode=0o755)
         return wrapper
 
     def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 try:
     from . import relay
-except ImportError:  # run as a program: this folder is sys.path[0]
+except ImportError:  # run as a program, perhaps with PYTHONSAFEPATH (a submitit job): its folder
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import relay  # type: ignore[no-redef]
 
 QEMU = "/usr/bin/qemu-system-x86_64"

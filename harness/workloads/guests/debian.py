@@ -3,7 +3,6 @@ partition; the debootstrap tarball is kept for rebuilds."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -61,7 +60,7 @@ def _remove_tree(tree: Path) -> None:
             mounts.append(point)
     for point in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True)
-    shutil.rmtree(tree, ignore_errors=True)
+    trust.remove_tree(tree, ignore_errors=True)
 
 
 def debootstrap_tarball(images_dir: Path, progress: Log) -> Path:

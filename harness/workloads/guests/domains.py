@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from harness.host import libvirtd
+from harness.host import libvirtd, trust
 from harness.workloads.guests import recipes
 from harness.workloads.guests.disk import Log
 
@@ -75,7 +75,7 @@ def define(recipe: str, images_dir: Path, fmt: str = "raw", accel: str = "auto",
     disk = image
     if fmt == "qcow2":
         disk = overlay_path(name, images_dir)
-        disk.parent.mkdir(mode=0o700, exist_ok=True)
+        trust.secure_folder(disk.parent, private=True)
         created = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
                                   str(image), str(disk)], capture_output=True, text=True)
         if created.returncode != 0:
@@ -88,11 +88,11 @@ def define(recipe: str, images_dir: Path, fmt: str = "raw", accel: str = "auto",
     except libvirtd.LibvirtdError as exc:
         raise DomainError(str(exc)) from exc
     xml = images_dir / f"{name}.xml"
-    xml.write_text(_domain_xml(name, disk, fmt))
+    trust.write_text(xml, _domain_xml(name, disk, fmt))
     try:
         defined = _virsh("define", str(xml))
     finally:
-        xml.unlink()
+        trust.remove(xml)
     if defined.returncode != 0:
         raise DomainError(f"virsh define failed: {defined.stderr.strip()}")
     return name
@@ -109,4 +109,4 @@ def undefine(name: str, images_dir: Path) -> None:
     removed = _virsh("undefine", name)
     if removed.returncode != 0:
         raise DomainError(f"virsh undefine failed: {removed.stderr.strip()}")
-    overlay_path(name, images_dir).unlink(missing_ok=True)
+    trust.remove(overlay_path(name, images_dir))

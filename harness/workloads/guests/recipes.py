@@ -10,8 +10,8 @@ leaves nothing that looks like an image.
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,10 +120,10 @@ def remove(name: str, images_dir: Path) -> bool:
     removed = False
     for image in list_images(images_dir):
         if image["name"] == name:
-            Path(image["path"]).unlink(missing_ok=True)
+            trust.remove(Path(image["path"]))
             removed = True
     sources = sources_dir(name, images_dir)
-    if sources.exists():
-        shutil.rmtree(sources)
+    if os.path.lexists(sources):
+        trust.remove_tree(sources)
         removed = True
     return removed
