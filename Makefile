@@ -23,10 +23,11 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# A one-node SLURM cluster on this host for hydra/launcher=submitit_slurm (scripts/slurm_cluster.py;
-# then `export SLURM_CONF=/var/tmp/lgbench-slurm/slurm.conf`).
+# A one-node SLURM cluster on this host for hydra/launcher=submitit_slurm (scripts/slurm_cluster.py,
+# as root; then `export SLURM_CONF=/var/tmp/lgbench-slurm/slurm.conf`). The venv's python, for
+# harness.host.trust.
 cluster-up: setup
-	/usr/bin/python3 scripts/slurm_cluster.py up
+	$(PY) scripts/slurm_cluster.py up
 
-cluster-down:
-	/usr/bin/python3 scripts/slurm_cluster.py down
+cluster-down: setup
+	$(PY) scripts/slurm_cluster.py down

@@ -2,11 +2,19 @@
 """A one-node SLURM cluster on this host, for lgbench's submitit_slurm tests and for trying
 `hydra/launcher=submitit_slurm` by hand (`make cluster-up`, `make cluster-down`).
 
-Everything lives in one state folder: its own MariaDB data, munge key and socket,
-slurm.conf, slurmdbd.conf, spool, logs and pid files; mariadbd, munged, slurmdbd, slurmctld and
-slurmd run as background processes of their own session and are stopped by pid. Nothing under
-/etc is touched: clients find the cluster through SLURM_CONF=<state>/slurm.conf, which `up`
-prints.
+Everything lives in one state folder that only root can enter: its own MariaDB data and socket,
+munge key and socket, slurm.conf, slurmdbd.conf, spool, logs and the record of the daemons `up`
+started. mariadbd, munged, slurmdbd, slurmctld and slurmd run as background processes of their
+own session. Nothing under /etc is touched: root's clients find the cluster through
+SLURM_CONF=<state>/slurm.conf, which `up` prints.
+
+What it trusts (issue 28): the state folder is made 0700 by root, or refused when it exists and
+is anything else, since whatever someone else could put in it (a munge key, a configuration
+naming a plugin folder, a pid) would be used as root. Files in it are written atomically
+(harness/host/trust.py), the munge key is made afresh by every `up`, MariaDB listens only on a
+socket in the folder and lets in root by unix_socket authentication, and `down` signals only the
+processes `up` started (same pid, executable and start time) and runs `scancel` only with the
+slurm.conf `up` wrote.
 
 Plugins chosen to work in a container without systemd or cgroup delegation:
 proctrack/linuxproc (follows a job's processes through their parent pids, no cgroup) and
@@ -17,6 +25,8 @@ task/none (no CPU binding). Accounting goes through slurmdbd to the MariaDB of t
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -24,22 +34,30 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import psutil
+
+from harness.host import trust
 
 DEFAULT_STATE = Path("/var/tmp/lgbench-slurm")
 PARTITION = "bench"
-# Off the defaults (6817-6819, 3306), to keep clear of a real cluster or database.
-CTLD_PORT, SLURMD_PORT, DBD_PORT, DB_PORT = 16817, 16818, 16819, 13306
 DAEMONS = ("mariadbd", "munged", "slurmdbd", "slurmctld", "slurmd")  # in starting order
+RECORD = "daemons.json"  # what `up` started and the slurm.conf it wrote: all `down` acts on
+# Slurm's ports are taken below 1024, which only root may bind, so another user cannot hold one
+# first and keep the cluster from starting; searched downwards from here for free ones.
+HIGHEST_PORT = 1023
 READY_TIMEOUT_S = 60.0
 
 
-def slurm_conf(state: Path, node: str, cpus: int, memory_mib: int) -> str:
+def slurm_conf(state: Path, node: str, cpus: int, memory_mib: int,
+               ports: dict[str, int]) -> str:
     return f"""# Written by scripts/slurm_cluster.py: a one-node cluster in {state}
 ClusterName=lgbench
 SlurmctldHost={node}
-SlurmctldPort={CTLD_PORT}
-SlurmdPort={SLURMD_PORT}
+SlurmctldPort={ports["slurmctld"]}
+SlurmdPort={ports["slurmd"]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -47,8 +65,8 @@ AuthInfo=socket={state}/munge/munge.socket
 CredType=cred/munge
 StateSaveLocation={state}/ctld
 SlurmdSpoolDir={state}/spool
-SlurmctldPidFile={state}/slurmctld.pid
-SlurmdPidFile={state}/slurmd.pid
+SlurmctldPidFile={state}/slurmctld.pidfile
+SlurmdPidFile={state}/slurmd.pidfile
 SlurmctldLogFile={state}/slurmctld.log
 SlurmdLogFile={state}/slurmd.log
 ProctrackType=proctrack/linuxproc
@@ -56,7 +74,7 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost={node}
-AccountingStoragePort={DBD_PORT}
+AccountingStoragePort={ports["slurmdbd"]}
 AccountingStoragePass={state}/munge/munge.socket
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -71,16 +89,17 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def slurmdbd_conf(state: Path, node: str) -> str:
+def slurmdbd_conf(state: Path, node: str, port: int) -> str:
+    """StorageHost=localhost makes libmariadb use a socket, the one MYSQL_UNIX_PORT names in
+    slurmdbd's environment; root is let in by unix_socket authentication, so no password."""
     return f"""# Written by scripts/slurm_cluster.py
 DbdHost={node}
-DbdPort={DBD_PORT}
+DbdPort={port}
 SlurmUser=root
 AuthType=auth/munge
 AuthInfo=socket={state}/munge/munge.socket
 StorageType=accounting_storage/mysql
-StorageHost=127.0.0.1
-StoragePort={DB_PORT}
+StorageHost=localhost
 StorageUser=root
 StorageLoc=slurm_acct_db
 PidFile={state}/slurmdbd.pidfile
@@ -93,30 +112,60 @@ def client_env(state: Path) -> dict[str, str]:
     return {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
 
 
-def _pid(state: Path, daemon: str) -> int | None:
+def _record(state: Path) -> dict:
+    """What `up` recorded in the folder, or an empty record."""
+    found = trust.read_own(state / RECORD)
     try:
-        return int((state / f"{daemon}.pid").read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
+        return json.loads(found) if found else {"daemons": {}}
+    except json.JSONDecodeError:
+        return {"daemons": {}}
 
 
-def _alive(pid: int) -> bool:
+def _running(started: dict) -> psutil.Process | None:
+    """The process `up` started, if it still runs: the pid alone may name another process by
+    now, so its executable and start time must be the ones recorded too."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        process = psutil.Process(started["pid"])
+        if (process.create_time() == started["create_time"] and process.exe() == started["exe"]
+                and process.status() != psutil.STATUS_ZOMBIE):
+            return process
+    except (psutil.Error, KeyError, TypeError):
+        pass
+    return None
 
 
-def _start(state: Path, daemon: str, argv: list[str]) -> None:
-    """Start a daemon in the foreground of its own session (so it is ours to stop by pid),
-    its output in <state>/<daemon>.out, its pid in <state>/<daemon>.pid. slurmdbd finds its
-    slurmdbd.conf beside SLURM_CONF's slurm.conf."""
-    with open(state / f"{daemon}.out", "ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   env=client_env(state))
-    (state / f"{daemon}.pid").write_text(f"{process.pid}\n")
+def _start(state: Path, daemon: str, argv: list[str], env: dict[str, str]) -> None:
+    """Start a daemon in the foreground of its own session (so it is ours to stop by process
+    group), its output in <state>/<daemon>.out, and record it (pid, executable, start time).
+    argv[0] stays the plain name: slurmctld crashes when called by Debian's real file name
+    (slurmctld-wlm, behind an alternatives link)."""
+    exe = os.path.realpath(shutil.which(argv[0]) or argv[0])
+    with trust.create_file(state / f"{daemon}.out", mode=0o600) as out:
+        process = psutil.Popen(argv, executable=exe, stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    record = _record(state)
+    record["daemons"][daemon] = {"pid": process.pid, "exe": exe,
+                                 "create_time": process.create_time()}
+    _save_record(state, record)
+
+
+def _save_record(state: Path, record: dict) -> None:
+    trust.write_text(state / RECORD, json.dumps(record, indent=1), mode=0o600)
+
+
+def _privileged_ports(*daemons: str) -> dict[str, int]:
+    """A TCP port below 1024 that nothing listens on now for each daemon."""
+    free = []
+    for port in range(HIGHEST_PORT, 0, -1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+        free.append(port)
+        if len(free) == len(daemons):
+            return dict(zip(daemons, free, strict=True))
+    raise RuntimeError(f"no free TCP ports below 1024 for {', '.join(daemons)}")
 
 
 def _accounting_up(state: Path) -> bool:
@@ -131,57 +180,75 @@ def _node_idle(state: Path) -> bool:
     return shown.returncode == 0 and shown.stdout.strip().rstrip("*") == "idle"
 
 
+def _install_db(state: Path) -> None:
+    """A MariaDB data folder whose only login is root@localhost, let in by unix_socket (the
+    OS user root on the socket) and by no password."""
+    installed = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={state}/db",
+                                "--user=root", "--auth-root-authentication-method=socket",
+                                "--skip-test-db"], capture_output=True, text=True)
+    if installed.returncode != 0:
+        raise RuntimeError(f"mariadb-install-db failed: {installed.stderr.strip()[-500:]}")
+
+
 def up(state: Path) -> None:
-    """Write the configuration, start munged, slurmctld and slurmd, wait until the node is
-    idle. Raises RuntimeError (with the daemons' logs named) when it does not get there."""
-    if any(_pid(state, d) and _alive(_pid(state, d)) for d in DAEMONS):
+    """Make or check the private state folder, write the configuration and a fresh munge key,
+    start the daemons, wait until the node is idle. Raises trust.UntrustedPath for a folder
+    that is not root's own 0700 folder, RuntimeError (with the daemons' logs named) when the
+    cluster does not come up."""
+    state = trust.private_folder(state)
+    if any(_running(started) for started in _record(state)["daemons"].values()):
         raise RuntimeError(f"a cluster is already running from {state} (cluster-down first)")
-    for sub in ("munge", "ctld", "spool"):
-        (state / sub).mkdir(parents=True, exist_ok=True)
-    os.chmod(state / "munge", 0o700)
+    for sub in ("munge", "ctld", "spool", "db", "db-files"):
+        trust.secure_folder(state / sub, private=True)
+    trust.remove(state / RECORD)
     key = state / "munge" / "munge.key"
-    if not key.exists():
-        key.write_bytes(os.urandom(128))
-        key.chmod(0o600)
+    trust.write_bytes(key, os.urandom(128), mode=0o600)
     node = socket.gethostname()
     if not (state / "db" / "mysql").is_dir():
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={state}/db",
-                        "--user=root", "--auth-root-authentication-method=normal",
-                        "--skip-test-db"], check=True, capture_output=True)
+        _install_db(state)
+    db_socket, munge_socket = state / "mariadb.socket", state / "munge" / "munge.socket"
+    for stale in (db_socket, munge_socket):  # left by a crash: the daemons' readiness signs
+        trust.remove(stale)
     _start(state, "mariadbd", ["mariadbd", "--no-defaults", f"--datadir={state}/db",
-                               "--user=root", f"--port={DB_PORT}", "--bind-address=127.0.0.1",
-                               f"--socket={state}/db.socket", f"--log-error={state}/db.err",
+                               "--user=root", "--skip-networking", f"--socket={db_socket}",
+                               f"--secure-file-priv={state}/db-files",
+                               f"--log-error={state}/db.err",
                                "--innodb-buffer-pool-size=256M",
-                               "--innodb-lock-wait-timeout=900"])
+                               "--innodb-lock-wait-timeout=900"], client_env(state))
     memory_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    (state / "slurm.conf").write_text(slurm_conf(state, node, os.cpu_count() or 1,
-                                                 int(memory_mib * 0.9)))
+    ports = _privileged_ports("slurmctld", "slurmd", "slurmdbd")
+    conf = slurm_conf(state, node, os.cpu_count() or 1, int(memory_mib * 0.9), ports)
+    trust.write_text(state / "slurm.conf", conf, mode=0o600)
+    _save_record(state, {**_record(state),
+                         "slurm.conf": hashlib.sha256(conf.encode()).hexdigest()})
     _start(state, "munged", ["munged", "--foreground", "--force", f"--key-file={key}",
-                             f"--socket={state}/munge/munge.socket",
+                             f"--socket={munge_socket}",
                              f"--pid-file={state}/munge/munged.pidfile",
                              f"--seed-file={state}/munge/munged.seed",
-                             f"--log-file={state}/munge/munged.log"])
-    _wait(lambda: (state / "munge" / "munge.socket").exists(), "munged", state)
-    conf = state / "slurmdbd.conf"
-    conf.write_text(slurmdbd_conf(state, node))
-    conf.chmod(0o600)  # slurmdbd refuses a configuration others can read
-    _start(state, "slurmdbd", ["slurmdbd", "-D", "-s"])
+                             f"--log-file={state}/munge/munged.log"], client_env(state))
+    _wait(lambda: munge_socket.exists() and db_socket.exists(), "munged and mariadbd", state)
+    # slurmdbd refuses a configuration others can read
+    trust.write_text(state / "slurmdbd.conf", slurmdbd_conf(state, node, ports["slurmdbd"]),
+                     mode=0o600)
+    _start(state, "slurmdbd", ["slurmdbd", "-D", "-s"],
+           {**client_env(state), "MYSQL_UNIX_PORT": str(db_socket)})
     _wait(lambda: _accounting_up(state), "slurmdbd", state)
     subprocess.run(["sacctmgr", "-i", "add", "cluster", "lgbench"], capture_output=True,
                    env=client_env(state))
-    _start(state, "slurmctld", ["slurmctld", "-D", "-i", "-f", str(state / "slurm.conf")])
-    _start(state, "slurmd", ["slurmd", "-D", "-N", node, "-f", str(state / "slurm.conf")])
+    _start(state, "slurmctld", ["slurmctld", "-D", "-i", "-f", str(state / "slurm.conf")],
+           client_env(state))
+    _start(state, "slurmd", ["slurmd", "-D", "-N", node, "-f", str(state / "slurm.conf")],
+           client_env(state))
     _wait(lambda: _node_idle(state), "the node to be idle", state)
 
 
-def _wait(ready: object, what: str, state: Path) -> None:
+def _wait(ready: Callable[[], bool], what: str, state: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
+        if ready():
             return
-        for daemon in DAEMONS:
-            pid = _pid(state, daemon)
-            if pid is not None and not _alive(pid):
+        for daemon, started in _record(state)["daemons"].items():
+            if not _running(started):
                 down(state)
                 raise RuntimeError(f"{daemon} exited while waiting for {what}: see "
                                    f"{state}/{daemon}.out and the logs beside it")
@@ -190,43 +257,51 @@ def _wait(ready: object, what: str, state: Path) -> None:
     raise RuntimeError(f"no {what} within {READY_TIMEOUT_S:g} s: see the logs in {state}")
 
 
+def _own_slurm_conf(state: Path, record: dict) -> bool:
+    """Whether <state>/slurm.conf is still the file `up` wrote (a client loads the plugins
+    it names)."""
+    found = trust.read_own(state / "slurm.conf")
+    return found is not None and hashlib.sha256(found).hexdigest() == record.get("slurm.conf")
+
+
+def _stop(started: dict, timeout_s: float) -> None:
+    """SIGTERM the process group of a daemon `up` started, then SIGKILL if it still runs
+    after timeout_s; each signal only if that very process still runs (a zombie does not:
+    its parent collects it)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        process = _running(started)
+        if process is None:
+            return
+        os.killpg(process.pid, sig)
+        deadline = time.monotonic() + timeout_s
+        while _running(started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
 def down(state: Path, timeout_s: float = 30.0) -> list[str]:
-    """Cancel every job, stop slurmd, slurmctld and munged by pid (SIGTERM, then SIGKILL),
-    reap them; returns the daemons that were running."""
-    if (state / "slurm.conf").exists():
+    """Cancel every job, stop the daemons `up` started and wait for them; returns those that
+    were running. A folder that is not root's own 0700 one is refused (trust.UntrustedPath):
+    nothing of it is run or signalled."""
+    if not os.path.lexists(state):
+        return []
+    state = trust.private_folder(state)
+    record = _record(state)
+    daemons = record["daemons"]
+    running = [d for d in reversed(DAEMONS) if d in daemons and _running(daemons[d])]
+    if "slurmctld" in running and _own_slurm_conf(state, record):
         subprocess.run(["scancel", "--full", "--partition", PARTITION], capture_output=True,
                        env=client_env(state), timeout=30)
-    stopped = []
-    for daemon in reversed(DAEMONS):
-        pid = _pid(state, daemon)
-        if pid is None or not _alive(pid):
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
-            time.sleep(0.2)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-        _reap(pid)
-        stopped.append(daemon)
-        (state / f"{daemon}.pid").unlink(missing_ok=True)
-    return stopped
-
-
-def _reap(pid: int) -> None:
-    """Collect a daemon this process started (a zombie would look alive to kill -0)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    for daemon in running:
+        _stop(daemons[daemon], timeout_s)
+    trust.remove(state / RECORD)
+    return running
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "down"))
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE,
-                        help=f"the cluster's folder (default {DEFAULT_STATE})")
+                        help=f"the cluster's folder, only root's (default {DEFAULT_STATE})")
     args = parser.parse_args()
     missing = [d for d in (*DAEMONS, "sinfo") if shutil.which(d) is None]
     if missing:
@@ -234,12 +309,15 @@ def main() -> int:
               "slurmd slurmdbd slurm-client munge mariadb-server; scripts/setup.sh installs "
               "them)", file=sys.stderr)
         return 2
-    if args.command == "down":
-        stopped = down(args.state)
-        print(f"slurm_cluster: stopped {', '.join(stopped) or 'nothing (not running)'}")
-        return 0
     try:
+        if args.command == "down":
+            stopped = down(args.state)
+            print(f"slurm_cluster: stopped {', '.join(stopped) or 'nothing (not running)'}")
+            return 0
         up(args.state)
+    except trust.UntrustedPath as exc:
+        print(f"slurm_cluster: error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         print(f"slurm_cluster: {exc}", file=sys.stderr)
         return 1

@@ -1,11 +1,16 @@
 """Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, the session's shared
 folders for guest images and the appliance cache, the libvirt daemons the session started
-stopped at its end, and the unprivileged attacker with the folder it plants in
-(tests/helpers/attacker.py). Helpers live in tests/helpers/."""
+stopped at its end, a one-node SLURM cluster (scripts/slurm_cluster.py), and the
+unprivileged attacker with the folder it plants in (tests/helpers/attacker.py). Helpers live
+in tests/helpers/."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from functools import partial
@@ -46,6 +51,44 @@ def shared_cache() -> Iterator[Path]:
     """One LGBENCH_CACHE (supermin appliance, KVM verdict, doctor facts) for the appliance
     tests that are not about a fresh cache, which costs about a minute here."""
     yield from _session_folder("lgbench-test-cache-")
+
+
+SLURM_CLUSTER = Path(__file__).parents[1] / "scripts" / "slurm_cluster.py"
+
+
+def _slurm_cluster(command: str, state: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SLURM_CLUSTER), command, "--state", str(state)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """`slurm_cluster(command, state)` -> CompletedProcess: scripts/slurm_cluster.py up or
+    down on that state folder."""
+    return _slurm_cluster
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory) -> Iterator[Path]:
+    """A running one-node SLURM cluster's state folder (tests/cli/test_slurm*.py); SLURM_CONF
+    points at it while the module's tests run. Its daemons are gone afterwards (checked)."""
+    state = tmp_path_factory.mktemp("slurm")
+    started = _slurm_cluster("up", state)
+    assert started.returncode == 0, started.stderr
+    pids = [d["pid"] for d in json.loads((state / "daemons.json").read_text())["daemons"].values()]
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(state / "slurm.conf")
+    try:
+        yield state
+    finally:
+        if previous is None:
+            os.environ.pop("SLURM_CONF")
+        else:
+            os.environ["SLURM_CONF"] = previous
+        stopped = _slurm_cluster("down", state)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not [p for p in pids if psutil.pid_exists(p)
+                    and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
 def libvirt_daemons() -> list[psutil.Process]:

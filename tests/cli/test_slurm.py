@@ -1,14 +1,13 @@
 """hydra/launcher=submitit_slurm on a real one-node SLURM cluster (scripts/slurm_cluster.py),
-started for these tests in a folder of their own and stopped after."""
+started for these tests in a folder of their own and stopped after (the `slurm` fixture of
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,39 +15,9 @@ import psutil
 import pytest
 from helpers.lgbench import LGBENCH_REPORT, TCG, lgbench, start, wait_for, within
 
-CLUSTER = Path(__file__).parents[2] / "scripts" / "slurm_cluster.py"
 
-
-def cluster(command: str, state: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CLUSTER), command, "--state", str(state)],
-                          capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def slurm(tmp_path_factory) -> Iterator[Path]:
-    """A running cluster's state folder; SLURM_CONF points at it while the tests run. Its
-    daemons are gone afterwards (checked)."""
-    state = tmp_path_factory.mktemp("slurm")
-    started = cluster("up", state)
-    assert started.returncode == 0, started.stderr
-    pids = [int((state / f"{d}.pid").read_text()) for d in ("munged", "slurmctld", "slurmd")]
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "slurm.conf")
-    try:
-        yield state
-    finally:
-        if previous is None:
-            os.environ.pop("SLURM_CONF")
-        else:
-            os.environ["SLURM_CONF"] = previous
-        stopped = cluster("down", state)
-        assert stopped.returncode == 0, stopped.stderr
-        assert not [p for p in pids if psutil.pid_exists(p)
-                    and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-
-
-def test_a_second_cluster_on_the_same_folder_is_refused(slurm):
-    again = cluster("up", slurm)
+def test_a_second_cluster_on_the_same_folder_is_refused(slurm, slurm_cluster):
+    again = slurm_cluster("up", slurm)
     assert again.returncode == 1 and "already running" in again.stderr
 
 
