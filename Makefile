@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench lint cluster-up cluster-down
+.PHONY: setup run test test-fast bench lint cluster-up cluster-down
 
 setup:
 	./scripts/setup.sh
@@ -12,6 +12,10 @@ run: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest
+
+# The fast tier: no appliance booted, nothing that needs root; a few minutes anywhere.
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not appliance and not root"
 
 bench: setup
 	$(PY) benchmarks/launch_overhead.py

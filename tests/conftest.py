@@ -91,6 +91,18 @@ def slurm(tmp_path_factory) -> Iterator[Path]:
                     and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
+# Fixtures that need root: a real unprivileged account, tmpfs mounts, the SLURM cluster.
+ROOT_FIXTURES = {"attacker", "public", "mounts", "slurm", "slurm_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a root fixture carries the marker `root`, so `-m "not root"` (make
+    test-fast) is a tier any user can run."""
+    for item in items:
+        if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.root)
+
+
 def libvirt_daemons() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("libvirtd", "virtlogd")]
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import compare as comparison
+from harness.host import trust
 from harness.reporting.build import build_report, warning_text
 from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
 from harness.reporting.sections.summary import table
+from harness.reporting.text import code, markdown_table, md
 from harness.results import merge, store
 from harness.results.records import TIMED_COLUMNS
 
@@ -106,15 +108,15 @@ def hosts_note(trials: pd.DataFrame, result: pd.DataFrame, by: str) -> str | Non
 
 def comparison_lines(result: pd.DataFrame, by: str, note: str | None) -> list[str]:
     """The "## Comparison by ..." section of report.md."""
-    lines = [f"## Comparison by {by}", "",
-             f"Each other `{by}` against `{result['baseline'].iloc[0]}`, per cell of the "
-             f"factors both sides share ({', '.join(matched_on(result))}). "
+    lines = [f"## Comparison by {md(by)}", "",
+             f"Each other {code(by)} against {code(result['baseline'].iloc[0])}, per cell of "
+             f"the factors both sides share ({', '.join(map(md, matched_on(result)))}). "
              "Ratio of medians candidate / baseline with a bootstrap 95% CI; two-sided "
              "Mann-Whitney U, p Holm-corrected across the rows (`p_holm`). A verdict without "
              "\"likely\": the CI excludes 1 and p_holm < 0.05; \"likely\": the CI excludes 1 "
-             f"but the test does not confirm it. Also in `comparison-{by}.csv`.", "",
-             result[display_columns(result)].to_markdown(index=False, floatfmt=".4g")]
-    return lines + (["", f"**{note[0].upper()}{note[1:]}.**"] if note else [])
+             f"but the test does not confirm it. Also in {code(f'comparison-{by}.csv')}.", "",
+             markdown_table(result[display_columns(result)], floatfmt=".4g")]
+    return lines + (["", f"**{md(note[0].upper() + note[1:])}.**"] if note else [])
 
 
 def default_out(run_dirs: list[Path]) -> Path:
@@ -134,13 +136,14 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (FileNotFoundError, ValueError) as exc:  # the data, not the usage: one line
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = args.out or default_out(args.run_dirs)
+    trust.secure_folder(out)  # before anything is written there (refused: one line, see main)
     result, sections, note = None, None, None
     if by is not None:
         result = comparison.compare(trials, by, args.metric, seed=args.seed)
         store.write_csv(out / f"comparison-{by}.csv", result)
         note = hosts_note(trials, result, by)
         sections = comparison_lines(result, by, note) if len(result) else [
-            f"## Comparison by {by}", "", "No cell was measured on both sides."]
+            f"## Comparison by {md(by)}", "", "No cell was measured on both sides."]
     found = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections,
                          compared=None if result is None else (by, result))
     print(table(found.summary))
@@ -243,4 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.run_dirs or [args.baseline, args.candidate]:
         if not d.is_dir():
             parser.error(f"{d} is not a directory")
-    return gate(args, parser) if gating else report(args, parser)
+    try:
+        return gate(args, parser) if gating else report(args, parser)
+    except trust.UntrustedPath as exc:  # a folder others could tamper with: one line
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")

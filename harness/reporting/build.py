@@ -33,7 +33,7 @@ from harness.plotting.client_limit import connection_waits
 from harness.plotting.comparison import ratio_chart
 from harness.plotting.distribution import cell_times, status_bars
 from harness.plotting.operations import cost_per_operation
-from harness.plotting.save import save_figures
+from harness.plotting.save import PLOTS_DIR, save_figures
 from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel
 from harness.plotting.stages import stage_bars, trial_timeline
 from harness.plotting.transfer import throughput_vs_size
@@ -53,6 +53,7 @@ from harness.reporting.sections.uml import (
     stage_trials,
     uml_comparison,
 )
+from harness.reporting.text import code, markdown_table, md
 from harness.results import store
 from harness.results.records import STATUS_OK, STATUSES
 
@@ -149,11 +150,11 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
         labels = [f"{r.candidate} vs {r.baseline}: {r.baseline_cell}, {r.metric}"
                   for r in table.itertuples()]
         figures[f"comparison-{by}.png"] = ratio_chart(table, labels, f"comparison by {by}")
-    plot_files = save_figures(figures, out_dir / "plots")
+    plot_files = save_figures(figures, out_dir / PLOTS_DIR)
     text = render_markdown(found, plot_files, out_dir, timeline_plots)
     text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
     store.write_text(out_dir / store.REPORT_FILE, text)
-    html.write(out_dir, text, found.metadata)
+    html.write(out_dir, text, found.metadata, [p.name for p in plot_files])
     return found
 
 
@@ -210,13 +211,14 @@ def run_lines(metadata: list[dict[str, Any]], trials: pd.DataFrame) -> list[str]
     for meta in (m for m in metadata if "backend" in m):
         host = meta.get("host", {})
         libguestfs = host.get("versions", {}).get("libguestfs")
-        where = (f"on `{host.get('hostname')}`: {host.get('cpu_model')}, {host.get('cores')} "
-                 f"cores, kernel {host.get('kernel')}, libguestfs {libguestfs}; KVM: "
-                 f"{short_kvm_reason(meta.get('backend', {}).get('kvm_verdict'))}"
+        where = (f"on {code(host.get('hostname'))}: {md(host.get('cpu_model'))}, "
+                 f"{md(host.get('cores'))} cores, kernel {md(host.get('kernel'))}, libguestfs "
+                 f"{md(libguestfs)}; KVM: "
+                 f"{md(short_kvm_reason(meta.get('backend', {}).get('kvm_verdict')))}"
                  f"{auto_runs_note(meta, trials)}")
-        runs.setdefault(where, []).append(str(meta.get("run_id")))
-    return [f"- run `{ids[0]}` {where}" if len(ids) == 1 else
-            f"- {len(ids)} runs (`{ids[0]}`, `{ids[1]}`, ...) {where}"
+        runs.setdefault(where, []).append(code(meta.get("run_id")))
+    return [f"- run {ids[0]} {where}" if len(ids) == 1 else
+            f"- {len(ids)} runs ({ids[0]}, {ids[1]}, ...) {where}"
             for where, ids in runs.items()]
 
 
@@ -225,15 +227,17 @@ def test_tool_line(meta: dict[str, Any]) -> str:
     tool = meta["test_tool"]
     ended = ("did not finish within its time limit" if tool["exit_status"] is None
              else f"exited {tool['exit_status']}")
-    return (f"\n`libguestfs-test-tool`, run with the settings of `{meta.get('run_id')}` "
-            f"because a launch failed there, {ended}: `{tool['gist']}`; "
-            f"all of it in `{tool['file']}`.")
+    return (f"\n`libguestfs-test-tool`, run with the settings of {code(meta.get('run_id'))} "
+            f"because a launch failed there, {md(ended)}: {code(tool['gist'])}; "
+            f"all of it in {code(tool['file'])}.")
 
 
 def warning_text(warnings: pd.DataFrame, markdown: bool = False) -> str:
-    """One line per warning: `cell: check: message` (a bullet list in markdown)."""
-    bullet = "- " if markdown else "warning: "
-    return "\n".join(f"{bullet}{row.cell}: {row.check}: {row.message}"
+    """One line per warning: `cell: check: message` (an escaped bullet list in markdown)."""
+    if markdown:
+        return "\n".join(f"- {md(row.cell)}: {md(row.check)}: {md(row.message)}"
+                         for row in warnings.itertuples())
+    return "\n".join(f"warning: {row.cell}: {row.check}: {row.message}"
                      for row in warnings.itertuples())
 
 
@@ -246,7 +250,7 @@ def auto_runs_note(meta: dict[str, Any], trials: pd.DataFrame) -> str:
     return (f"; runs=auto (median's 95% CI within {config['precision']:.1%}, "
             f"{config['min_runs']}..{config['max_runs']} runs, budget {config['budget_s']:g} s): "
             f"{measured['repetition'].nunique()} runs, stopped by "
-            f"{meta.get('stop_reason') or 'an interruption'}")
+            f"{md(meta.get('stop_reason') or 'an interruption')}")
 
 
 def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
@@ -260,8 +264,9 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
     if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice
         parts += ["", f"**Warning:** cells ran as concurrent jobs (Hydra launcher "
-                      f"{', '.join(launchers)}); cells sharing a host disturb each other's "
-                      f"timings. Use the default (basic) launcher for comparable numbers."]
+                      f"{', '.join(map(md, launchers))}); cells sharing a host disturb each "
+                      f"other's timings. Use the default (basic) launcher for comparable "
+                      f"numbers."]
     n_warm = int(trials["warmup"].astype(bool).sum())
     parts += ["", f"{len(trials)} trial rows ({n_warm} warm-up rows, left out of the statistics).",
               "", "## Summary", "",
@@ -271,14 +276,14 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
               "deviation (all of them are in `summary.csv`).", ""]
     if not summary.empty:
         shown, omitted = displayed(timed_rows(summary))
-        parts.append(shown.to_markdown(index=False, disable_numparse=True, colalign=[
+        parts.append(markdown_table(shown, disable_numparse=True, colalign=[
             "right" if c not in ("cell", "metric") else "left" for c in shown.columns]))
         if omitted:
             parts += ["", f"The same in every row, so left out: {', '.join(omitted)}."]
     failures = trials[trials["status"] != STATUS_OK][["cell", "repetition", "instance", "status",
                                                       "error"]]
     if len(failures):
-        parts += ["", "## Failures", "", failures.to_markdown(index=False)]
+        parts += ["", "## Failures", "", markdown_table(failures)]
         parts += [test_tool_line(m) for m in metadata if m.get("test_tool")]
     if len(found.warnings):
         parts += ["", "## Warnings", "", warning_text(found.warnings, markdown=True)]

@@ -1,23 +1,34 @@
 """report.md as one self-contained report.html: a file to open in any browser, mail or archive,
 with nothing to fetch (the plots are embedded as data: URIs) and the hosts and versions the
-numbers came from in one table."""
+numbers came from in one table.
+
+report.md escapes what comes from rows and metadata (harness.reporting.text); the page does not
+rely on that alone: markdown's raw HTML and links are off, so anything that slips through shows
+as text, and the only images embedded are the figures this report saved into its own plots/,
+read back without following a link (lgbench-report runs as root on runs other users may have
+left, and report.html is readable by everyone)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import markdown
 import pandas as pd
 
+from harness.host import trust
+from harness.plotting.save import PLOTS_DIR
 from harness.results import store
 
 HTML_FILE = "report.html"
-MIME_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
-              ".jpeg": "image/jpeg"}
+# Python-Markdown's raw HTML (block and inline) and its links (inline, reference, automatic):
+# off, so such text shows as it is written; the report links to nothing.
+UNSAFE_BLOCKS = ("html_block",)
+UNSAFE_INLINES = ("html", "link", "reference", "short_reference", "autolink", "automail")
 IMG_TAG = re.compile(r"<img\b[^>]*>")
 SRC_ATTR = re.compile(r'\bsrc="([^"]*)"')
 
@@ -36,20 +47,20 @@ img { max-width: 100%; display: block; margin: 1em 0; border: 1px solid #eee; }
 """
 
 
-def _embed(tag: str, base: Path) -> str:
-    """An <img> pointing at a local file, pointing at its bytes instead; a missing or remote
-    image becomes a note, so the page never fetches anything."""
+def _embed(tag: str, out_dir: Path, figures: Collection[str]) -> str:
+    """An <img> of a figure this report saved (`plots/<name>`, one of `figures`), pointing at
+    the bytes of the SVG saved beside it instead; any other image becomes a note, so the page
+    shows no file it did not make and fetches nothing."""
     src = SRC_ATTR.search(tag)
-    if src is None or src.group(1).startswith("data:"):
-        return tag
-    path = base / html.unescape(src.group(1))
-    if path.with_suffix(".svg").is_file():  # save_figures writes one beside each PNG
-        path = path.with_suffix(".svg")
-    mime = MIME_TYPES.get(path.suffix.lower())
-    if mime is None or not path.is_file():
-        return f"<p><em>(plot not available: {src.group(1)})</em></p>"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return tag.replace(src.group(0), f'src="data:{mime};base64,{data}"')
+    named = html.unescape(src.group(1)) if src else ""
+    folder, _, name = named.partition("/")
+    data = None
+    if folder == PLOTS_DIR and name in figures:
+        data = trust.read_own((out_dir / PLOTS_DIR / name).with_suffix(".svg"))
+    if data is None:
+        return f"<p><em>(plot not available: {html.escape(named)})</em></p>"
+    encoded = base64.b64encode(data).decode("ascii")
+    return tag.replace(src.group(0), f'src="data:image/svg+xml;base64,{encoded}"')
 
 
 def _host_row(meta: dict[str, Any]) -> dict[str, Any]:
@@ -74,22 +85,36 @@ def hosts_table(metadata: list[dict[str, Any]]) -> str:
     frame["runs"] = [str(m.get("run_id")) for m in runs]
     columns = [c for c in frame.columns if c != "runs"]
     grouped = frame.groupby(columns, sort=False)["runs"].agg(", ".join).reset_index()
-    return grouped.to_html(index=False, border=0, na_rep="")
+    return grouped.to_html(index=False, border=0, na_rep="", escape=True)  # metadata: text
 
 
-def render(markdown_text: str, base: Path, metadata: list[dict[str, Any]]) -> str:
-    """The HTML page of report.md, its images read from `base`, the hosts table after it."""
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", "sane_lists"])
-    body = IMG_TAG.sub(lambda m: _embed(m.group(0), base), body)
+def to_html(markdown_text: str) -> str:
+    """The HTML of markdown_text, with raw HTML and links shown as text."""
+    converter = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"])
+    for name in UNSAFE_BLOCKS:
+        converter.preprocessors.deregister(name)
+    for name in UNSAFE_INLINES:
+        converter.inlinePatterns.deregister(name)
+    return converter.convert(markdown_text)
+
+
+def render(markdown_text: str, out_dir: Path, metadata: list[dict[str, Any]],
+           figures: Collection[str]) -> str:
+    """The HTML page of report.md, with the figures (names in out_dir/plots) it shows embedded
+    and the hosts table after it."""
+    body = IMG_TAG.sub(lambda m: _embed(m.group(0), out_dir, figures), to_html(markdown_text))
     title = re.search(r"<h1>(.*?)</h1>", body)
+    heading = re.sub(r"<[^>]*>", "", title.group(1)) if title else "lgbench report"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{title.group(1) if title else 'lgbench report'}</title>\n"
+            f"<title>{heading}</title>\n"
             f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n"
             f"<h2>Hosts and versions</h2>\n{hosts_table(metadata)}\n</body>\n</html>\n")
 
 
-def write(out_dir: Path, markdown_text: str, metadata: list[dict[str, Any]]) -> Path:
-    """report.html beside report.md in out_dir."""
+def write(out_dir: Path, markdown_text: str, metadata: list[dict[str, Any]],
+          figures: Collection[str]) -> Path:
+    """report.html beside report.md in out_dir; `figures`: the names save_figures wrote into
+    out_dir/plots for this report."""
     path = out_dir / HTML_FILE
-    store.write_text(path, render(markdown_text, out_dir, metadata))
+    store.write_text(path, render(markdown_text, out_dir, metadata, figures))
     return path

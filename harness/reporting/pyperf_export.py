@@ -11,13 +11,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis.summary import measured_trials, ok_values
+from harness.host import trust
 
 PYPERF_FILE = "pyperf.json"
 
 
 def export_pyperf(trials: pd.DataFrame, metrics: Sequence[str], path: Path) -> int:
-    """Write the suite to `path`; return how many benchmarks it holds. A benchmark is named
-    after its cell, with `:metric` when several metrics are exported."""
+    """Write the suite to `path` (through trust.atomic_write: a link planted there is
+    replaced, never written through); return how many benchmarks it holds. A benchmark is
+    named after its cell, with `:metric` when several metrics are exported."""
     import pyperf
 
     benchmarks = []
@@ -32,5 +34,6 @@ def export_pyperf(trials: pd.DataFrame, metrics: Sequence[str], path: Path) -> i
                 pyperf.Run([float(v)], metadata=metadata, collect_metadata=False)
                 for v in values]))
     if benchmarks:
-        pyperf.BenchmarkSuite(benchmarks).dump(str(path), replace=True)
+        suite = pyperf.BenchmarkSuite(benchmarks)
+        trust.atomic_write(path, lambda tmp: suite.dump(tmp, replace=True))
     return len(benchmarks)

@@ -30,7 +30,7 @@ def test_the_relay_overhead_is_relay_over_direct_minus_one_per_metric():
     lines = "\n".join(shim_section(cost.reset_index()))
     assert "## What lgbench's UML shim costs" in lines
     assert f"{call['overhead'] * 100:+.1f}%" in lines
-    assert "uml/cached-hot/calls[m200]/p1/channel-direct" in lines
+    assert r"uml/cached-hot/calls\[m200\]/p1/channel-direct" in lines
 
 
 def test_one_channel_alone_has_no_shim_cost():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.reporting.text import number
+from harness.reporting.text import markdown_table, number
 
 SEED_FINDING = ('guestfs-performance(1), USING A FIXED APPLIANCE: "In our testing we did not '
                 'find that using a fixed appliance gave any measurable performance benefit, '
@@ -30,4 +30,4 @@ def appliance_section(comparison: pd.DataFrame) -> list[str]:
             "appliance with a hot cache in the same cell otherwise: ratio of medians with its "
             "bootstrap 95% CI (none below 5 trials a side), two-sided Mann-Whitney p with "
             "Holm's correction across the rows.", "",
-            shown.to_markdown(index=False, disable_numparse=True)]
+            markdown_table(shown, disable_numparse=True)]

@@ -7,6 +7,7 @@ import pandas as pd
 
 from harness.analysis.stages import BootStages
 from harness.analysis.summary import measured_trials
+from harness.reporting.text import code, markdown_table, md
 from harness.results import store
 from harness.results.records import STATUS_OK, TIMELINE_SUFFIX
 
@@ -26,7 +27,7 @@ def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]
         if on.empty or off.empty:
             continue
         found = True
-        lines.append(f"- `{cell}`: median launch_s **{on.median():.2f} s** with timeline "
+        lines.append(f"- {code(cell)}: median launch_s **{on.median():.2f} s** with timeline "
                      f"(n={len(on)}) against **{off.median():.2f} s** without (n={len(off)}): "
                      f"+{on.median() - off.median():.2f} s, a slowdown of "
                      f"**{on.median() / off.median():.2f}x**.")
@@ -36,8 +37,8 @@ def verbose_cost_lines(trials: pd.DataFrame, summary: pd.DataFrame) -> list[str]
                      "`lgbench -m timeline=false,true ...`.")
     dump = summary[summary["stage"] == "verbose dump"]
     for _, row in dump.iterrows():
-        lines.append(f"- `{row['cell']}`: /init's diagnostic dump, printed only in verbose mode "
-                     f"(stage `verbose dump`), alone takes a median {row['median']:.2f} s.")
+        lines.append(f"- {code(row['cell'])}: /init's diagnostic dump, printed only in verbose "
+                     f"mode (stage `verbose dump`), alone takes a median {row['median']:.2f} s.")
     return lines
 
 
@@ -53,12 +54,12 @@ def boot_section(boot: BootStages, trials: pd.DataFrame,
     if boot.summary.empty:
         lines.append("No successful non-warm-up trial has events to split.")
     else:
-        lines.append(boot.summary.to_markdown(index=False, floatfmt=".3f"))
+        lines.append(markdown_table(boot.summary, floatfmt=".3f"))
     lines.append("")
     for cell, trial in boot.representatives.items():
         first = trial.iloc[0]
-        lines.append(f"- `plots/{timeline_plots[cell]}`: `{cell}`, repetition "
-                     f"{first['repetition']}, instance {first['instance']}, the trial whose "
-                     f"total ({trial['duration'].sum():.2f} s from the first stage) is closest "
-                     "to the cell's median.")
+        lines.append(f"- `plots/{timeline_plots[cell]}`: {code(cell)}, repetition "
+                     f"{md(first['repetition'])}, instance {md(first['instance'])}, the trial "
+                     f"whose total ({trial['duration'].sum():.2f} s from the first stage) is "
+                     "closest to the cell's median.")
     return [*lines, "", *verbose_cost_lines(trials, boot.summary)]

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.client_limit import CLIENT_LIMIT_COLUMNS, behaviour
-from harness.reporting.text import distinct
+from harness.reporting.text import distinct, markdown_table
 
 SEED_LIMIT_SENTENCE = ("It is possible to run many more than 20 appliances in parallel, but if "
                        "you are using the libvirt backend then you should be aware that out of "
@@ -51,4 +51,4 @@ def client_limit_section(table: pd.DataFrame, metadata: list[dict[str, Any]]) ->
             "than the first appliance of its repetition had launched (`connected_s`, seconds "
             "from release; only a client that leaves, by closing after its launch, frees a "
             "slot). Times in seconds.", "",
-            table[list(CLIENT_LIMIT_COLUMNS)].to_markdown(index=False, floatfmt=".2f")]
+            markdown_table(table[list(CLIENT_LIMIT_COLUMNS)], floatfmt=".2f")]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.analysis.summary import measured_trials
 from harness.reporting.sections.summary import SEED_LAUNCH_LIMIT_S
+from harness.reporting.text import code, md
 
 REASON_LENGTH = 160  # characters of a KVM verdict kept in the report (metadata.json has it all)
 
@@ -31,13 +32,14 @@ def short_kvm_reason(reason: str | None) -> str:
 def cell_sentence(row: pd.Series, accel: str) -> str:
     """`cell`: what it measured (median, 95% CI), against the seed's launch figure."""
     total = "launch+close" if row.get("workload") in (None, "launch") else "launch, work, close"
-    what = {"total_s": total, "makespan_s": "makespan"}.get(row["metric"], row["metric"])
+    what = {"total_s": total, "makespan_s": "makespan"}.get(row["metric"], md(row["metric"]))
     if row["n_ok"] == 0:
-        return f"- `{row['cell']}`: no successful trial of {row['n']}."
+        return f"- {code(row['cell'])}: no successful trial of {row['n']}."
     interval = (f"95% CI {row['ci_low']:.3g}-{row['ci_high']:.3g} s"
                 if not math.isnan(row["ci_low"]) else
                 f"no 95% CI from {row['n_ok']} value{'s' if row['n_ok'] != 1 else ''}")
-    sentence = f"- `{row['cell']}`: {what} **{row['median']:.3g} s** ({interval}) under {accel}"
+    sentence = (f"- {code(row['cell'])}: {what} **{row['median']:.3g} s** ({interval}) under "
+                f"{md(accel)}")
     if row.get("workload") == "launch" and row["metric"] == "total_s":
         sentence += (f", {row['median'] / SEED_LAUNCH_LIMIT_S:.1f}x the seed's "
                      f"{SEED_LAUNCH_LIMIT_S:g} s expectation")
@@ -66,6 +68,6 @@ def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
     backends = [m.get("backend", {}) for m in metadata]
     verdicts = {(b.get("accel") == "kvm", short_kvm_reason(b["kvm_verdict"]))
                 for b in backends if b.get("kvm_verdict")}
-    lines += [f"- KVM {'usable' if usable else 'unusable'} here: {reason}."
+    lines += [f"- KVM {'usable' if usable else 'unusable'} here: {md(reason)}."
               for usable, reason in sorted(verdicts)]
     return lines

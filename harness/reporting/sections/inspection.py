@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis.summary import measured_trials
+from harness.reporting.text import code, markdown_table, md
 from harness.results.records import STATUS_OK
 
 # guestfs-performance(1): the inspection baseline should take "no more than 5 seconds" longer
@@ -44,7 +45,7 @@ def inspection_section(trials: pd.DataFrame) -> list[str]:
         if "applications" in steps:
             shown["applications"] = [str(int(v)) if v == v else "" for v in steps["applications"]]
         lines += ["Median seconds per step (ok trials, warm-ups excluded).", "",
-                  shown.to_markdown(index=False, disable_numparse=True), "",
+                  markdown_table(shown, disable_numparse=True), "",
                   "### The seed's expectation", "", *expectation_lines(trials, steps)]
     cache = cache_lines(trials)
     if cache:
@@ -66,16 +67,17 @@ def expectation_lines(trials: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
         baseline = launch[launch["backend"] == backend]
         if len(baseline):
             extra = rows["total_s"].median() - baseline["total_s"].median()
-            against = f"the launch baseline of this run ({baseline['cell'].iloc[0]}, median " \
-                      f"{baseline['total_s'].median():.2f} s)"
+            against = f"the launch baseline of this run ({md(baseline['cell'].iloc[0])}, " \
+                      f"median {baseline['total_s'].median():.2f} s)"
         else:
             extra = (rows["total_s"] - rows["launch_s"]).median()
             against = "the launch of the same trials (close included in the extra)"
         verdict = "meets" if extra <= SEED_INSPECTION_EXTRA_S else "does not meet"
         accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
-        note = "" if accels == "kvm" else f" It ran under {accels}; the seed's figures assume KVM."
-        lines.append(f"- `{cell}`: median {rows['total_s'].median():.2f} s, {extra:+.2f} s over "
-                     f"{against}: {verdict} the seed's \"no more than "
+        note = "" if accels == "kvm" else (f" It ran under {md(accels)}; the seed's figures "
+                                           "assume KVM.")
+        lines.append(f"- {code(cell)}: median {rows['total_s'].median():.2f} s, {extra:+.2f} s "
+                     f"over {against}: {verdict} the seed's \"no more than "
                      f"{SEED_INSPECTION_EXTRA_S:g} seconds\" longer.{note}")
     return lines
 
@@ -93,12 +95,12 @@ def cache_lines(trials: pd.DataFrame) -> list[str]:
         misses = rows[~rows["cache_hit"].astype(bool)]
         if len(hits) and len(misses):
             saved = misses["total_s"].median() - hits["total_s"].median()
-            lines.append(f"- `{cell}` (warm-ups included): miss median "
+            lines.append(f"- {code(cell)} (warm-ups included): miss median "
                          f"{misses['total_s'].median():.2f} s (n={len(misses)}), hit median "
                          f"{hits['total_s'].median():.2f} s (n={len(hits)}): a hit saves "
                          f"{saved:.2f} s ({saved / misses['total_s'].median():.0%}).")
         else:
-            lines.append(f"- `{cell}`: {len(hits)} hits, {len(misses)} misses: nothing to "
+            lines.append(f"- {code(cell)}: {len(hits)} hits, {len(misses)} misses: nothing to "
                          f"compare within the cell.")
     measured = measured_trials(inspect)
     # A cached cell against the same cell without the cache (same backend, image and steps).
@@ -108,7 +110,7 @@ def cache_lines(trials: pd.DataFrame) -> list[str]:
         without = rows[rows["cache_hit"].isna()]
         if len(with_cache) and len(without):
             saved = without["total_s"].median() - with_cache["total_s"].median()
-            lines.append(f"- `{uncached_cell}` median {without['total_s'].median():.2f} s, "
+            lines.append(f"- {code(uncached_cell)} median {without['total_s'].median():.2f} s, "
                          f"with the cache {with_cache['total_s'].median():.2f} s: "
                          f"{saved:+.2f} s saved.")
     return lines
@@ -134,17 +136,17 @@ def multi_guest_lines(trials: pd.DataFrame) -> list[str]:
         return []
     lines = ["Medians; per guest = the trial's total_s / K. shared: K disks in one appliance; "
              "separate: K appliances one after another.", "",
-             table.to_markdown(index=False, floatfmt=".2f"), ""]
+             markdown_table(table, floatfmt=".2f"), ""]
     for (backend, k), rows in table.groupby(["backend", "guests"], sort=False):
         modes = rows.set_index("mode")["per_guest_s"]
         if {"shared", "separate"} <= set(modes.index):
-            lines.append(f"- {backend}, K={k}: {modes['shared']:.2f} s per guest in one "
+            lines.append(f"- {md(backend)}, K={md(k)}: {modes['shared']:.2f} s per guest in one "
                          f"appliance against {modes['separate']:.2f} s with one appliance each "
                          f"({modes['separate'] / modes['shared']:.1f}x).")
     for row in table[(table["misattributed_mounts"] > 0)
                      | (table["filtered_rescans"] > 0)].itertuples():
-        lines.append(f"- {row.backend}, {row.mode}, K={row.guests}: {row.clones} cloned "
-                     f"guest(s), the interactions the seed warns of: "
+        lines.append(f"- {md(row.backend)}, {md(row.mode)}, K={md(row.guests)}: "
+                     f"{md(row.clones)} cloned guest(s), the interactions the seed warns of: "
                      f"{row.misattributed_mounts} mountpoint(s) resolved to another guest's "
                      f"disk (the same filesystem UUID on clones); {row.filtered_rescans} "
                      f"guest(s) hidden from inspection (a volume group LVM will not activate "

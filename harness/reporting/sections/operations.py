@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from harness.reporting.text import number
+from harness.reporting.text import code, markdown_table, number
 
 SEED_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
                'simplest way to get good performance is to ensure that the appliance is '
@@ -33,17 +33,18 @@ def _table(table: pd.DataFrame) -> str:
         "speed-up": [number(v, ".2f") for v in table["speedup"]],
         "speed-up 95% CI": [_interval(r.speedup_ci_low, r.speedup_ci_high, ".2f")
                             for r in table.itertuples()]})
-    return shown.to_markdown(index=False, disable_numparse=True)
+    return markdown_table(shown, disable_numparse=True)
 
 
 def _break_even_line(row: pd.Series) -> str:
     fits = (f"fitted totals {row['intercept_s']:.3g} s + {row['slope_s']:.3g} s per operation "
             f"against {row['against_intercept_s']:.3g} s + {row['against_slope_s']:.3g} s")
     if math.isnan(row["break_even_count"]):
-        return (f"- `{row['backend']}`: `{row['strategy']}` does not pay for itself against "
-                f"`{row['against']}` at any M ({fits}).")
-    return (f"- `{row['backend']}`: `{row['strategy']}` pays for itself against "
-            f"`{row['against']}` from M = **{row['break_even_count']:.1f}** operations ({fits}).")
+        return (f"- {code(row['backend'])}: {code(row['strategy'])} does not pay for itself "
+                f"against {code(row['against'])} at any M ({fits}).")
+    return (f"- {code(row['backend'])}: {code(row['strategy'])} pays for itself against "
+            f"{code(row['against'])} from M = **{row['break_even_count']:.1f}** operations "
+            f"({fits}).")
 
 
 def operations_section(table: pd.DataFrame, break_even: pd.DataFrame) -> list[str]:

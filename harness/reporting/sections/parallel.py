@@ -13,7 +13,7 @@ from harness.analysis.reference import Reference, available, configured_referenc
 from harness.analysis.scaling import ASSUMPTION_ALPHA, compare_reference
 from harness.analysis.summary import measured_trials
 from harness.reporting.sections.headline import short_kvm_reason
-from harness.reporting.text import distinct, number
+from harness.reporting.text import code, distinct, markdown_table, md, number
 from harness.results import store
 from harness.results.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
 
@@ -95,10 +95,11 @@ def _claim_verdict(ns: pd.Series, efficiency: pd.Series) -> str:
 def _fit_line(fit: pd.Series, scaling: pd.DataFrame) -> str:
     series = fit["series"]
     if math.isnan(fit["slope"]):
-        return f"- `{series}`: no fit (needs successful repetitions at 2 or more N)."
+        return f"- {code(series)}: no fit (needs successful repetitions at 2 or more N)."
     largest = scaling[scaling["series"] == series].iloc[-1]
-    return (f"- `{series}`: b = **{number(fit['slope'], '.3g')} s per extra appliance** (95% CI "
-            f"{number(fit['slope_ci_low'], '.3g')} to {number(fit['slope_ci_high'], '.3g')}), "
+    return (f"- {code(series)}: b = **{number(fit['slope'], '.3g')} s per extra appliance** "
+            f"(95% CI {number(fit['slope_ci_low'], '.3g')} to "
+            f"{number(fit['slope_ci_high'], '.3g')}), "
             f"a = {number(fit['intercept'], '.3g')} s, "
             f"r² = {number(fit['r_squared'], '.3f')}, over "
             f"N = {fit['n_min']:g}..{fit['n_max']:g} ({fit['n_points']} repetitions); "
@@ -128,14 +129,14 @@ def _failure_lines(scaling: pd.DataFrame) -> list[str]:
     for series, rows in scaling.groupby("series", sort=False):
         failing = rows[rows["n_failed"] > 0]
         if failing.empty:
-            lines.append(f"- `{series}`: every instance succeeded at every N "
+            lines.append(f"- {code(series)}: every instance succeeded at every N "
                          f"({distinct(rows['parallel'])}).")
             continue
         per_n = "; ".join(
             f"N = {r['parallel']}: {r['n_failed']} of {r['n_instances']} "
             f"({', '.join(f'{s} {r[s]}' for s in STATUSES if s != STATUS_OK and r[s])})"
             for _, r in failing.iterrows())
-        lines.append(f"- `{series}`: failed instances at {per_n}. The errors are listed under "
+        lines.append(f"- {code(series)}: failed instances at {per_n}. The errors are listed under "
                      "Failures above.")
     return lines
 
@@ -148,11 +149,11 @@ def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dic
     for series, rows in scaling.groupby("series", sort=False):
         judged = rows.dropna(subset=["efficiency"])
         if len(judged) < 2:
-            lines.append(f"- `{series}`: cannot be judged: it needs successful repetitions at "
+            lines.append(f"- {code(series)}: cannot be judged: it needs successful repetitions at "
                          "N = 1 and at a larger N.")
         else:
             verdict = _claim_verdict(judged["parallel"], judged["efficiency"])
-            lines.append(f"- `{series}`: {verdict}.")
+            lines.append(f"- {code(series)}: {verdict}.")
     if reference is not None:
         points = reference.frame
         t1 = points.loc[points["n_parallel"] == 1, "seconds"]
@@ -173,14 +174,14 @@ def _memory_lines(trials: pd.DataFrame, scaling: pd.DataFrame,
     """The seed's memory proviso: what was refused, what appliances cost, the peak in use."""
     measured = measured_trials(trials)
     infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
-    lines = [f"- Memory: N = {n} was not launched: {rows['error'].iloc[0]}."
+    lines = [f"- Memory: N = {n} was not launched: {md(rows['error'].iloc[0])}."
              for n, rows in infeasible.groupby("parallel")]
     hosts = [m["host"] for m in metadata if m.get("host", {}).get("memory_bytes")]
     total = f" of {min(h['memory_bytes'] for h in hosts) / 2**30:.1f} GiB" if hosts else ""
     for series, rows in scaling.dropna(subset=["host_mem_peak_mib"]).groupby("series",
                                                                              sort=False):
         peak = rows.loc[rows["host_mem_peak_mib"].idxmax()]
-        lines.append(f"- Memory, `{series}`: at most {peak['host_mem_peak_mib'] / 1024:.1f} GiB"
+        lines.append(f"- Memory, {code(series)}: at most {peak['host_mem_peak_mib'] / 1024:.1f} GiB"
                      f"{total} in use on the host (at N = {peak['parallel']}); one appliance "
                      f"cost a median {rows['appliance_cost_mib'].median():.0f} MiB (its "
                      f"hypervisor's peak resident size plus its helpers' private memory).")
@@ -196,10 +197,10 @@ def _memory_lines(trials: pd.DataFrame, scaling: pd.DataFrame,
 def _agreement_line(row: pd.Series) -> str:
     series = row["series"]
     if math.isnan(row["normalized_slope"]):
-        return (f"- `{series}`: no comparison: the measured slope cannot be normalised (needs "
+        return (f"- {code(series)}: no comparison: the measured slope cannot be normalised (needs "
                 "successful repetitions at N = 1 and at a larger N).")
     if not math.isfinite(row["ratio"]):
-        return (f"- `{series}`: no comparison: the published points over N = "
+        return (f"- {code(series)}: no comparison: the published points over N = "
                 f"{number(row['published_n_min'], 'g')}..{number(row['published_n_max'], 'g')} "
                 "give no slope to divide by.")
     if math.isinf(row["ratio_ci_high"]):
@@ -221,7 +222,7 @@ def _agreement_line(row: pd.Series) -> str:
     else:
         verdict = (f"relative to one launch, the makespan here grows {row['ratio']:.2f}x as fast "
                    "as published")
-    return (f"- `{series}`: measured b / T(1) = **{row['normalized_slope']:.3f}** per extra "
+    return (f"- {code(series)}: measured b / T(1) = **{row['normalized_slope']:.3f}** per extra "
             f"appliance (95% CI {number(row['normalized_ci_low'], '.3f')} to "
             f"{number(row['normalized_ci_high'], '.3f')}) over N = "
             f"{row['n_min']:g}..{row['n_max']:g}; "
@@ -237,7 +238,7 @@ def _agreement_section(fits: pd.DataFrame, reference: Reference,
     """Measured against published slope, both normalised by their N=1 time, and what differs."""
     comparison = compare_reference(fits, reference.frame)
     lines = ["### Agreement with the published figure", "",
-             f"`{reference.name}`, as its CSV's comment lines describe it:", ""]
+             f"{code(reference.name)}, as its CSV's comment lines describe it:", ""]
     lines += [f"> - {note}" for note in reference.notes]
     lines += ["", "Slopes normalised by each side's N=1 makespan, so hosts of different speed "
               "compare:", ""]
@@ -271,7 +272,7 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
              "a timeout or Ctrl-C ends every qemu); the seed's script launched N handles as "
              "threads of one process. `benchmarks/parallel_modes.py` (`make bench`) times both "
              "on the same host, interleaved.", "",
-             scaling[SCALING_TABLE_COLUMNS].to_markdown(index=False, floatfmt=".3f"),
+             markdown_table(scaling[SCALING_TABLE_COLUMNS], floatfmt=".3f"),
              "", "### Linear fit: makespan = a + b·N", ""]
     lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
     lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
@@ -282,6 +283,6 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
     if reference is not None:
         lines += ["", *_agreement_section(fits, reference, conditions)]
     elif name:
-        lines += ["", f"The configured reference `{name}` is not a published figure lgbench "
+        lines += ["", f"The configured reference {code(name)} is not a published figure lgbench "
                   f"ships ({distinct(available())}); nothing was overlaid."]
     return lines

@@ -10,6 +10,7 @@ from harness.analysis.summary import measured_trials
 from harness.analysis.transfer import (
     MODEL_METRICS,
 )
+from harness.reporting.text import code, md
 from harness.results.records import STATUS_OK
 
 # guestfs-performance(1), BASELINE: STARTING THE APPLIANCE: "You should expect to be getting
@@ -106,6 +107,6 @@ def seed_expectation(trials: pd.DataFrame) -> list[str]:
         verdict = "meets" if median < SEED_LAUNCH_LIMIT_S else "does not meet"
         note = "" if accels == "kvm" else (
             " The seed's figure assumes KVM; this cell ran without it, so a miss is expected.")
-        lines.append(f"- `{cell}`: median launch+close {median:.2f} s under **{accels}** "
+        lines.append(f"- {code(cell)}: median launch+close {median:.2f} s under **{md(accels)}** "
                      f"{verdict} the seed's \"under {SEED_LAUNCH_LIMIT_S:g} seconds\".{note}")
     return lines or ["- No successful launch trials to compare."]

@@ -15,7 +15,7 @@ from harness.analysis.transfer import (
     bandwidth_ratio,
 )
 from harness.reporting.sections.uml import UML_BACKEND
-from harness.reporting.text import distinct, estimate, number
+from harness.reporting.text import code, distinct, estimate, markdown_table, md, number
 from harness.results.records import STATUS_OK, STATUSES
 
 # guestfs-performance(1), USING USER-MODE LINUX.
@@ -42,7 +42,7 @@ def _model_table(model: pd.DataFrame) -> str:
                                                    fit["bandwidth_ci_low"],
                                                    fit["bandwidth_ci_high"], ".4g"),
             "r²": number(fit["r2"], ".3f")})
-    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    return markdown_table(pd.DataFrame(rows), disable_numparse=True)
 
 
 def _checksum_lines(trials: pd.DataFrame) -> list[str]:
@@ -56,8 +56,8 @@ def _checksum_lines(trials: pd.DataFrame) -> list[str]:
     else:
         lines = [f"- **{len(bad)} of {len(done)} transfers failed the SHA-256 check** (warm-ups "
                  "included; error rows, left out of the model):"]
-        lines += [f"  - `{row['cell']}`, {int(row['size_bytes'])} bytes, repetition "
-                  f"{row['repetition']}, instance {row['instance']}: {row['error']}"
+        lines += [f"  - {code(row['cell'])}, {int(row['size_bytes'])} bytes, repetition "
+                  f"{md(row['repetition'])}, instance {md(row['instance'])}: {md(row['error'])}"
                   for _, row in bad.iterrows()]
     undone = len(transfers) - len(done)
     if undone:
@@ -83,7 +83,7 @@ def _aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
             "`median_overlap` gives the share of that span in which two or more transfers ran "
             "at once (1: all along, 0: one after another); with little overlap the aggregate "
             "is not a concurrent bandwidth.", "",
-            table.to_markdown(index=False, floatfmt=".3g")]
+            markdown_table(table, floatfmt=".3g")]
 
 
 def _backend_run(measured: pd.DataFrame, backend: str) -> str:
@@ -91,18 +91,18 @@ def _backend_run(measured: pd.DataFrame, backend: str) -> str:
     rows = measured[measured["backend"] == backend]
     ok = rows[rows["status"] == STATUS_OK]
     if len(ok):
-        return f"`{backend}` (ran under {distinct(ok['accel_effective'])})"
+        return f"{code(backend)} (ran under {distinct(ok['accel_effective'])})"
     counts = rows["status"].value_counts()
     statuses = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts.get(s))
     first_error = rows["error"].dropna()
-    reason = f": {first_error.iloc[0]}" if len(first_error) else ""
-    return f"`{backend}` (no successful transfer: {statuses}{reason})"
+    reason = f": {md(first_error.iloc[0])}" if len(first_error) else ""
+    return f"{code(backend)} (no successful transfer: {statuses}{reason})"
 
 
 def _ratio_line(ratio: pd.Series) -> str:
     """One direction's UML/other bandwidth ratio, as a slowdown, held against the seed's 10x."""
-    head = (f"- {ratio['direction']}: bandwidth `{ratio['numerator']}` / "
-            f"`{ratio['denominator']}`")
+    head = (f"- {md(ratio['direction'])}: bandwidth {code(ratio['numerator'])} / "
+            f"{code(ratio['denominator'])}")
     value, low, high = ratio["ratio"], ratio["ratio_ci_low"], ratio["ratio_ci_high"]
     if math.isnan(value):
         return f"{head}: n/a (a bandwidth could not be estimated; see the model table)."
@@ -148,13 +148,13 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
     for other in others:
         ratios = bandwidth_ratio(model, UML_BACKEND, other)
         if ratios.empty:
-            lines.append(f"- `{other}`: no series matching a `{UML_BACKEND}` one in every "
+            lines.append(f"- {code(other)}: no series matching a `{UML_BACKEND}` one in every "
                          "other factor (appliance, N, memsize, ...).")
         lines += [_ratio_line(ratio) for _, ratio in ratios.iterrows()]
         accels = distinct(measured.loc[(measured["backend"] == other)
                                       & (measured["status"] == STATUS_OK), "accel_effective"])
         if accels != "kvm" and len(ratios):
-            lines.append(f"  The seed compares with KVM; `{other}` ran under {accels} here (an "
+            lines.append(f"  The seed compares with KVM; {code(other)} ran under {accels} here (an "
                          "emulated CPU slows its transfers too), so this is not a UML/KVM "
                          "ratio.")
     return lines

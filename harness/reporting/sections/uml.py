@@ -7,7 +7,7 @@ import pandas as pd
 
 from harness.analysis.compare import compare_backends
 from harness.analysis.summary import measured_trials
-from harness.reporting.text import number
+from harness.reporting.text import code, markdown_table, md, number
 
 UML_BACKEND = "uml"
 
@@ -60,11 +60,11 @@ def stage_lines(by_stage: pd.DataFrame) -> list[str]:
         f"{uml} / {other}": [number(r, ".2f") for r in by_stage["ratio"]],
         "verdict": by_stage["verdict"]})
     return ["### Where the launch goes, stage by stage", "",
-            f"Median duration of each boot stage (timeline=true) under {uml} and {other} in "
-            "this run, with its 95% CI where 6 or more trials allow one; the ratio of "
-            "medians and the verdict as in every comparison (Holm across the stages). A "
+            f"Median duration of each boot stage (timeline=true) under {md(uml)} and "
+            f"{md(other)} in this run, with its 95% CI where 6 or more trials allow one; the "
+            "ratio of medians and the verdict as in every comparison (Holm across the stages). A "
             "stage only one side has (firmware: none under UML) is left out.", "",
-            table.to_markdown(index=False, disable_numparse=True), ""]
+            markdown_table(table, disable_numparse=True), ""]
 
 
 def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
@@ -76,7 +76,7 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
     accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
                              .dropna().unique())) or "unknown"
-    lines = [f"## UML against `{other}` (ran under {accel})", ""]
+    lines = [f"## UML against {code(other)} (ran under {md(accel)})", ""]
     if by_stage is not None:
         lines += stage_lines(by_stage)
     lines += ["Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U "
@@ -85,21 +85,21 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
         lines.append("No metric has successful trials on both sides.")
     else:
         table = comparison.drop(columns=["baseline", "candidate"])
-        lines.append(table.to_markdown(index=False, floatfmt=".3g"))
+        lines.append(markdown_table(table, floatfmt=".3g"))
     if claims is not None:
         lines += ["", "### The seed's UML claims, checked here", "",
                   "Each sentence of guestfs-performance(1) USING USER-MODE LINUX against this "
                   "run: a verdict needs the ratio's 95% CI wholly on one side of the seed's "
                   "bound (\"the same or slightly slower\": 0.8x-1.25x).", "",
-                  claims.to_markdown(index=False), ""]
+                  markdown_table(claims), ""]
     # One launch line per workload (a transfer's sizes share their launch).
     launch = comparison[comparison["metric"] == "launch_s"].drop_duplicates("workload")
     for _, row in launch.iterrows():
-        lines += ["", f"Measured here, launch against `{other}` under {accel} (workload "
-                      f"{row['workload']}): UML takes {row['ratio']:.2f}x the time: "
-                      f"{row['verdict']}."]
+        lines += ["", f"Measured here, launch against {code(other)} under {md(accel)} "
+                      f"(workload {md(row['workload'])}): UML takes {row['ratio']:.2f}x the "
+                      f"time: {md(row['verdict'])}."]
     if accel != "kvm":
-        lines += ["", f"`{other}` did not run under KVM, so this is UML against software "
+        lines += ["", f"{code(other)} did not run under KVM, so this is UML against software "
                       "emulation: the seed's 'under virtualization' case, not its bare-metal one."]
     return lines
 
@@ -127,4 +127,4 @@ def shim_section(cost: pd.DataFrame) -> list[str]:
         "overhead (95% CI)": [f"{percent(r.overhead)} ({percent(r.overhead_ci_low)} to "
                               f"{percent(r.overhead_ci_high)})" for r in cost.itertuples()],
         "verdict": cost["verdict"]})
-    return [*lines, table.to_markdown(index=False, disable_numparse=True)]
+    return [*lines, markdown_table(table, disable_numparse=True)]
