@@ -1,7 +1,7 @@
 """Processes or threads: does lgbench's one-worker-per-appliance change the makespan?
 
 guestfs-performance(1)'s script launched N handles as threads of one process; lgbench forks a
-worker per appliance. This interleaves, per N, the seed's script (threads, Python bindings,
+worker per appliance. This interleaves, per N, the guide's script (threads, Python bindings,
 timed around thread start .. last join) with `lgbench parallel=N` (its makespan_s), on the
 same accelerator, memsize and appliance cache, and prints both medians and their ratio.
 Target: within 5% at N = 4 and 8.
@@ -28,8 +28,8 @@ LGBENCH = Path(sys.executable).parent / "lgbench"
 TARGET = 0.05
 
 
-def seed_script_once(n: int, accel: str, memsize: int, cachedir: Path) -> float:
-    """The seed's Perl script for one N, in Python: N threads, each new handle, add
+def guide_script_once(n: int, accel: str, memsize: int, cachedir: Path) -> float:
+    """The performance guide's Perl script for one N, in Python: N threads, each new handle, add
     /dev/null, launch, close; seconds from before the first thread starts to the last join."""
     errors: list[BaseException] = []
 
@@ -85,25 +85,26 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved pairs per N")
     parser.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
-    parser.add_argument("--memsize", type=int, default=500, help="MiB, as the seed's plot")
+    parser.add_argument("--memsize", type=int, default=500, help="MiB, as the performance guide's "
+                                                                 "plot")
     parser.add_argument("--cache-dir", type=Path, default=trust.default_cache_dir())
     args = parser.parse_args()
     trust.secure_folder(args.cache_dir, private=True)
     cachedir = trust.secure_folder(args.cache_dir / "supermin")
-    seed_script_once(1, args.accel, args.memsize, cachedir)  # the seed's warm-up, untimed
+    guide_script_once(1, args.accel, args.memsize, cachedir)  # the guide's warm-up, untimed
     threads: dict[int, list[float]] = {n: [] for n in args.parallel}
     workers: dict[int, list[float]] = {n: [] for n in args.parallel}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for n in args.parallel:
-                threads[n].append(seed_script_once(n, args.accel, args.memsize, cachedir))
+                threads[n].append(guide_script_once(n, args.accel, args.memsize, cachedir))
                 workers[n].append(lgbench_once(n, args.accel, args.memsize, args.cache_dir,
                                                Path(tmp) / f"{r}-{n}"))
                 print(f"round {r + 1}/{args.rounds} N={n}: threads {threads[n][-1]:.2f} s, "
                       f"lgbench workers {workers[n][-1]:.2f} s", flush=True)
     for n in args.parallel:
         t, w = statistics.median(threads[n]), statistics.median(workers[n])
-        print(f"N={n}: threads (seed script) median {t:.2f} s (range {min(threads[n]):.2f}-"
+        print(f"N={n}: threads (the guide's script) median {t:.2f} s (range {min(threads[n]):.2f}-"
               f"{max(threads[n]):.2f}), lgbench workers median {w:.2f} s (range "
               f"{min(workers[n]):.2f}-{max(workers[n]):.2f}), ratio {w / t:.3f} (target "
               f"within {TARGET:.0%} at N=4, 8): {verdict(threads[n], workers[n], n)}")

@@ -131,7 +131,7 @@ def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
 def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: Path) -> None:
     """runs=auto on real launches: 6 runs give the first 95% CI of the median, and TCG launches
     lie well within 50% of each other, so the cell stops there, by precision. qemu runs
-    through a wrapper script (backend.hv_wrapper, the seed's debugging recipe) that logs its
+    through a wrapper script (backend.hv_wrapper, the guide's debugging recipe) that logs its
     arguments and execs it."""
     wrapper, argv_log = tmp_path / "wrapper" / "qemu.sh", tmp_path / "wrapper" / "argv"
     wrapper.parent.mkdir()

@@ -71,7 +71,7 @@ def scaling_table(trials: pd.DataFrame) -> pd.DataFrame:
 
     `median`, `ci_low`, `ci_high` are the median makespan of the repetitions whose instances
     all succeeded, with its distribution-free 95% CI (as in summarize; NaN below 6).
-    `efficiency` is T(1)/T(N): 1 when N appliances take as long as one (the seed's "little
+    `efficiency` is T(1)/T(N): 1 when N appliances take as long as one (the guide's "little
     difference"), 1/N when they take as long as N launched one after another. `speedup` is
     N * T(1)/T(N), the gain over launching them one after another. Both are NaN without an
     N=1 cell in the series. Failures count instance rows: `n_failed` of `n_instances` were

@@ -1,7 +1,7 @@
-"""The seed's four sentences about User-Mode Linux (guestfs-performance(1), USING USER-MODE
+"""The guide's four sentences about User-Mode Linux (guestfs-performance(1), USING USER-MODE
 LINUX) checked against one run's UML comparison: each with what was measured here and a
 verdict: it holds, it does not hold, this run does not settle it, or it cannot be checked on
-this host (and why). A verdict needs the ratio's 95% CI wholly on one side of the seed's bound.
+this host (and why). A verdict needs the ratio's 95% CI wholly on one side of the guide's bound.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ HOLDS, FAILS, UNSETTLED, UNCHECKABLE = ("holds", "does not hold", "not settled b
                                         "cannot be checked here")
 # "the same or slightly slower": UML's launch within 0.8x..1.25x of KVM's.
 SAME_OR_SLIGHTLY_SLOWER = (0.8, 1.25)
-SEED_TRANSFER_FACTOR = 10.0  # "as much as 10 times slower"
+GUIDE_TRANSFER_FACTOR = 10.0  # "as much as 10 times slower"
 CLAIMS = {
     "baremetal": "UML usually performs the same or slightly slower than KVM, on baremetal.",
     "virtualized": "UML often performs the same under virtualization as it does on baremetal, "
@@ -64,7 +64,7 @@ def _virtualized(launch: pd.Series | None, other: str, accel: str,
                 "(lgbench-report over both runs)")
     if accel == "kvm":
         return measured, _within(launch, *SAME_OR_SLIGHTLY_SLOWER)
-    return measured, _within(launch, 0.0, 1.0)  # faster than emulation: the seed's point
+    return measured, _within(launch, 0.0, 1.0)  # faster than emulation: the guide's point
 
 
 def _transfer(rows: pd.DataFrame, accel: str) -> tuple[str, str]:
@@ -76,14 +76,14 @@ def _transfer(rows: pd.DataFrame, accel: str) -> tuple[str, str]:
     size = f"{largest['size_bytes'].iloc[0] / 2**20:g} MiB"
     slowest = largest.loc[largest["ratio"].idxmax()]
     beyond = not pd.isna(slowest["ratio_ci_low"]) and slowest["ratio_ci_low"] > \
-        SEED_TRANSFER_FACTOR
+        GUIDE_TRANSFER_FACTOR
     if accel == "kvm":
-        verdict = FAILS if beyond else _within(slowest, 0.0, SEED_TRANSFER_FACTOR)
+        verdict = FAILS if beyond else _within(slowest, 0.0, GUIDE_TRANSFER_FACTOR)
         return f"UML/KVM at {size}: {said}", verdict
     if beyond:  # KVM moves data no slower than emulation: against it the gap only grows
         return (f"UML/{accel} at {size}: {said}; KVM transfers no slower than {accel}, so "
                 "against KVM the factor is larger still", FAILS)
-    return f"UML/{accel} at {size}: {said}; the seed compares with KVM", UNCHECKABLE
+    return f"UML/{accel} at {size}: {said}; the performance guide compares with KVM", UNCHECKABLE
 
 
 def _qcow2(trials: pd.DataFrame) -> tuple[str, str]:
@@ -99,7 +99,7 @@ def _qcow2(trials: pd.DataFrame) -> tuple[str, str]:
 
 def check_claims(comparison: pd.DataFrame, trials: pd.DataFrame,
                  virtualization: str) -> pd.DataFrame:
-    """One row per seed claim: the claim, what this run measured, the verdict.
+    """One row per guide claim: the claim, what this run measured, the verdict.
     `comparison` is UML against the run's other backend (compare_backends); `virtualization`
     the hypervisor the host runs under (systemd-detect-virt --vm: none on bare metal)."""
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"

@@ -1,6 +1,6 @@
 """The appliance a trial boots: where it comes from and what must happen before each trial.
 
-guestfs-performance(1) "USING A FIXED APPLIANCE": a fixed appliance is never rebuilt; the seed
+guestfs-performance(1) "USING A FIXED APPLIANCE": a fixed appliance is never rebuilt; the guide
 found no measurable gain, even from /dev/shm. The kinds (cached.py, fixed.py) let a run check
 that on its host; a config chooses one by its `_target_`.
 """

@@ -29,7 +29,7 @@ class Backend(ABC):
     # trials record when it came (column connected_s); None: no daemon in between.
     connected_message: ClassVar[str | None] = None
     # Whether libguestfs-test-tool can be run with this backend's handle settings when a
-    # launch fails (the seed's first diagnostic); not for stand-ins or lgbench's own shims.
+    # launch fails (the guide's first diagnostic); not for stand-ins or lgbench's own shims.
     test_tool_applies: ClassVar[bool] = False
 
     def __init__(self, name: str, accel: str = "auto") -> None:

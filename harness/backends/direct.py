@@ -19,7 +19,7 @@ class DirectBackend(Backend):
     def __init__(self, name: str, accel: str = "auto", hv_wrapper: str | None = None) -> None:
         super().__init__(name, accel)
         self.kvm_reason: str | None = None
-        # The seed's debugging recipe: qemu run through a user's script (set_hv), which must
+        # The guide's debugging recipe: qemu run through a user's script (set_hv), which must
         # end by exec'ing qemu with the arguments it was given.
         self.hv_wrapper = hv_wrapper
         problem = trust.executable_problem(Path(hv_wrapper)) if hv_wrapper else None

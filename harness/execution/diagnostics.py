@@ -1,4 +1,4 @@
-"""The seed's first step when a launch fails: run `libguestfs-test-tool` with the same
+"""The performance guide's first step when a launch fails: run `libguestfs-test-tool` with the same
 settings, once per cell, and keep what it printed beside the run (guestfs-performance(1) and
 guestfs-faq(1) ask for its output before anything else)."""
 

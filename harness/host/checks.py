@@ -1,6 +1,6 @@
 """guestfs-performance(1)'s TROUBLESHOOTING POOR PERFORMANCE as checks (lgbench-doctor).
 
-Each check gives a verdict (ok, warn, fail, info), the evidence it saw and the advice the seed
+Each check gives a verdict (ok, warn, fail, info), the evidence it saw and the advice the guide
 (or experience on hosts like this one) gives. The same facts go into every run's metadata.
 """
 
@@ -50,7 +50,8 @@ def check_dev_kvm() -> Check:
     problem = accelerator.dev_kvm_problem()
     if problem:
         return Check("/dev/kvm", "fail", f"mode {mode}; {problem}",
-                     "Make /dev/kvm usable by this user (mode 0666 is safe, as the seed says, "
+                     "Make /dev/kvm usable by this user (mode 0666 is safe, as the performance "
+                     "guide says, "
                      "or add the user to the kvm group).")
     return Check("/dev/kvm", "ok", f"mode {mode}; opens read-write for uid {os.getuid()}")
 
@@ -61,7 +62,7 @@ def check_kvm_launch(cache_dir: Path, timeout_s: float) -> Check:
         return Check("KVM appliance launch", "ok", verdict.reason)
     return Check("KVM appliance launch", "fail", verdict.reason,
                  "Use TCG (lgbench backend=auto does), or UML; expect launches well over the "
-                 "seed's 6 seconds.")
+                 "performance guide's 6 seconds.")
 
 
 def check_tcg_launch(cache_dir: Path, timeout_s: float) -> Check:

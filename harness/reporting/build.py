@@ -45,7 +45,7 @@ from harness.reporting.sections.client_limit import client_limit_section
 from harness.reporting.sections.headline import headline_lines, short_kvm_reason
 from harness.reporting.sections.operations import operations_section
 from harness.reporting.sections.parallel import parallel_section
-from harness.reporting.sections.summary import displayed, seed_expectation, timed_rows
+from harness.reporting.sections.summary import displayed, guide_expectation, timed_rows
 from harness.reporting.sections.transfer import transfer_section
 from harness.reporting.sections.uml import (
     comparison_section,
@@ -72,7 +72,7 @@ class Analysis:
     reference: Reference | None  # the published figure the config names
     comparison: pd.DataFrame | None  # UML against the one other backend
     stage_comparison: pd.DataFrame | None  # UML against it per boot stage (timeline=true)
-    uml_claims: pd.DataFrame | None  # the seed's UML sentences checked against the comparison
+    uml_claims: pd.DataFrame | None  # the guide's UML sentences checked against the comparison
     shim_cost: pd.DataFrame | None  # UML: lgbench's relay against a direct channel
     boot: BootStages | None  # timeline=true runs
     client_limit: pd.DataFrame | None  # libvirt cells run under a max_clients of their own
@@ -255,7 +255,7 @@ def auto_runs_note(meta: dict[str, Any], trials: pd.DataFrame) -> str:
 
 def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
                     timeline_plots: dict[str, str]) -> str:
-    """report.md: what ran where, the summary table, the seed's expectations, then a section
+    """report.md: what ran where, the summary table, the guide's expectations, then a section
     per analysis the runs call for (transfers, several N, UML, boot stages, inspection,
     operations, appliance types) and the plots."""
     trials, summary, metadata = found.trials, found.summary, found.metadata
@@ -287,7 +287,7 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
         parts += [test_tool_line(m) for m in metadata if m.get("test_tool")]
     if len(found.warnings):
         parts += ["", "## Warnings", "", warning_text(found.warnings, markdown=True)]
-    parts += ["", "## The seed's expectation", ""] + seed_expectation(trials)
+    parts += ["", "## The performance guide's expectation", ""] + guide_expectation(trials)
     if found.model is not None:
         parts += ["", *transfer_section(trials, found.model)]
     if found.scaling is not None and found.fits is not None:

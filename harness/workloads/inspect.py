@@ -2,7 +2,7 @@
 
 Launch on a guest image, inspect it, mount its filesystems as inspection says (shortest
 mountpoint first, as guestfish -i does), unmount, close. Inspection, mounting, listing
-applications and fetching the icon are timed apart, because the seed's advice on shortening
+applications and fetching the icon are timed apart, because the guide's advice on shortening
 inspection is about which of them to skip; `cache` reuses earlier inspection results.
 """
 

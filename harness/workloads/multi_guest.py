@@ -2,7 +2,7 @@
 
 mode=shared adds the K guests' disks to one appliance (as virt-df does), inspects them all at
 once and mounts each guest in turn; mode=separate launches one appliance per guest, one after
-another. The seed warns that disks then interact: cloned guests share filesystem UUIDs and
+another. The guide warns that disks then interact: cloned guests share filesystem UUIDs and
 volume group names. A guest that inspection cannot see (its volume group a duplicate of a
 clone's) is inspected again with LVM filtered to its disk (guestfs_lvm_set_filter:
 `filtered_rescans`), and a mountpoint whose device lies on another guest's disk (a UUID that

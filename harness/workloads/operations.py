@@ -2,7 +2,7 @@
 ensure that the appliance is launched the minimum number of times." M operations on one guest,
 by a strategy:
 
-- one_handle: one handle, one launch, all M operations (the seed's advice);
+- one_handle: one handle, one launch, all M operations (the performance guide's advice);
 - handle_per_operation: a new handle and launch per operation (a script per change);
 - guestfish_listen: `guestfish --listen` once, every command a `guestfish --remote` process;
 - guestfish_per_operation: a `guestfish -a ... -i` process per operation.

@@ -54,7 +54,7 @@ def test_below_the_limit_it_is_not_reached_and_without_times_unknown():
     assert behaviour(client_limit_table(pd.DataFrame(rows))) == "unknown"
 
 
-def test_the_report_states_the_behaviour_beside_the_seed(tmp_path):
+def test_the_report_states_the_behaviour_beside_the_guide(tmp_path):
     run = store_run(tmp_path / "run", limited(4, 4) + limited(6, 4))
     build_report([run], run)
     report = (run / "report.md").read_text()

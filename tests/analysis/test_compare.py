@@ -68,7 +68,7 @@ def test_transfer_sizes_are_compared_separately():
     assert all(abs(r - 10) < 1 for r in result["ratio"])
 
 
-def test_a_sweep_with_uml_reports_the_comparison_and_the_seed_claims(tmp_path):
+def test_a_sweep_with_uml_reports_the_comparison_and_the_guide_claims(tmp_path):
     # Two fake backends, one of them named uml.
     result = lgbench("-m", "backend=fake", "backend.name=fake,uml", "runs=4", "warmup=0",
                      f"hydra.sweep.dir={tmp_path}", cache=tmp_path / "cache",

@@ -366,7 +366,7 @@ def report_of(tmp_path, rows):
     return (run / "report.md").read_text()
 
 
-def test_report_holds_the_seed_claim_against_the_uml_ratio(tmp_path):
+def test_report_holds_the_guide_claim_against_the_uml_ratio(tmp_path):
     rows = (transfers(line(0.1, 40.0), backend="tcg")
             + transfers(line(0.5, 5.0), backend="uml", accel_effective="uml"))
     report = report_of(tmp_path, rows)
@@ -378,7 +378,7 @@ def test_report_holds_the_seed_claim_against_the_uml_ratio(tmp_path):
     assert "> Upload and download is as much as 10 times slower on UML than KVM." in report
     assert ("- upload: bandwidth `uml` / `tcg` = **0.125** (95% CI 0.125 to 0.125), i.e. UML "
             "is **8.00x** slower (95% CI 8.00 to 8.00): less than 10 times slower, within the "
-            "seed's \"as much as 10 times\".") in report
+            "performance guide's \"as much as 10 times\".") in report
     assert "`tcg` ran under tcg here" in report and "not a UML/KVM ratio" in report
     assert "Aggregate bandwidth" not in report
     assert (tmp_path / "run" / "plots" / "throughput_vs_size.png").read_bytes()[:8] == PNG

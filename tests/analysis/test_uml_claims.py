@@ -1,5 +1,5 @@
-"""The seed's UML sentences checked against a comparison: each verdict needs the ratio's CI
-wholly on one side of the seed's bound, and says when this host cannot check it."""
+"""The guide's UML sentences checked against a comparison: each verdict needs the ratio's CI
+wholly on one side of the performance guide's bound, and says when this host cannot check it."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_too_few_trials_settle_nothing_and_tcg_transfers_within_10x_say_why_not(
     found = check_claims(comparison("tcg", (0.9, float("nan"), float("nan")),
                                     (5.0, 4.0, 6.0)), trials("tcg", "tcg"), "kvm")
     assert verdicts(found) == [UNCHECKABLE, UNSETTLED, UNCHECKABLE, HOLDS]
-    assert "the seed compares with KVM" in found["measured"][2]
+    assert "the performance guide compares with KVM" in found["measured"][2]
 
 
 def test_a_refused_qcow2_drive_is_the_measurement_of_the_last_claim():

@@ -127,7 +127,8 @@ def test_report_of_two_runs_prints_the_comparison_and_writes_both_reports(two_ba
     assert list(csv[["baseline", "candidate", "metric"]].iloc[0]) == ["tcg", "libvirt",
                                                                        "total_s"]
     markdown = (out / "report.md").read_text()
-    assert "## Comparison by backend" in markdown and "## The seed's expectation" in markdown
+    assert "## Comparison by backend" in markdown
+    assert "## The performance guide's expectation" in markdown
     assert "![comparison-backend](plots/comparison-backend.png)" in markdown
     html = (out / "report.html").read_text()
     assert "Comparison by backend" in html and "Hosts and versions" in html

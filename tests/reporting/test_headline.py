@@ -32,10 +32,10 @@ def headline(trials):
     return headline_lines(summarize(frame), frame, meta)
 
 
-def test_a_launch_cell_gets_its_median_ci_and_the_seeds_expectation():
+def test_a_launch_cell_gets_its_median_ci_and_the_guides_expectation():
     lines = headline(rows("tcg", np.linspace(24.0, 26.0, 7)))
     assert lines[0] == ("- `tcg/cached-hot/launch/p1`: launch+close **25 s** (95% CI 24-26 s) "
-                        "under TCG, 4.2x the seed's 6 s expectation.")
+                        "under TCG, 4.2x the performance guide's 6 s expectation.")
     assert lines[1] == ("- KVM unusable here: qemu-system-x86_64: error: failed to set MSR "
                         "0x10a to 0x69 (CPU flags: no vmx/svm).")
 
@@ -67,4 +67,4 @@ def test_the_report_opens_with_the_headline(tmp_path):
 def test_a_cell_with_work_is_not_called_launch_and_close():
     lines = headline(rows("tcg", [60.0, 61.0, 62.0], workload="operations"))
     assert lines[0].startswith("- `tcg/cached-hot/launch/p1`: launch, work, close **61 s** (no")
-    assert "seed's 6 s" not in lines[0]
+    assert "guide's 6 s" not in lines[0]

@@ -1,4 +1,4 @@
-"""The seed's `guestfish --ro -d GuestName -i exit`: lgbench-images defines libvirt domains
+"""The guide's `guestfish --ro -d GuestName -i exit`: lgbench-images defines libvirt domains
 over a built image (raw, and a qcow2 overlay), workload.domain inspects them on the direct and
 libvirt backends, and undefine removes them; an unknown domain is an error row."""
 

@@ -149,7 +149,7 @@ def test_step_medians_per_cell():
     assert row["inspect_s"] == 1.0 and row["total_s"] == 13.0
 
 
-def test_the_seed_expectation_uses_a_launch_cell_of_the_same_backend():
+def test_the_guide_expectation_uses_a_launch_cell_of_the_same_backend():
     launch = [trial(cell="tcg/cached-hot/launch/p1", repetition=r, total_s=10.0)
               for r in range(3)]
     meets = pd.DataFrame(inspect_rows(total=12.0) + launch)

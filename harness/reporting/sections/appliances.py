@@ -1,5 +1,5 @@
 """The report's "Appliance types" section: each appliance kind against the cached appliance
-with a hot cache, per workload and page-cache state, next to the seed's finding."""
+with a hot cache, per workload and page-cache state, next to the performance guide's finding."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pandas as pd
 
 from harness.reporting.text import markdown_table, number
 
-SEED_FINDING = ('guestfs-performance(1), USING A FIXED APPLIANCE: "In our testing we did not '
+GUIDE_FINDING = ('guestfs-performance(1), USING A FIXED APPLIANCE: "In our testing we did not '
                 'find that using a fixed appliance gave any measurable performance benefit, '
                 'even when the appliance was located in memory (ie. on "/dev/shm")."')
 
 
 def appliance_section(comparison: pd.DataFrame) -> list[str]:
-    lines = ["## Appliance types", "", f"> {SEED_FINDING}", ""]
+    lines = ["## Appliance types", "", f"> {GUIDE_FINDING}", ""]
     if comparison.empty:
         return [*lines, "- No cell of another appliance matches a cached-hot cell."]
     shown = pd.DataFrame({

@@ -1,4 +1,4 @@
-"""## libvirt's client limit: what happened past max_clients, next to the seed's sentence."""
+"""## libvirt's client limit: what happened past max_clients, next to the guide's sentence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 from harness.analysis.client_limit import CLIENT_LIMIT_COLUMNS, behaviour
 from harness.reporting.text import distinct, markdown_table
 
-SEED_LIMIT_SENTENCE = ("It is possible to run many more than 20 appliances in parallel, but if "
+GUIDE_LIMIT_SENTENCE = ("It is possible to run many more than 20 appliances in parallel, but if "
                        "you are using the libvirt backend then you should be aware that out of "
                        "the box libvirt limits the number of client connections to 20.")
 
@@ -41,11 +41,11 @@ def _finding(table: pd.DataFrame, found: str) -> str:
 
 
 def client_limit_section(table: pd.DataFrame, metadata: list[dict[str, Any]]) -> list[str]:
-    """The section's lines: the seed's sentence, the behaviour found, the table."""
+    """The section's lines: the performance guide's sentence, the behaviour found, the table."""
     versions = distinct(m.get("host", {}).get("versions", {}).get("libvirt")
                         for m in metadata if m.get("host"))
     return ["## libvirt's client limit", "",
-            f"> {SEED_LIMIT_SENTENCE}", "> (guestfs-performance(1), PARALLEL APPLIANCES)", "",
+            f"> {GUIDE_LIMIT_SENTENCE}", "> (guestfs-performance(1), PARALLEL APPLIANCES)", "",
             f"libvirt here: {versions}. {_finding(table, behaviour(table))}", "",
             "An appliance counts as queued when libvirtd accepted its connection no earlier "
             "than the first appliance of its repetition had launched (`connected_s`, seconds "

@@ -1,5 +1,5 @@
 """What report.md says first: one sentence per cell with its answer (its time, the CI, the
-seed's expectation where there is one), and why KVM was not used, in a few words."""
+performance guide's expectation where there is one), and why KVM was not used, in a few words."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.summary import measured_trials
-from harness.reporting.sections.summary import SEED_LAUNCH_LIMIT_S
+from harness.reporting.sections.summary import GUIDE_LAUNCH_LIMIT_S
 from harness.reporting.text import code, md
 
 REASON_LENGTH = 160  # characters of a KVM verdict kept in the report (metadata.json has it all)
@@ -30,7 +30,7 @@ def short_kvm_reason(reason: str | None) -> str:
 
 
 def cell_sentence(row: pd.Series, accel: str) -> str:
-    """`cell`: what it measured (median, 95% CI), against the seed's launch figure."""
+    """`cell`: what it measured (median, 95% CI), against the performance guide's launch figure."""
     total = "launch+close" if row.get("workload") in (None, "launch") else "launch, work, close"
     what = {"total_s": total, "makespan_s": "makespan"}.get(row["metric"], md(row["metric"]))
     if row["n_ok"] == 0:
@@ -41,8 +41,8 @@ def cell_sentence(row: pd.Series, accel: str) -> str:
     sentence = (f"- {code(row['cell'])}: {what} **{row['median']:.3g} s** ({interval}) under "
                 f"{md(accel)}")
     if row.get("workload") == "launch" and row["metric"] == "total_s":
-        sentence += (f", {row['median'] / SEED_LAUNCH_LIMIT_S:.1f}x the seed's "
-                     f"{SEED_LAUNCH_LIMIT_S:g} s expectation")
+        sentence += (f", {row['median'] / GUIDE_LAUNCH_LIMIT_S:.1f}x the performance guide's "
+                     f"{GUIDE_LAUNCH_LIMIT_S:g} s expectation")
     if row["n_ok"] < row["n"]:
         sentence += f"; {row['n'] - row['n_ok']} of {row['n']} trials failed"
     return sentence + "."

@@ -1,4 +1,4 @@
-"""The report's inspection section: the seed's second baseline, what each step costs, what the
+"""The report's inspection section: the guide's second baseline, what each step costs, what the
 inspection cache saves, and several guests per appliance against one appliance each."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from harness.results.records import STATUS_OK
 
 # guestfs-performance(1): the inspection baseline should take "no more than 5 seconds" longer
 # than the launch baseline.
-SEED_INSPECTION_EXTRA_S = 5.0
+GUIDE_INSPECTION_EXTRA_S = 5.0
 STEPS = ("launch_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s")
 
 
@@ -46,7 +46,7 @@ def inspection_section(trials: pd.DataFrame) -> list[str]:
             shown["applications"] = [str(int(v)) if v == v else "" for v in steps["applications"]]
         lines += ["Median seconds per step (ok trials, warm-ups excluded).", "",
                   markdown_table(shown, disable_numparse=True), "",
-                  "### The seed's expectation", "", *expectation_lines(trials, steps)]
+                  "### The performance guide's expectation", "", *expectation_lines(trials, steps)]
     cache = cache_lines(trials)
     if cache:
         lines += ["", "### Cached inspection results", "", *cache]
@@ -72,13 +72,14 @@ def expectation_lines(trials: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
         else:
             extra = (rows["total_s"] - rows["launch_s"]).median()
             against = "the launch of the same trials (close included in the extra)"
-        verdict = "meets" if extra <= SEED_INSPECTION_EXTRA_S else "does not meet"
+        verdict = "meets" if extra <= GUIDE_INSPECTION_EXTRA_S else "does not meet"
         accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
-        note = "" if accels == "kvm" else (f" It ran under {md(accels)}; the seed's figures "
+        note = "" if accels == "kvm" else (f" It ran under {md(accels)}; the performance guide's "
+                                           "figures "
                                            "assume KVM.")
         lines.append(f"- {code(cell)}: median {rows['total_s'].median():.2f} s, {extra:+.2f} s "
-                     f"over {against}: {verdict} the seed's \"no more than "
-                     f"{SEED_INSPECTION_EXTRA_S:g} seconds\" longer.{note}")
+                     f"over {against}: {verdict} the performance guide's \"no more than "
+                     f"{GUIDE_INSPECTION_EXTRA_S:g} seconds\" longer.{note}")
     return lines
 
 
@@ -146,7 +147,8 @@ def multi_guest_lines(trials: pd.DataFrame) -> list[str]:
     for row in table[(table["misattributed_mounts"] > 0)
                      | (table["filtered_rescans"] > 0)].itertuples():
         lines.append(f"- {md(row.backend)}, {md(row.mode)}, K={md(row.guests)}: "
-                     f"{md(row.clones)} cloned guest(s), the interactions the seed warns of: "
+                     f"{md(row.clones)} cloned guest(s), the interactions the performance guide "
+                     "warns of: "
                      f"{row.misattributed_mounts} mountpoint(s) resolved to another guest's "
                      f"disk (the same filesystem UUID on clones); {row.filtered_rescans} "
                      f"guest(s) hidden from inspection (a volume group LVM will not activate "

@@ -1,6 +1,6 @@
 """The report's "Fewer launches" section: each strategy's total and cost per operation, its
 speed-up over a launch per operation, and the M from which one launch pays for itself, next
-to the seed's advice."""
+to the performance guide's advice."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.reporting.text import code, markdown_table, number
 
-SEED_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
+GUIDE_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
                'simplest way to get good performance is to ensure that the appliance is '
                'launched the minimum number of times."')
 
@@ -48,7 +48,7 @@ def _break_even_line(row: pd.Series) -> str:
 
 
 def operations_section(table: pd.DataFrame, break_even: pd.DataFrame) -> list[str]:
-    lines = ["## Fewer launches", "", SEED_ADVICE, ""]
+    lines = ["## Fewer launches", "", GUIDE_ADVICE, ""]
     if table.empty:
         return [*lines, "- No operations trials."]
     lines += ["Per strategy and M operations: the trial's total (launches included) and the "

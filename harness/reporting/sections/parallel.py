@@ -1,4 +1,4 @@
-"""## Parallel appliances: the scaling table, the fit, the seed's claim and the published figure.
+"""## Parallel appliances: the scaling table, the fit, the guide's claim and the published figure.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ SCALING_TABLE_COLUMNS = ["series", "parallel", "n_reps", "n_reps_ok", "median", 
 
 
 # guestfs-performance(1), PARALLEL APPLIANCES.
-SEED_PARALLEL_CLAIM = ("Provided there is enough free memory, there should be little difference "
+GUIDE_PARALLEL_CLAIM = ("Provided there is enough free memory, there should be little difference "
                        "in launching 1 appliance vs N appliances in parallel.")
 
 
-# The seed gives no number for "little difference"; this report takes a makespan of N
+# The performance guide gives no number for "little difference"; this report takes a makespan of N
 # appliances at most 1.25 times one appliance's (efficiency T(1)/T(N) of at least 0.8).
 LITTLE_DIFFERENCE = 1.25
 
@@ -143,7 +143,7 @@ def _failure_lines(scaling: pd.DataFrame) -> list[str]:
 
 def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dict[str, Any]],
                  reference: Reference | None) -> list[str]:
-    """The seed's claim held against each series, its memory proviso, and the CPU count."""
+    """The guide's claim held against each series, its memory proviso, and the CPU count."""
     lines = [f'Reading "little difference" as a makespan at most {LITTLE_DIFFERENCE:g}x T(1), '
              "the makespan of one appliance:", ""]
     for series, rows in scaling.groupby("series", sort=False):
@@ -171,7 +171,7 @@ def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dic
 
 def _memory_lines(trials: pd.DataFrame, scaling: pd.DataFrame,
                   metadata: list[dict[str, Any]]) -> list[str]:
-    """The seed's memory proviso: what was refused, what appliances cost, the peak in use."""
+    """The guide's memory proviso: what was refused, what appliances cost, the peak in use."""
     measured = measured_trials(trials)
     infeasible = measured[measured["status"] == STATUS_INFEASIBLE]
     lines = [f"- Memory: N = {n} was not launched: {md(rows['error'].iloc[0])}."
@@ -250,7 +250,8 @@ def _agreement_section(fits: pd.DataFrame, reference: Reference,
     if not conditions["accelerator"].startswith("kvm "):
         lines += ["", "The accelerator differs: without KVM each appliance's CPU is emulated, so "
                   "the appliances are CPU-bound and compete for the host's CPUs rather than "
-                  "waiting on I/O as the seed assumes; a steeper normalised slope is expected."]
+                  "waiting on I/O as the performance guide assumes; a steeper normalised slope is "
+                  "expected."]
     return lines
 
 
@@ -269,14 +270,15 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
              f"Ran with accelerator **{conditions['accelerator']}** on "
              f"**{conditions['CPUs']}**.", "",
              "lgbench forks one worker process per appliance (each its own process group, so "
-             "a timeout or Ctrl-C ends every qemu); the seed's script launched N handles as "
+             "a timeout or Ctrl-C ends every qemu); the performance guide's script launched N "
+             "handles as "
              "threads of one process. `benchmarks/parallel_modes.py` (`make bench`) times both "
              "on the same host, interleaved.", "",
              markdown_table(scaling[SCALING_TABLE_COLUMNS], floatfmt=".3f"),
              "", "### Linear fit: makespan = a + b·N", ""]
     lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
     lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
-    lines += ["", "### The seed's claim", "", f"> {SEED_PARALLEL_CLAIM}",
+    lines += ["", "### The performance guide's claim", "", f"> {GUIDE_PARALLEL_CLAIM}",
               "> (guestfs-performance(1), PARALLEL APPLIANCES)", ""]
     lines += _claim_lines(trials, scaling, metadata, reference)
     name = configured_reference(metadata)

@@ -1,4 +1,4 @@
-"""The summary table (terminal and report.md) and the seed's launch baseline against each cell.
+"""The summary table (terminal and report.md) and the guide's launch baseline against each cell.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from harness.results.records import STATUS_OK
 
 # guestfs-performance(1), BASELINE: STARTING THE APPLIANCE: "You should expect to be getting
 # times under 6 seconds" (a KVM host, hot cache), for `time guestfish -a /dev/null run`.
-SEED_LAUNCH_LIMIT_S = 6.0
+GUIDE_LAUNCH_LIMIT_S = 6.0
 
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
@@ -96,17 +96,19 @@ def table(summary: pd.DataFrame) -> str:
     return text
 
 
-def seed_expectation(trials: pd.DataFrame) -> list[str]:
-    """The seed's launch baseline held against each launch cell, saying which accel ran."""
+def guide_expectation(trials: pd.DataFrame) -> list[str]:
+    """The guide's launch baseline held against each launch cell, saying which accel ran."""
     lines = []
     measured = measured_trials(trials)
     launch = measured[(measured["workload"] == "launch") & (measured["status"] == STATUS_OK)]
     for cell, rows in launch.groupby("cell", sort=False):
         median = rows["total_s"].median()
         accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
-        verdict = "meets" if median < SEED_LAUNCH_LIMIT_S else "does not meet"
+        verdict = "meets" if median < GUIDE_LAUNCH_LIMIT_S else "does not meet"
         note = "" if accels == "kvm" else (
-            " The seed's figure assumes KVM; this cell ran without it, so a miss is expected.")
+            " The performance guide's figure assumes KVM; this cell ran without it, so a miss is "
+            "expected.")
         lines.append(f"- {code(cell)}: median launch+close {median:.2f} s under **{md(accels)}** "
-                     f"{verdict} the seed's \"under {SEED_LAUNCH_LIMIT_S:g} seconds\".{note}")
+                     f"{verdict} the performance guide's \"under {GUIDE_LAUNCH_LIMIT_S:g} "
+                     f"seconds\".{note}")
     return lines or ["- No successful launch trials to compare."]

@@ -19,12 +19,12 @@ from harness.reporting.text import code, distinct, estimate, markdown_table, md,
 from harness.results.records import STATUS_OK, STATUSES
 
 # guestfs-performance(1), USING USER-MODE LINUX.
-SEED_TRANSFER_CLAIM = ("Upload and download is as much as 10 times slower on UML than KVM.  "
+GUIDE_TRANSFER_CLAIM = ("Upload and download is as much as 10 times slower on UML than KVM.  "
                        "Libguestfs sends this data over the UML emulated serial port, which is "
                        "far less efficient than KVM's virtio-serial.")
 
 
-SEED_UML_SLOWDOWN = 10.0
+GUIDE_UML_SLOWDOWN = 10.0
 
 
 def _model_table(model: pd.DataFrame) -> str:
@@ -100,14 +100,14 @@ def _backend_run(measured: pd.DataFrame, backend: str) -> str:
 
 
 def _ratio_line(ratio: pd.Series) -> str:
-    """One direction's UML/other bandwidth ratio, as a slowdown, held against the seed's 10x."""
+    """One direction's UML/other bandwidth ratio, as a slowdown, held against the guide's 10x."""
     head = (f"- {md(ratio['direction'])}: bandwidth {code(ratio['numerator'])} / "
             f"{code(ratio['denominator'])}")
     value, low, high = ratio["ratio"], ratio["ratio_ci_low"], ratio["ratio_ci_high"]
     if math.isnan(value):
         return f"{head}: n/a (a bandwidth could not be estimated; see the model table)."
     slowdown = f"UML is **{1 / value:.2f}x** slower"
-    limit = 1 / SEED_UML_SLOWDOWN
+    limit = 1 / GUIDE_UML_SLOWDOWN
     if math.isnan(low) or math.isnan(high) or math.isinf(high):
         ci = "no CI" if math.isnan(high) else "95% CI unbounded"
         verdict = "cannot be judged without a bounded CI"
@@ -116,19 +116,22 @@ def _ratio_line(ratio: pd.Series) -> str:
         slowdown += (f" (95% CI {1 / high:.2f} to "
                      f"{number(1 / low if low > 0 else math.inf)})")
         if high < limit:
-            verdict = (f"more than {SEED_UML_SLOWDOWN:g} times slower, beyond the seed's "
-                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+            verdict = (f"more than {GUIDE_UML_SLOWDOWN:g} times slower, beyond the performance "
+                       "guide's "
+                       f"\"as much as {GUIDE_UML_SLOWDOWN:g} times\"")
         elif low > limit:
-            verdict = (f"less than {SEED_UML_SLOWDOWN:g} times slower, within the seed's "
-                       f"\"as much as {SEED_UML_SLOWDOWN:g} times\"")
+            verdict = (f"less than {GUIDE_UML_SLOWDOWN:g} times slower, within the performance "
+                       "guide's "
+                       f"\"as much as {GUIDE_UML_SLOWDOWN:g} times\"")
         else:
-            verdict = (f"consistent with the seed's {SEED_UML_SLOWDOWN:g} times (the CI "
-                       f"contains 1/{SEED_UML_SLOWDOWN:g})")
+            verdict = (f"consistent with the performance guide's {GUIDE_UML_SLOWDOWN:g} times "
+                       "(the CI "
+                       f"contains 1/{GUIDE_UML_SLOWDOWN:g})")
     return f"{head} = **{value:.3g}** ({ci}), i.e. {slowdown}: {verdict}."
 
 
 def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
-    """The seed's UML claim held against the measured UML/other bandwidth ratios, or what
+    """The guide's UML claim held against the measured UML/other bandwidth ratios, or what
     the comparison still needs."""
     measured = measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])
     backends = list(pd.unique(measured["backend"]))
@@ -143,8 +146,8 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
                 f"needs successful `backend={UML_BACKEND}` transfers."]
     lines = [f"Measured here: {ran}.", "",
              f"UML over each other backend, the CI by Fieller's theorem from the two fits "
-             f"(see the model table); the seed's claim is a ratio of at most 1/"
-             f"{SEED_UML_SLOWDOWN:g}:", ""]
+             f"(see the model table); the performance guide's claim is a ratio of at most 1/"
+             f"{GUIDE_UML_SLOWDOWN:g}:", ""]
     for other in others:
         ratios = bandwidth_ratio(model, UML_BACKEND, other)
         if ratios.empty:
@@ -154,7 +157,8 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
         accels = distinct(measured.loc[(measured["backend"] == other)
                                       & (measured["status"] == STATUS_OK), "accel_effective"])
         if accels != "kvm" and len(ratios):
-            lines.append(f"  The seed compares with KVM; {code(other)} ran under {accels} here (an "
+            lines.append(f"  The performance guide compares with KVM; {code(other)} ran under "
+                         f"{accels} here (an "
                          "emulated CPU slows its transfers too), so this is not a UML/KVM "
                          "ratio.")
     return lines
@@ -174,7 +178,7 @@ def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
     aggregate = aggregate_bandwidth(trials)
     if (aggregate["parallel"] > 1).any():
         lines += ["", *_aggregate_lines(aggregate)]
-    lines += ["", "### The seed's claim", "", f"> {SEED_TRANSFER_CLAIM}",
+    lines += ["", "### The performance guide's claim", "", f"> {GUIDE_TRANSFER_CLAIM}",
               "> (guestfs-performance(1), USING USER-MODE LINUX)", "",
               *_uml_lines(trials, model)]
     return lines

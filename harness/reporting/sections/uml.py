@@ -1,4 +1,4 @@
-"""## UML against the other backend of the run, and the seed's UML claims checked against it.
+"""## UML against the other backend of the run, and the guide's UML claims checked against it.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def stage_lines(by_stage: pd.DataFrame) -> list[str]:
 def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
                        by_stage: pd.DataFrame | None = None,
                        claims: pd.DataFrame | None = None) -> list[str]:
-    """UML/other ratios with CIs and p-values, the seed's UML claims checked against them; led
+    """UML/other ratios with CIs and p-values, the guide's UML claims checked against them; led
     by the stage-by-stage table when the run recorded a timeline."""
     measured = measured_trials(trials)
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
@@ -87,9 +87,10 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
         table = comparison.drop(columns=["baseline", "candidate"])
         lines.append(markdown_table(table, floatfmt=".3g"))
     if claims is not None:
-        lines += ["", "### The seed's UML claims, checked here", "",
+        lines += ["", "### The performance guide's UML claims, checked here", "",
                   "Each sentence of guestfs-performance(1) USING USER-MODE LINUX against this "
-                  "run: a verdict needs the ratio's 95% CI wholly on one side of the seed's "
+                  "run: a verdict needs the ratio's 95% CI wholly on one side of the performance "
+                  "guide's "
                   "bound (\"the same or slightly slower\": 0.8x-1.25x).", "",
                   markdown_table(claims), ""]
     # One launch line per workload (a transfer's sizes share their launch).
@@ -100,7 +101,8 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
                       f"time: {md(row['verdict'])}."]
     if accel != "kvm":
         lines += ["", f"{code(other)} did not run under KVM, so this is UML against software "
-                      "emulation: the seed's 'under virtualization' case, not its bare-metal one."]
+                      "emulation: the performance guide's 'under virtualization' case, not its "
+                      "bare-metal one."]
     return lines
 
 

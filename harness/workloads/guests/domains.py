@@ -1,4 +1,4 @@
-"""Persistent libvirt domains over lgbench's guest images, for the seed's second inspection
+"""Persistent libvirt domains over lgbench's guest images, for the guide's second inspection
 baseline, `guestfish --ro -d GuestName -i exit`: defined (never started) through virsh, on the
 image itself (raw) or on a qcow2 overlay of it, and undefined again.
 
