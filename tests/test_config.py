@@ -107,7 +107,7 @@ def test_workload_choice_composes_and_instantiates(name):
     assert workload.name == cfg.workload.name and name.startswith(workload.name)
 
 
-def test_default_config_is_the_seed_baseline():
+def test_default_config_is_the_guide_baseline():
     cfg = composed([])
     assert cfg.backend.name == "auto"
     assert cfg.appliance.type == "cached"

@@ -97,7 +97,7 @@ def test_a_baseline_report_leads_with_the_answer_then_plots_and_tables(baseline_
                     shown["headline"][0]), shown["headline"]
     assert sorted(i["alt"] for i in shown["images"]) == ["times"]  # every trial ok: no status
     assert all(i["complete"] and i["width"] > 100 for i in shown["images"])
-    assert shown["headings"][:2] == ["Summary", "The seed's expectation"]
+    assert shown["headings"][:2] == ["Summary", "The performance guide's expectation"]
     shot = tmp_path / "shot.png"
     chromium(tmp_path / "shot-profile", f"--screenshot={shot}", "--window-size=1280,2000",
              "--virtual-time-budget=10000", (baseline_dir / "report.html").as_uri())
@@ -117,7 +117,7 @@ def test_chromium_shows_the_plots_and_tables(report_dir, tmp_path):
     markdown_tables = len(re.findall(r"^\|[-:| ]+\|$", markdown, re.M))
     assert len(shown["tables"]) == markdown_tables + 1
     assert shown["tables"][-1] == 3
-    assert {"Summary", "The seed's expectation", "Comparison by backend",
+    assert {"Summary", "The performance guide's expectation", "Comparison by backend",
             "Hosts and versions"} <= set(shown["headings"])
 
 
