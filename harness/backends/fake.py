@@ -81,7 +81,7 @@ class FakeHandle:
     def launch(self) -> None:
         # The tmpdir in argv lets the runner's clean-up find this process, like qemu's.
         self.child = subprocess.Popen(
-            [sys.executable, "-c", "import time; time.sleep(3600)", str(self.tmpdir)])
+            [sys.executable, "-P", "-c", "import time; time.sleep(3600)", str(self.tmpdir)])
         if self.fail:
             raise RuntimeError("fake launch failed")
         time.sleep(3600 if self.hang else self.launch_s)

@@ -247,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         if not d.is_dir():
             parser.error(f"{d} is not a directory")
     try:
+        # Runs are read as the user's own: folders only they (or root) can change, files of
+        # theirs (store reads through trust), so no one can slip another file into a report.
+        for d in args.run_dirs or [args.baseline, args.candidate]:
+            trust.secure_folder(d)
         return gate(args, parser) if gating else report(args, parser)
     except trust.UntrustedPath as exc:  # a folder others could tamper with: one line
         parser.exit(2, f"{parser.prog}: error: {exc}\n")

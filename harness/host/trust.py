@@ -162,20 +162,34 @@ def read_trusted(path: Path) -> bytes | None:
         return f.read()
 
 
-def read_own(path: Path) -> bytes | None:
-    """The bytes of the user's own regular file at `path` (a run's figure, a daemon's pid
-    file), opened without following a link; None when there is none or it is anything else.
-    Unlike read_trusted, nothing is removed: the file is not lgbench's to rebuild."""
+def read_back(path: Path) -> bytes:
+    """The bytes of the user's own regular file at `path` (stored results, a run's figure, a
+    daemon's pid file), opened without following a link: a link, a FIFO or another user's
+    file planted there (to make root copy a secret into a report, or to hang it) raises
+    UntrustedPath; a missing one FileNotFoundError. Nothing is removed: unlike a cached file,
+    it is not lgbench's to rebuild."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except NotADirectoryError:
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path)) from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return None
-        raise
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UntrustedPath(f"will not read {path}: it is a symbolic link") from None
     with os.fdopen(fd, "rb") as f:
-        return None if file_problem(os.fstat(f.fileno())) else f.read()
+        problem = file_problem(os.fstat(f.fileno()))
+        if problem:
+            raise UntrustedPath(f"will not read {path}: {problem}; only files of "
+                                f"{user_name(os.geteuid())} are read back")
+        return f.read()
+
+
+def read_own(path: Path) -> bytes | None:
+    """read_back's bytes, or None when there is no such file or it is not the user's own."""
+    try:
+        return read_back(path)
+    except (FileNotFoundError, UntrustedPath):
+        return None
 
 
 def file_problem(st: os.stat_result) -> str | None:

@@ -48,9 +48,12 @@ def no_data(ax: Axes, message: str) -> None:
 
 
 def pyplot() -> Any:
-    """matplotlib.pyplot, headless: lgbench draws files, never windows (the one place)."""
+    """matplotlib.pyplot, headless: lgbench draws files, never windows (the one place). With
+    matplotlib's own defaults: a matplotlibrc in the working folder (read at import) could
+    otherwise name functions to call on every figure or LaTeX to run, as root."""
     import matplotlib
 
+    matplotlib.rcdefaults()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

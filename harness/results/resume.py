@@ -15,12 +15,10 @@ job_folder here.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,10 +50,11 @@ def cell_identity(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:
-    """run_dir's metadata.json, or None if it has none readable."""
+    """run_dir's metadata.json, or None if it has none readable (or none of the user's own:
+    such a folder is not taken as holding any cell)."""
     try:
-        return json.loads((run_dir / store.METADATA_FILE).read_text())
-    except (OSError, ValueError):
+        return store.read_json(run_dir / store.METADATA_FILE)
+    except (OSError, ValueError, trust.UntrustedPath):
         return None
 
 
@@ -74,8 +73,9 @@ def is_complete(run_dir: Path, cell: dict[str, Any]) -> bool:
     if "ended_at" not in meta or meta.get("interrupted") is not False:
         return False
     try:
-        trials = pd.read_parquet(run_dir / store.TRIALS_FILE, columns=["repetition", "instance"])
-    except (OSError, ValueError):
+        trials = store.read_parquet(run_dir / store.TRIALS_FILE,
+                                    columns=["repetition", "instance"])
+    except (OSError, ValueError, trust.UntrustedPath):
         return False
     if cell["runs"] == "auto":  # its length is decided as it runs: done once it said why
         return meta.get("stop_reason") is not None
@@ -137,8 +137,8 @@ def unreadable(folder: Path) -> str | None:
             if path.suffix == ".json":
                 store.read_json(path)
             else:
-                pq.read_metadata(path)
-        except store.UnreadableResults as exc:
+                pq.read_metadata(pa.BufferReader(trust.read_back(path)))
+        except (store.UnreadableResults, trust.UntrustedPath) as exc:
             return str(exc)
         except (pa.ArrowException, OSError) as exc:
             return f"cannot read {path}: {exc}"

@@ -7,7 +7,9 @@ link planted at the target is replaced, never followed.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -67,9 +69,21 @@ class TrialWriter:
         write_frame_parquet(self.path, pd.DataFrame(self.rows))
 
 
+# Control characters (terminal escapes among them) in text read back: shown as spaces, so a
+# stored run cannot drive the terminal of whoever prints its summary; tabs and newlines stay.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The real folders in `folder`: a link to a folder elsewhere is not one of its jobs."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+
+
 def job_dirs(sweep_root: Path) -> list[Path]:
     """The job folders of a sweep root that hold trials, in job order (0, 1, ..., 10)."""
-    jobs = [p.parent for p in sweep_root.glob(f"*/{TRIALS_FILE}")]
+    jobs = [p for p in _subfolders(sweep_root) if (p / TRIALS_FILE).exists()]
     return sorted(jobs, key=lambda p: (not p.name.isdigit(), len(p.name), p.name))
 
 
@@ -88,22 +102,30 @@ class UnreadableResults(ValueError):
 
 
 def read_json(path: Path) -> Any:
+    """A stored JSON file, read back through trust (the user's own regular file only)."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(trust.read_back(path))
     except ValueError as exc:
         raise UnreadableResults(f"cannot read {path}: {exc}") from exc
 
 
 def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """A stored parquet file, read back through trust, its text free of control characters."""
     try:
-        return pd.read_parquet(path, **kwargs)
+        frame = pd.read_parquet(io.BytesIO(trust.read_back(path)), **kwargs)
     except (pa.ArrowException, ValueError) as exc:
         raise UnreadableResults(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    for column in frame.columns:
+        if frame[column].dtype.kind == "O":  # text (object or pandas' str)
+            frame[column] = frame[column].map(
+                lambda v: CONTROL.sub(" ", v) if isinstance(v, str) else v)
+    return frame
 
 
 def read_metadata(run_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     """metadata.json of each run folder and of each job under it (a sweep root has both)."""
-    files = [f for d in run_dirs for f in [d / METADATA_FILE, *sorted(d.glob(f"*/{METADATA_FILE}"))]
+    files = [f for d in run_dirs
+             for f in [d / METADATA_FILE, *sorted(j / METADATA_FILE for j in _subfolders(d))]
              if f.exists()]
     return [read_json(f) for f in files]
 

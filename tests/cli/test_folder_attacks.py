@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from helpers.attacker import ATTACKER, as_attacker, assert_refused
 from helpers.lgbench import LGBENCH_IMAGES, lgbench, within
+
+from harness.host import accelerator
 
 FAKE = ("backend=fake", "runs=1", "warmup=0")
 DECOY = "root's file\n"
@@ -106,3 +109,33 @@ def test_every_images_verb_refuses_a_planted_images_folder(verb, public, tmp_pat
                             capture_output=True, text=True, timeout=60)
     assert_refused(result, images, f"owned by {ATTACKER}", program="lgbench-images")
     assert kept.is_dir()
+
+
+PLANTED_HARNESS = "import pathlib\npathlib.Path({marker!r}).write_text('imported as root')\n"
+
+
+def test_the_kvm_probe_never_imports_a_harness_package_from_the_working_folder(
+        public, tmp_path, monkeypatch):
+    """Root runs lgbench (or lgbench-doctor) from a folder others can write in: the probe,
+    `python -m harness.execution.probe`, must not import the attacker's `harness/`."""
+    marker = public / "imported"
+    as_attacker("mkdir", str(public / "harness"))
+    planted = public / "planted.py"
+    planted.write_text(PLANTED_HARNESS.format(marker=str(marker)))
+    as_attacker("cp", str(planted), str(public / "harness" / "__init__.py"))
+    monkeypatch.chdir(public)
+    # A KVM probe: over at its time limit here (KVM hangs), by then Python has imported.
+    accelerator.launch_probe("kvm", tmp_path / "cache", timeout_s=4)
+    assert not marker.exists()
+
+
+PLANTED_RC = "figure.hooks: builtins:print\n"  # prints every figure matplotlib makes
+
+
+def test_a_matplotlibrc_in_the_working_folder_configures_nothing(public, tmp_path):
+    as_attacker("sh", "-c", f"printf '{PLANTED_RC}' > {public / 'matplotlibrc'}")
+    drawn = subprocess.run([sys.executable, "-c", "from harness.plotting.common import pyplot; "
+                            "pyplot().figure()"], cwd=public, capture_output=True, text=True,
+                           timeout=60)
+    assert drawn.returncode == 0, drawn.stderr
+    assert "Figure(" not in drawn.stdout

@@ -261,3 +261,37 @@ def test_raw_html_and_foreign_images_in_report_md_still_show_as_text(
     assert "<script>alert(1)</script>" in shown.text
     assert html.escape("<script>alert(1)</script>") in page
     assert_nothing_leaked(page, secret)
+
+
+def test_links_in_a_run_never_bring_a_root_only_file_into_the_report(
+        stored: Path, public: Path, tmp_path: Path, capsys) -> None:
+    """A run copied by root with `cp -r` keeps the attacker's links: its metadata.json linked
+    to a root-only JSON file, a job folder linked to root's private run. Neither is read."""
+    secret = root_file(tmp_path / "private" / "secret.json",
+                       b'{"host": {"hostname": "ROOT-ONLY-SECRET"}}', mode=0o600)
+    private_run = store_run(tmp_path / "private" / "run", rows("fake", noisy(10, 6, 2)))
+    (private_run / "metadata.json").write_text('{"host": {"hostname": "ROOT-PRIVATE-RUN"}}')
+    sweep = attackers_copy(stored, public).parent / "sweep"
+    as_attacker("mkdir", str(sweep))
+    as_attacker("cp", "-r", str(stored), str(sweep / "0"))
+    as_attacker("ln", "-sf", str(secret), str(sweep / "0" / "metadata.json"))
+    as_attacker("ln", "-s", str(private_run), str(sweep / "1"))
+    copied = tmp_path / "copied"
+    subprocess.run(["cp", "-r", str(sweep), str(copied)], check=True)  # as root: links kept
+    out = tmp_path / "out"
+    result = report(capsys, copied, "--out", out)
+    assert_refused(result, copied / "0" / "metadata.json", "is a symbolic link",
+                   program="lgbench-report")
+    found = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert b"ROOT-ONLY-SECRET" not in found and b"ROOT-PRIVATE-RUN" not in found
+
+
+def test_terminal_escapes_in_a_run_never_reach_the_terminal(tmp_path: Path, capsys) -> None:
+    """A cell label that would retitle root's terminal and move its cursor is printed inert."""
+    escape = "evil\x1b]0;PWNED\x07\x1b[31mred\x1b[1A\x9b2J"
+    run = store_run(tmp_path / "run", rows(escape, noisy(10, 6, 3)))
+    result = report(capsys, run)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout + result.stderr
+    assert "evil" in printed and not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", printed)
+    assert "\x1b" not in (run / "report.md").read_text()
