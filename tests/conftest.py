@@ -1,8 +1,9 @@
-"""Fixtures only: headless matplotlib, `run_lgbench` in a tmp dir, the session's shared
-folders for guest images and the appliance cache, the libvirt daemons the session started
-stopped at its end, a one-node SLURM cluster (scripts/slurm_cluster.py), and the
-unprivileged attacker with the folder it plants in (tests/helpers/attacker.py). Helpers live
-in tests/helpers/."""
+"""Fixtures and the session's set-up: headless matplotlib, `run_lgbench` in a tmp dir, the
+shared folders for guest images and the appliance cache, a one-node SLURM cluster
+(scripts/slurm_cluster.py), the unprivileged attacker with the folder it plants in
+(tests/helpers/attacker.py); under pytest-xdist, a temporary folder per worker and one worker
+for the tests that touch what the whole host shares; the libvirt daemons the run started
+stopped at its end. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -97,29 +98,62 @@ ROOT_FIXTURES = {"attacker", "public", "mounts", "slurm", "slurm_cluster"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a root fixture carries the marker `root`, so `-m "not root"` (make
-    test-fast) is a tier any user can run."""
+    test-fast) is a tier any user can run. Root tests and `host` tests (libvirtd, its domains)
+    share one account, cluster or daemon: under pytest-xdist they all run on one worker, one
+    after another. The slow ones (appliances, and that worker's share) run first, so that the
+    quick ones fill the workers' ends."""
     for item in items:
         if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.root)
+        if item.get_closest_marker("root") or item.get_closest_marker("host"):
+            item.add_marker(pytest.mark.xdist_group("host"))
+    items.sort(key=lambda item: not (item.get_closest_marker("appliance")
+                                     or item.get_closest_marker("xdist_group")))
 
 
-def libvirt_daemons() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("libvirtd", "virtlogd")]
+DAEMONS_BEFORE = pytest.StashKey[set[int]]()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def stop_the_daemons_the_tests_started() -> Iterator[None]:
-    """The harness starts libvirtd and virtlogd when a libvirt cell needs them; the ones the
-    session started are stopped after it (by pid), so no test relies on a running daemon and
-    the host is left as it was found."""
-    before = {p.pid for p in libvirt_daemons()}
-    yield
-    started = [p for p in libvirt_daemons() if p.pid not in before]
+def is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker's trials (and libguestfs's own folders) live in a
+    temporary folder of the worker's, so a test's process checks (tests/helpers/lgbench.py
+    TRIALS) see its own appliances and not the other worker's. The first process of the run
+    (the controller, or pytest itself without -n) keeps the fault matrix's file and notes the
+    libvirt daemons already running."""
+    if is_xdist_worker(config):
+        worker_tmp = Path(tempfile.gettempdir()) / f"lgbench-tests-{config.workerinput['workerid']}"
+        shutil.rmtree(worker_tmp, ignore_errors=True)
+        worker_tmp.mkdir()
+        worker_tmp.chmod(0o1777)  # like /tmp: libvirt's qemu user passes through it
+        os.environ["TMPDIR"] = str(worker_tmp)
+        tempfile.tempdir = None
+        return
+    config.stash[DAEMONS_BEFORE] = {p.pid for p in libvirt_daemons()}
+    matrix.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The worker's temporary folder goes; the run's end stops the libvirt daemons it started
+    (by pid: the harness starts libvirtd and virtlogd when a libvirt cell needs them), so no
+    test relies on a running daemon and the host is left as it was found."""
+    if is_xdist_worker(config):
+        shutil.rmtree(os.environ["TMPDIR"], ignore_errors=True)
+        return
+    started = [p for p in libvirt_daemons() if p.pid not in config.stash[DAEMONS_BEFORE]]
     for daemon in started:
         daemon.terminate()
     _, alive = psutil.wait_procs(started, timeout=20)
     for daemon in alive:
         daemon.kill()
+    matrix.stop()
+
+
+def libvirt_daemons() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("libvirtd", "virtlogd")]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

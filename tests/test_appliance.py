@@ -129,43 +129,37 @@ def test_kvm_probe_gives_a_reasoned_verdict(cache_dir: Path) -> None:
 
 
 def test_tcg_baseline_writes_rows_summary_and_plots(cache_dir: Path, tmp_path: Path) -> None:
-    """runs=auto on real launches: 6 runs give the first 95% CI of the median, and TCG launches
-    lie well within 50% of each other, so the cell stops there, by precision. qemu runs
-    through a wrapper script (backend.hv_wrapper, the guide's debugging recipe) that logs its
-    arguments and execs it."""
+    """The launch baseline on real launches: rows, summary, plots, report. qemu runs through a
+    wrapper script (backend.hv_wrapper, the guide's debugging recipe) that logs its arguments
+    and execs it. (runs=auto's stopping is proven on the fake backend, tests/cli/test_run.py.)"""
     wrapper, argv_log = tmp_path / "wrapper" / "qemu.sh", tmp_path / "wrapper" / "argv"
     wrapper.parent.mkdir()
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {argv_log}\nexec qemu-system-x86_64 "$@"\n')
     wrapper.chmod(0o755)
-    result = lgbench(cache_dir, "backend=tcg", "runs=auto", "precision=0.5", "min_runs=6",
-                     "max_runs=6", "warmup=0", f"backend.hv_wrapper={wrapper}",
-                     f"hydra.run.dir={tmp_path / 'run'}")
+    result = lgbench(cache_dir, "backend=tcg", "runs=3", "warmup=1",
+                     f"backend.hv_wrapper={wrapper}", f"hydra.run.dir={tmp_path / 'run'}")
     tmp_path = tmp_path / "run"
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
-    assert len(trials) == 6 and not trials["warmup"].any()
+    assert len(trials) == 4 and list(trials["warmup"]) == [True, False, False, False]
     measured = trials[~trials["warmup"]]
-    assert (measured["status"] == "ok").sum() == 6, trials[["status", "error"]]
+    assert (measured["status"] == "ok").sum() == 3, trials[["status", "error"]]
     assert set(trials["accel_effective"]) == {"tcg"}
     assert (measured["total_s"] >= measured["launch_s"]).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     launch = summary[summary["metric"] == "launch_s"].iloc[0]
-    assert launch["n_ok"] == 6 and launch["median"] == measured["launch_s"].median()
-    # 6 values: [min, max] at its exact level 1 - 2/64
-    assert (launch["ci_low"], launch["ci_high"]) == (launch["min"], launch["max"])
-    assert launch["ci_level"] == pytest.approx(1 - 2 / 64)
+    assert launch["n_ok"] == 3 and launch["median"] == measured["launch_s"].median()
+    assert pd.isna(launch["ci_low"])  # no distribution-free 95% CI from 3 values
     metadata = json.loads((tmp_path / "metadata.json").read_text())
-    assert metadata["stop_reason"] == "precision", measured["total_s"].tolist()
-    total = summary[summary["metric"] == "total_s"].iloc[0]
-    assert (total["ci_high"] - total["ci_low"]) / 2 / total["median"] <= 0.5
+    assert metadata["stop_reason"] == "runs"
     assert list((tmp_path / "plots").glob("*.png"))
     assert metadata["host"]["versions"]["libguestfs"].startswith("1.")
     assert metadata["appliance"]["files"]["kernel"]["sha256"]
     assert metadata["backend"]["hv_wrapper"] == str(wrapper)
     launches = [line for line in argv_log.read_text().splitlines() if "-kernel " in line]
-    assert len(launches) == 6 and all("accel=tcg" in line for line in launches)
+    assert len(launches) == 4 and all("accel=tcg" in line for line in launches)
     report = (tmp_path / "report.md").read_text()
-    assert "under 6 seconds" in report and "6 runs, stopped by precision" in report
+    assert "under 6 seconds" in report
     assert "tcg" in result.stdout and "median" in result.stdout
     assert not appliance_pids()
 
@@ -193,6 +187,7 @@ def test_kvm_request_on_a_host_without_kvm_is_a_reasoned_row(cache_dir: Path,
             assert "no vmx/svm" in row["error"], shown
 
 
+@pytest.mark.host
 def test_sweep_over_direct_and_libvirt_writes_the_aggregate(cache_dir: Path,
                                                             tmp_path: Path) -> None:
     result = lgbench(cache_dir, "-m", "backend=tcg,libvirt", "runs=1", "warmup=0",
@@ -295,6 +290,7 @@ def test_parallel_beyond_memory_is_infeasible_without_launching(cache_dir: Path,
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.host
 def test_libvirt_past_its_client_limit_queues_and_tells_instances_apart(cache_dir: Path,
                                                                         tmp_path: Path) -> None:
     """12 appliances under libvirtd max_clients=10: each row has its own qemu (instance 1 is
@@ -332,6 +328,7 @@ def test_libvirt_past_its_client_limit_queues_and_tells_instances_apart(cache_di
     assert not appliance_pids()
 
 
+@pytest.mark.host
 def test_libvirt_limits_come_back_after_ctrl_c_and_after_a_killed_run(cache_dir: Path,
                                                                       tmp_path: Path) -> None:
     from harness.host.libvirtd import LIMITS_TO_RESTORE, client_limits, ensure_daemons

@@ -44,7 +44,7 @@ DRIVERS = [
     pytest.param(Driver("tcg", "direct", frozenset({"tcg"})), id="tcg",
                  marks=pytest.mark.appliance),
     pytest.param(Driver("libvirt", "libvirt", frozenset({"kvm", "tcg"})), id="libvirt",
-                 marks=pytest.mark.appliance),
+                 marks=[pytest.mark.appliance, pytest.mark.host]),
     pytest.param(Driver("uml", "direct", frozenset({"uml"})), id="uml",
                  marks=pytest.mark.appliance),
 ]

@@ -221,7 +221,9 @@ def uml_pids() -> set[int]:
     """Living linux.uml processes of lgbench trials or of these tests."""
     return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
             if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["name"] == "linux.uml"
-            and any("/tmp/lgb-" in a or "lgbench-uml-test" in a for a in p.info["cmdline"] or ())}
+            and (cli.names_a_trial(p.info["cmdline"])
+                 or any(f"{tempfile.gettempdir()}/lgbench-uml-test-" in a
+                        for a in p.info["cmdline"] or ()))}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from helpers.lgbench import LGBENCH_REPORT, TCG, lgbench, start, wait_for, within
+from helpers.lgbench import LGBENCH_REPORT, TCG, lgbench, names_a_trial, start, wait_for, within
 
 
 def test_a_second_cluster_on_the_same_folder_is_refused(slurm, slurm_cluster):
@@ -66,10 +66,12 @@ def both_measuring(root: Path):
 
 
 def fake_hypervisors(since: float) -> list[int]:
-    """The fake backend's stand-in hypervisors started since then and still alive."""
+    """This test's stand-in hypervisors of the fake backend (their argv names a trial folder of
+    this worker's), started since then and still alive."""
     return [p.pid for p in psutil.process_iter(["cmdline", "create_time", "status"])
             if p.info["create_time"] >= since and p.info["status"] != psutil.STATUS_ZOMBIE
-            and "time.sleep(3600)" in " ".join(p.info["cmdline"] or ())]
+            and "time.sleep(3600)" in " ".join(p.info["cmdline"] or ())
+            and names_a_trial(p.info["cmdline"])]
 
 
 def test_a_cancelled_job_ends_the_sweep_clearly_and_resume_measures_only_its_cell(slurm,
@@ -107,6 +109,7 @@ def test_ctrl_c_of_lgbench_cancels_its_slurm_jobs(slurm, tmp_path):
     proc = start(*SLOW_SWEEP, f"hydra.sweep.dir={root}", **within(tmp_path))
     try:
         assert wait_for(both_measuring(root), timeout=60), queued()
+        assert wait_for(lambda: fake_hypervisors(since), timeout=30)  # the check below sees them
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=180)
     finally:

@@ -134,6 +134,7 @@ def libvirtd_pids() -> list[int]:
     return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "libvirtd"]
 
 
+@pytest.mark.host
 def test_libvirtd_killed_during_a_cell_fails_it_and_the_next_cell_starts_it_again(
         shared_cache, tmp_path):
     """The cells run under a client limit of their own: after the killed daemon, the new one

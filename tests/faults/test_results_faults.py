@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from helpers.lgbench import LGBENCH_REPORT, lgbench, lgbench_env, start, wait_for
+from helpers.lgbench import LGBENCH_REPORT, lgbench, lgbench_env, names_a_trial, start, wait_for
 from helpers.matrix import record_fault
 from helpers.mounts import fill, tmpfs
 
@@ -20,10 +20,10 @@ FAKE = ("backend=fake", "warmup=0")
 
 
 def fake_children() -> set[int]:
-    """Living stand-in hypervisors of fake trials (their argv names the trial's /tmp/lgb-)."""
+    """Living stand-in hypervisors of fake trials (their argv names the trial's folder)."""
     return {p.pid for p in psutil.process_iter(["cmdline", "status"])
             if p.info["status"] != psutil.STATUS_ZOMBIE
-            and any(a.startswith("/tmp/lgb-") for a in p.info["cmdline"] or ())}
+            and names_a_trial(p.info["cmdline"])}
 
 
 def rows_in(path: Path) -> int:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-ATTACKER = "lgbench-attacker"
+# One account per pytest-xdist worker: one worker's clean-up never removes another's.
+ATTACKER = "-".join(filter(None, ("lgbench-attacker", os.environ.get("PYTEST_XDIST_WORKER"))))
 
 
 @pytest.fixture(scope="module")

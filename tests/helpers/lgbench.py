@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,12 +107,24 @@ def interrupt_when(proc, ready, sig=signal.SIGINT):
     return value, out + err
 
 
+def trials_folder() -> str:
+    """Where this test process's trials make their folders: `<TMPDIR>/lgb-...` (each
+    pytest-xdist worker has its own TMPDIR, tests/conftest.py), so the process checks below
+    see this worker's processes only."""
+    return f"{tempfile.gettempdir()}/lgb-"
+
+
+def names_a_trial(cmdline: list[str] | None) -> bool:
+    """Whether a process's argv names a trial folder of this test process."""
+    return any(trials_folder() in a for a in cmdline or ())
+
+
 def appliance_pids() -> set[int]:
-    """Living qemu and UML processes of lgbench trials (their argv names /tmp/lgb-...).
+    """Living qemu and UML processes of lgbench trials (their argv names <TMPDIR>/lgb-...).
 
     A killed process whose parent is gone may linger as a zombie where pid 1 does not reap.
     """
     return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
             if p.info["status"] != psutil.STATUS_ZOMBIE
             and ("qemu" in (p.info["name"] or "") or "linux" in (p.info["name"] or ""))
-            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}
+            and names_a_trial(p.info["cmdline"])}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import lgbench as cli
 
-pytestmark = pytest.mark.appliance
+pytestmark = [pytest.mark.appliance, pytest.mark.host]
 
 RAW, QCOW2 = "lgbench-linux-lvm-raw", "lgbench-linux-lvm-qcow2"
 
@@ -43,16 +43,19 @@ def domains(guest_images: Path, shared_cache: Path):
 def test_domains_are_inspected_by_name_on_direct_and_libvirt(tmp_path, guest_images,
                                                              shared_cache, domains):
     assert domains == [RAW, QCOW2] and all(defined(name) for name in domains)
-    # Every pair of backend and format, as `guestfish --ro -d NAME` would open them.
-    result = cli.lgbench("-m", "backend=tcg,libvirt", f"workload.domain={RAW},{QCOW2}",
-                         "workload=inspect", "runs=1", "warmup=0", "probe_timeout_s=10",
-                         f"paths.images_dir={guest_images}", f"hydra.sweep.dir={tmp_path}",
-                         cache=shared_cache, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Each backend and each format once, as `guestfish --ro -d NAME` would open them.
+    pairs = (("tcg", RAW), ("libvirt", QCOW2))
+    for backend, name in pairs:
+        result = cli.lgbench(f"backend={backend}", f"workload.domain={name}",
+                             "workload=inspect", "runs=1", "warmup=0", "probe_timeout_s=10",
+                             f"paths.images_dir={guest_images}",
+                             f"hydra.run.dir={tmp_path / backend}", cache=shared_cache,
+                             timeout=1200)
+        assert result.returncode == 0, result.stderr[-3000:]
     trials = pd.concat(pd.read_parquet(path) for path in tmp_path.glob("*/trials.parquet"))
     assert (trials["status"] == "ok").all(), trials[["cell", "error"]]
     assert sorted(zip(trials["backend"], trials["image"], strict=True)) == sorted(
-        (backend, f"domain {name}") for backend in ("tcg", "libvirt") for name in domains)
+        (backend, f"domain {name}") for backend, name in pairs)
     assert set(trials["distro"]) == {"debian"} and (trials["inspect_s"] > 0).all()
     # Undefining removes the domain, its overlay, and refuses what lgbench did not define.
     for name in domains:

@@ -21,10 +21,10 @@ def lgbench(tmp: Path, images: Path, cache: Path, *args: str):
 
 
 def guestfish_pids() -> set[int]:
-    """Living guestfish processes of lgbench trials (their argv names /tmp/lgb-...)."""
+    """Living guestfish processes of lgbench trials (their argv names a trial folder)."""
     return {p.pid for p in psutil.process_iter(["name", "cmdline", "status"])
             if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["name"] == "guestfish"
-            and any("/tmp/lgb-" in a for a in p.info["cmdline"] or ())}
+            and cli.names_a_trial(p.info["cmdline"])}
 
 
 def test_every_strategy_does_m_operations_with_its_own_launches(tmp_path, guest_images,
