@@ -25,6 +25,7 @@ bench: setup
 	$(PY) benchmarks/parallel_modes.py
 	$(PY) benchmarks/many_at_once.py
 	$(PY) benchmarks/gate_error_rates.py
+	$(PY) benchmarks/verdict_error_rates.py
 	$(PY) benchmarks/report_scale.py
 
 lint: setup

@@ -113,6 +113,9 @@ class PathsConf:
     images_dir: str = "${.cache_dir}/images"  # guest disk images built by lgbench-images
 
 
+INTERLEAVED_LAUNCHER = "hydra_plugins.lgbench_interleaved.InterleavedLauncher"
+
+
 @dataclass
 class LgbenchConf:
     backend: Any = MISSING  # typed by each choice's schema (the fake backend adds knobs)
@@ -135,7 +138,7 @@ class LgbenchConf:
     append: str = ""
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)
-    seed: int = 0  # seeds bootstrap resampling and any generated data
+    seed: int = 0  # seeds generated data (payloads) and the order of interleaved rounds
     verbose: bool = False  # libguestfs verbose (trace) output into the run log
     timeline: bool = False  # record timestamped events (verbose) -> events/stages.parquet
     stages: Any = MISSING  # boot-stage markers for timeline runs (conf/stages/)
@@ -144,6 +147,9 @@ class LgbenchConf:
     resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
     allow_failures: bool = False  # exit 0 though some cell has no ok trial (failures the finding)
     objective: str = "total_s"  # the median a Hydra sweeper minimises (experiment=tune_launch)
+    # Set by hydra/launcher=interleaved, not by hand: 0 runs a cell's warm-ups, r its r-th
+    # measured repetition, added to the rows already in its folder; null: the whole cell.
+    round: int | None = None
 
 
 def register_configs() -> None:
@@ -153,6 +159,9 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("lgbench_cache", lambda: str(trust.default_cache_dir()),
                                     replace=True)
     cs = ConfigStore.instance()
+    # The default launcher of local sweeps (hydra_plugins.lgbench_interleaved).
+    cs.store(group="hydra/launcher", name="interleaved", node={"_target_": INTERLEAVED_LAUNCHER},
+             provider="lgbench")
     # experiments/ (the package harness.experiments) is the `experiment` group: it sits beside
     # conf/, not in it, so its files are stored here rather than found by Hydra.
     for experiment in resources.files("harness.experiments").iterdir():

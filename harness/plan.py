@@ -64,6 +64,7 @@ class CellPlan:
     stop_rule: StopRule | None = None  # runs=auto: `runs` is then its max_runs
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     append: str = ""  # extra words for the appliance kernel's command line
+    interleaved: bool = False  # measured in rounds with the sweep's other cells (rows: `round`)
 
     def kernel_append(self) -> str:
         """The appliance kernel's extra words: the configured ones, then (timeline) the one
@@ -82,6 +83,11 @@ class CellPlan:
         """The repetitions the cell surely runs: with runs=auto, up to its min_runs. A cell that
         cannot run gets rows for these."""
         return self.warmup + (self.stop_rule.min_runs if self.stop_rule else self.runs)
+
+    def round_of(self, rep: int) -> int | None:
+        """The interleaved round of measured repetition `rep` (1, 2, ...); None for a
+        warm-up or a cell measured on its own."""
+        return rep - self.warmup + 1 if self.interleaved and rep >= self.warmup else None
 
     def instances(self, rep: int) -> int:
         """Appliances launched at once in repetition `rep`: one for a warm-up."""

@@ -83,3 +83,14 @@ def test_runs_from_an_empty_folder(installed: Path, tmp_path: Path, args: tuple[
     assert (run_dirs[0].parent / "lgbench.log").exists()
     experiment = "baseline_launch" if args else "default"
     assert run_dirs[0].parent.parent.name == experiment
+
+
+def test_a_sweep_runs_in_rounds_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """The interleaved launcher ships as hydra_plugins.lgbench_interleaved, where Hydra
+    finds launchers."""
+    result = run_installed(installed, tmp_path, "-m", "backend=fake", "memsize=512,1024",
+                           "runs=2", "warmup=0")
+    assert result.returncode == 0, result.stderr
+    assert "2 cells in rounds" in result.stdout + result.stderr
+    [rounds] = (tmp_path / "empty" / "results").glob("*/*/rounds.json")
+    assert '"rounds_done": 2' in rounds.read_text()

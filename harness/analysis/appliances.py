@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.compare import contrast, with_verdicts
+from harness.analysis.compare import SAMPLES, SIDE_COLUMNS, sides_of
 from harness.analysis.summary import measured_trials, ok_values
 
 BASELINE_KIND = "cached-hot"
@@ -14,10 +14,8 @@ BASELINE_KIND = "cached-hot"
 # What must match between the two sides; the workload's variant is part of its cell name.
 MATCHING = ("backend", "workload", "page_cache", "parallel", "memsize", "smp")
 
-# After the MATCHING factors present.
-COMPARED_COLUMNS = ("baseline", "candidate", "metric", "n_baseline", "n_candidate",
-                    "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-                    "ratio_ci_high", "p_value", "p_holm", "verdict")
+# After the MATCHING factors present (then compare's VERDICT_COLUMNS).
+COMPARED_COLUMNS = ("baseline", "candidate", "metric", *SIDE_COLUMNS)
 
 
 def appliance_kinds(trials: pd.DataFrame) -> pd.Series:
@@ -32,11 +30,9 @@ def has_appliance_types(trials: pd.DataFrame) -> bool:
     return bool((kinds == BASELINE_KIND).any() and kinds.nunique() > 1)
 
 
-def appliance_comparison(trials: pd.DataFrame, metric: str = "total_s",
-                         seed: int = 0) -> pd.DataFrame:
+def appliance_pairs(trials: pd.DataFrame, metric: str = "total_s") -> pd.DataFrame:
     """Every other appliance kind against `cached-hot` in each group of MATCHING factors:
-    the ratio of median `metric` with its bootstrap CI and a Mann-Whitney p (Holm-corrected
-    across the rows), and the verdict in words."""
+    harness.analysis.compare's rows, to be judged."""
     rows = measured_trials(trials)
     rows = rows.assign(kind=appliance_kinds(rows),
                        workload=rows["cell"].str.split("/").str[2],
@@ -45,11 +41,11 @@ def appliance_comparison(trials: pd.DataFrame, metric: str = "total_s",
     keys = [c for c in MATCHING if c in rows.columns]
     records = []
     for key, group in rows.groupby(keys, dropna=False, sort=True):
-        base = ok_values(group[group["kind"] == BASELINE_KIND], metric)
+        base = group[group["kind"] == BASELINE_KIND]
         for kind in sorted(set(group["kind"]) - {BASELINE_KIND}):
-            other = ok_values(group[group["kind"] == kind], metric)
-            if base.size and other.size:
+            other = group[group["kind"] == kind]
+            if ok_values(base, metric).size and ok_values(other, metric).size:
                 records.append({**dict(zip(keys, key, strict=True)), "baseline": BASELINE_KIND,
                                 "candidate": kind, "metric": metric,
-                                **contrast(base, other, seed)})
-    return with_verdicts(pd.DataFrame(records, columns=[*keys, *COMPARED_COLUMNS]))
+                                **sides_of(base, other, metric)})
+    return pd.DataFrame(records, columns=[*keys, *COMPARED_COLUMNS, SAMPLES])

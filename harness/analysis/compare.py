@@ -1,149 +1,136 @@
-"""Is one side faster than another, by how much, and how surely? Pure functions.
+"""Is one side faster than another, by how much, and how surely? One method and one wording
+for every comparison lgbench prints. Pure functions.
 
-Per cell (the factors the two sides share) and timed metric: the ratio of medians
-candidate/baseline with a bootstrap 95% CI (each side resampled on its own; no exact method
-exists for a ratio of medians) and a two-sided Mann-Whitney U p-value, on ok, non-warm-up rows
-(a parallel cell's repetitions, not its instances, are the sample: summary.ok_values).
-`compare_backends` serves the UML section of report.md; `compare` compares along any factor
-(backend, host, run, ...) with the p-values Holm-corrected across the cells, and `gate` is the
-baseline gate of `lgbench-report`: a one-sided Mann-Whitney test, exact for small samples.
+The ratio candidate/baseline is a Hodges-Lehmann estimate on log times (harness.analysis.ranks):
+paired by round where the sides were measured in the same interleaved rounds (both sides' rows
+carry `round`), so that a host drifting during the run falls on both sides alike; unpaired
+otherwise, and then said to be "not interleaved". Its interval inverts the same rank test, so a
+direction is claimed exactly when the interval excludes 1: the interval and the test cannot
+disagree. The intervals of a family (the comparisons judged together: every one a report
+prints) hold jointly at 95% (Bonferroni), so the chance of any wrong direction among them stays
+at most 5%. The baseline gate of `lgbench-report` is the same method, one-sided.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import comb
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.analysis.summary import measured_trials, ok_values
-from harness.results.records import CELL_COLUMNS, STATUS_OK
+from harness.analysis import ranks
+from harness.analysis.summary import measured_trials, ok_values, ok_values_by_round
+from harness.results.records import CELL_COLUMNS
 
-# Resamples of the percentile bootstrap of a ratio of medians (no exact method there).
-BOOTSTRAP_RESAMPLES = 2000
-# Below this many values a side the bootstrap CI covers far less than 95% (simulated: 60% at
-# 2, 91% at 3, 94% at 4 a side, for normal, log-normal and bimodal times), so none is given.
-MIN_BOOTSTRAP_VALUES = 5
-# The gate's false-alarm rate across all cells: one-sided, as the lower bound of a 95% CI.
+ALPHA = 0.05  # the chance of any wrong direction among a family's verdicts
+# The gate's false-alarm rate across all its cells: one-sided, as a 95% interval's lower end.
 GATE_ALPHA = 0.025
 GATE_FAIL, GATE_PASS = "FAIL", "pass"
+NOT_INTERLEAVED = "not interleaved: host drift not controlled"
 
-ALPHA = 0.05
+# How every comparison is made, in the words of a report's table.
+METHOD = ("Ratio candidate / baseline: a Hodges-Lehmann estimate on log times with the interval "
+          "of its rank test (Wilcoxon's, paired by round, where the sides were interleaved; "
+          "Mann-Whitney's otherwise), the table's intervals holding jointly at 95%; a direction "
+          "only where the interval excludes 1.")
 COMPARISON_METRICS = ("launch_s", "total_s", "upload_s", "download_s")
-COLUMNS = ("workload", "size_bytes", "metric", "baseline", "candidate", "n_baseline",
-           "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-           "ratio_ci_high", "p_value", "p_holm", "verdict")
+# What with_verdicts adds to the sides' sizes and medians.
+VERDICT_COLUMNS = ("ratio", "ratio_ci_low", "ratio_ci_high", "interleaved", "family",
+                   "verdict")
+SIDE_COLUMNS = ("n_baseline", "n_candidate", "median_baseline", "median_candidate")
+SAMPLES = "_samples"  # the sides' values, from `sides` to `with_verdicts` only
 
 
-def ratio_of_medians(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0
-                     ) -> tuple[float, float, float]:
-    """median(candidate) / median(baseline) with a percentile-bootstrap 95% CI.
-
-    The CI is NaN with fewer than MIN_BOOTSTRAP_VALUES values on either side.
-    """
-    ratio = float(np.median(candidate) / np.median(baseline))
-    if min(len(baseline), len(candidate)) < MIN_BOOTSTRAP_VALUES:
-        return ratio, float("nan"), float("nan")
-    if np.ptp(baseline) == 0 and np.ptp(candidate) == 0:
-        return ratio, ratio, ratio
-    result = sps.bootstrap(
-        (candidate, baseline), lambda c, b, axis=-1: (np.median(c, axis=axis)
-                                                      / np.median(b, axis=axis)),
-        paired=False, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-        random_state=np.random.default_rng(seed))
-    return ratio, float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def p_slower(baseline: np.ndarray, candidate: np.ndarray, threshold: float) -> float:
-    """One-sided Mann-Whitney p that the candidate is slower than the baseline times
-    1 + threshold (exact for small samples, normal approximation for large ones).
-
-    Under no change (or a slowdown of exactly the threshold) a p below alpha happens at most
-    alpha of the time, whatever the distribution of the times: nothing assumes normality.
-    """
-    return float(sps.mannwhitneyu(candidate / (1 + threshold), baseline,
-                                  alternative="greater").pvalue)
-
-
-def smallest_p(n_baseline: int, n_candidate: int) -> float:
-    """The smallest one-sided Mann-Whitney p these sizes allow: every candidate value above
-    every baseline value. 1/10 at 3 against 2, 1/20 at 3 a side, 1/70 at 4 a side."""
-    return 1 / comb(n_baseline + n_candidate, n_baseline)
-
-
-def trials_needed(alpha: float) -> int:
-    """Trials a side for the one-sided test to be able to reach alpha."""
-    n = 1
-    while smallest_p(n, n) > alpha:
-        n += 1
-    return n
-
-
-def contrast(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0,
-             threshold: float | None = None) -> dict[str, float]:
-    """Sizes, medians, ratio of medians with its CI and the Mann-Whitney p of two samples;
-    with a threshold, also the gate's one-sided `p_slower`."""
-    ratio, low, high = ratio_of_medians(baseline, candidate, seed)
-    p_value = (float(sps.mannwhitneyu(candidate, baseline, alternative="two-sided").pvalue)
-               if len(baseline) > 1 and len(candidate) > 1 else float("nan"))
-    gate_p = {} if threshold is None else {"p_slower": p_slower(baseline, candidate, threshold)}
+def sides(baseline: np.ndarray, candidate: np.ndarray,
+          paired: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+    """Sizes and medians of the two samples, and the samples for with_verdicts. `paired`:
+    the values of the rounds both sides measured (baseline's, candidate's, in the same order),
+    where the sides were interleaved."""
     return {"n_baseline": len(baseline), "n_candidate": len(candidate),
             "median_baseline": float(np.median(baseline)),
-            "median_candidate": float(np.median(candidate)), "ratio": ratio,
-            "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p_value, **gate_p}
+            "median_candidate": float(np.median(candidate)),
+            SAMPLES: (np.asarray(baseline, float), np.asarray(candidate, float), paired)}
 
 
-def compare_backends(trials: pd.DataFrame, baseline: str, candidate: str,
-                     metrics: Sequence[str] = COMPARISON_METRICS, seed: int = 0
-                     ) -> pd.DataFrame:
-    """candidate vs baseline backend per workload, transfer size and metric."""
-    ok = measured_trials(trials)
-    ok = ok[(ok["status"] == STATUS_OK) & ok["backend"].isin([baseline, candidate])]
-    if "size_bytes" not in ok.columns:
-        ok = ok.assign(size_bytes=np.nan)
-    records = []
-    for (workload, size), rows in ok.groupby(["workload", "size_bytes"], dropna=False,
-                                             sort=True):
-        for metric in (m for m in metrics if m in rows.columns):
-            a = rows.loc[rows["backend"] == baseline, metric].dropna().to_numpy(dtype=float)
-            b = rows.loc[rows["backend"] == candidate, metric].dropna().to_numpy(dtype=float)
-            if len(a) == 0 or len(b) == 0:
-                continue
-            records.append({"workload": workload, "size_bytes": size, "metric": metric,
-                            "baseline": baseline, "candidate": candidate, **contrast(a, b, seed)})
-    return with_verdicts(pd.DataFrame(records, columns=list(COLUMNS)))
+def sides_of(base: pd.DataFrame, other: pd.DataFrame, metric: str) -> dict[str, Any]:
+    """`sides` of two cells' rows: their ok values, paired by round where interleaved."""
+    return sides(ok_values(base, metric), ok_values(other, metric),
+                 paired_values(base, other, metric))
+
+
+def ratio_interval(samples: tuple, alpha: float, one_sided: bool = False
+                   ) -> tuple[float, float, float, bool]:
+    """(ratio, low, high, interleaved) of candidate / baseline at confidence 1 - alpha:
+    paired by round when the sides share at least two rounds, else unpaired. Ends the sizes
+    cannot reach are 0 and inf."""
+    baseline, candidate, paired = samples
+    if paired is not None and len(paired[0]) >= 2:
+        estimate, low, high = ranks.paired_shift_interval(
+            np.log(paired[1]) - np.log(paired[0]), alpha, one_sided)
+        interleaved = True
+    else:
+        estimate, low, high = ranks.shift_interval(np.log(baseline), np.log(candidate),
+                                                   alpha, one_sided)
+        interleaved = False
+    return float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)), interleaved
+
+
+def plain_verdict(baseline: str, candidate: str, ratio: float, low: float, high: float,
+                  family: int, interleaved: bool, n: int) -> str:
+    """The one wording of a comparison, e.g. "uml 1.19x slower than tcg (95% CI 1.08-1.33)";
+    a direction only where the interval excludes 1; "jointly over K comparisons" where the
+    interval is one of a family; "not interleaved" where host drift was not controlled."""
+    notes = (f", jointly over {family} comparisons" if family > 1 else "") + (
+        "" if interleaved else f"; {NOT_INTERLEAVED}")
+    if not 0 < low <= high < np.inf:
+        fewest = ranks.fewest_a_side(ALPHA / family, interleaved)
+        unit = "rounds" if interleaved else "trials a side"
+        return f"too few trials to tell ({n} {unit}; {fewest} can give a 95% CI{notes})"
+    if low > 1:
+        direction, factor, interval = "slower", ratio, (low, high)
+    elif high < 1:
+        direction, factor, interval = "faster", 1 / ratio, (1 / high, 1 / low)
+    else:
+        return (f"no clear difference between {candidate} and {baseline} (95% CI of the "
+                f"ratio {low:.2f}-{high:.2f}{notes})")
+    return (f"{candidate} {factor:.2f}x {direction} than {baseline} (95% CI "
+            f"{interval[0]:.2f}-{interval[1]:.2f}{notes})")
+
+
+def with_verdicts(records: pd.DataFrame, family: int | None = None) -> pd.DataFrame:
+    """Each row's ratio, its interval (joint over the family: the rows, unless a larger
+    family is named) and its verdict, from the samples `sides` put in the rows."""
+    family = max(1, family or len(records))
+    judged = []
+    for row in records.to_dict("records"):
+        samples = row.pop(SAMPLES)
+        ratio, low, high, interleaved = ratio_interval(samples, ALPHA / family)
+        n = (len(samples[2][0]) if interleaved
+             else min(row["n_baseline"], row["n_candidate"]))
+        judged.append({**row, "ratio": ratio, "ratio_ci_low": low, "ratio_ci_high": high,
+                       "interleaved": interleaved, "family": family,
+                       "verdict": plain_verdict(str(row["baseline"]), str(row["candidate"]),
+                                                ratio, low, high, family, interleaved, n)})
+    columns = [c for c in records.columns if c != SAMPLES]
+    return pd.DataFrame(judged, columns=[*columns, *VERDICT_COLUMNS])
 
 
 # Where a row came from (added by harness.results.merge): comparable like a factor, but runs
 # are pooled unless they are what is compared.
 PROVENANCE = ("host", "run")
 FACTORS = (*(c for c in CELL_COLUMNS if c != "cell"), *PROVENANCE)
-COMPARE_COLUMNS = ("baseline", "candidate", "baseline_cell", "metric", "n_baseline",
-                   "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-                   "ratio_ci_high", "p_value", "p_holm", "verdict")
+COMPARE_COLUMNS = ("baseline", "candidate", "baseline_cell", "metric", *SIDE_COLUMNS)
 
 
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test).
-
-    Comparing many cells at 5% each would call some difference significant by chance; Holm
-    bounds the chance of any false call at 5% and costs less power than Bonferroni.
-    """
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(~np.isnan(p))
-    running = 0.0
-    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
-        running = max(running, min(1.0, (len(tested) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
+# What a backend brings with it: the accelerator it asks for, and factors only it has.
+BACKEND_COLUMNS = ("accel_requested", "uml_channel", "libvirt_max_clients")
 
 
 def compared_columns(by: str) -> tuple[str, ...]:
-    """The columns that differ between the sides: a backend brings the accelerator it asks for."""
-    return (by, "accel_requested") if by == "backend" else (by,)
+    """The columns that differ between the sides: a backend brings its BACKEND_COLUMNS."""
+    return (by, *BACKEND_COLUMNS) if by == "backend" else (by,)
 
 
 def matching_keys(trials: pd.DataFrame, by: str) -> list[str]:
@@ -159,61 +146,36 @@ def matching_keys(trials: pd.DataFrame, by: str) -> list[str]:
     return keys
 
 
-def trials_to_confirm(rows: int, alpha: float = ALPHA) -> int:
-    """Trials a side from which a two-sided Mann-Whitney p (at least twice smallest_p) can
-    pass Holm's correction over `rows` comparisons."""
-    return trials_needed(alpha / (2 * rows))
-
-
-def plain_verdict(candidate: str, ratio: float, low: float, high: float, p_holm: float,
-                  n_a: int, n_b: int, rows: int = 1) -> str:
-    """What a reader takes away, in one wording everywhere: which side is slower, by how much,
-    the CI of that factor and the Holm-corrected p, e.g. "libvirt 1.19x slower (95% CI
-    1.08-1.33, p=0.004)". "likely" when the CI excludes 1 but the test does not confirm it
-    after Holm's correction over `rows` comparisons, saying so when these sizes never could;
-    "no clear difference" when the CI holds 1.
-    """
-    if np.isnan(low):
-        return "too few trials to tell"
-    p = "" if np.isnan(p_holm) else f", p={p_holm:.2g}"
-    if low > 1:
-        direction, factor, interval = "slower", ratio, (low, high)
-    elif high < 1:
-        direction, factor, interval = "faster", 1 / ratio, (1 / high, 1 / low)
-    else:
-        return f"no clear difference (95% CI of the ratio {low:.2f}-{high:.2f}{p})"
-    sureness = "" if p_holm < ALPHA else "likely "
-    if sureness and 2 * smallest_p(n_a, n_b) * rows >= ALPHA:
-        p += (f"; {min(n_a, n_b)} trials a side cannot confirm it over {rows} comparisons, "
-              f"{trials_to_confirm(rows)} can")
-    return (f"{candidate} {sureness}{factor:.2f}x {direction} "
-            f"(95% CI {interval[0]:.2f}-{interval[1]:.2f}{p})")
-
-
-def ran_faster(baseline: str, candidate: str, ratio: float, low: float, high: float,
-               p_holm: float) -> str:
-    """hyperfine's wording of one comparison (ratio = median candidate / median baseline):
-    which side ran faster, how many times, the CI of that factor and the Holm p."""
-    if ratio >= 1:
-        fast, slow, factor, low_factor, high_factor = baseline, candidate, ratio, low, high
-    else:
-        fast, slow, factor = candidate, baseline, 1 / ratio
-        low_factor, high_factor = 1 / high, 1 / low
-    interval = ("no CI: fewer than 5 trials a side" if np.isnan(low) else
-                f"95% CI {low_factor:.2f}-{high_factor:.2f}")
-    p = "" if np.isnan(p_holm) else f", p={p_holm:.2g}"
-    return f"{fast} ran {factor:.2f}x faster than {slow} ({interval}{p})"
+def paired_values(base: pd.DataFrame, other: pd.DataFrame, metric: str
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both sides' values in the rounds they share, where both were measured in the same
+    interleaved run (rows with `round`); None otherwise."""
+    if "round" not in base.columns or base["round"].isna().any() or other["round"].isna().any():
+        return None
+    if "run_id" in base.columns and set(base["run_id"].str.split("/").str[0]) != set(
+            other["run_id"].str.split("/").str[0]):
+        return None  # rounds of different sweeps share numbers, not the host's moment
+    a, b = ok_values_by_round(base, metric), ok_values_by_round(other, metric)
+    shared = a.index.intersection(b.index)
+    return a[shared].to_numpy(dtype=float), b[shared].to_numpy(dtype=float)
 
 
 def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",),
-            baseline: object = None, seed: int = 0, threshold: float | None = None
-            ) -> pd.DataFrame:
+            baseline: object = None, family: int | None = None) -> pd.DataFrame:
     """Every other level of `by` against `baseline` (default: the first level met), per cell
-    of the matching keys and per metric, on ok non-warm-up rows.
+    of the matching keys and per metric, on ok non-warm-up rows, judged as one family (of its
+    rows, or of `family` comparisons where the caller judges more together).
 
-    Columns: the matching keys, then COMPARE_COLUMNS (and `p_slower` with a threshold). Cells
-    measured on one side only are left out. p_holm corrects p_value across all rows.
+    Columns: the matching keys, COMPARE_COLUMNS, VERDICT_COLUMNS. Cells measured on one side
+    only are left out.
     """
+    return with_verdicts(pair_up(trials, by, metrics, baseline), family)
+
+
+def pair_up(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",),
+            baseline: object = None) -> pd.DataFrame:
+    """compare's rows before they are judged (their samples in them): for callers that judge
+    several of these together (the gate, a run's families)."""
     measured = measured_trials(trials)
     levels = list(pd.unique(measured[by].dropna()))
     baseline = levels[0] if baseline is None and levels else baseline
@@ -224,37 +186,42 @@ def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",)
         for candidate in (level for level in levels if level != baseline):
             other = rows[rows[by] == candidate]
             for metric in (m for m in metrics if m in rows.columns):
-                a, b = ok_values(base, metric), ok_values(other, metric)
-                if len(a) == 0 or len(b) == 0:
+                if not (len(ok_values(base, metric)) and len(ok_values(other, metric))):
                     continue
                 records.append({
                     **dict(zip(keys, key, strict=True)), "baseline": baseline,
                     "candidate": candidate, "baseline_cell": base["cell"].iloc[0],
-                    "metric": metric, **contrast(a, b, seed, threshold)})
-    extra = [] if threshold is None else ["p_slower"]
-    return with_verdicts(pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS, *extra]))
+                    "metric": metric, **sides_of(base, other, metric)})
+    return pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS, SAMPLES])
 
 
-def with_verdicts(result: pd.DataFrame) -> pd.DataFrame:
-    """`p_holm` (Mann-Whitney p corrected across the rows) and the one wording of a verdict."""
-    result["p_holm"] = holm(result["p_value"])
-    result["verdict"] = [
-        plain_verdict(str(row.candidate), row.ratio, row.ratio_ci_low, row.ratio_ci_high,
-                      row.p_holm, row.n_baseline, row.n_candidate, len(result))
-        for row in result.itertuples()]
-    return result
+def run_level_bound(low: float, ratio: float, run_sd: float, alpha: float) -> float:
+    """The lower end of a ratio's one-sided interval widened by a run-to-run level: trials of
+    two runs measured at different times differ by the runs' levels too (sd `run_sd` each, on
+    the log scale), which no number of trials within the runs averages away."""
+    within = np.log(ratio) - np.log(low)
+    between = sps.norm.ppf(1 - alpha) * np.sqrt(2) * run_sd
+    return float(np.exp(np.log(ratio) - np.hypot(within, between)))
 
 
-def gate(comparison: pd.DataFrame, alpha: float = GATE_ALPHA) -> pd.DataFrame:
-    """The baseline gate on a `compare(..., threshold=...)` result: `p_slower_holm` (p_slower
-    Holm-corrected across the rows, so the chance of any false FAIL stays below alpha however
-    many cells) and `gate`: FAIL when it is below alpha.
+def gate_bound(samples: tuple, alpha: float, run_sd: float) -> float:
+    """The gate's lower end of a ratio at one-sided confidence 1 - alpha: widened by the
+    run-to-run level where the sides were not interleaved (0: the sizes give none)."""
+    ratio, low, _, interleaved = ratio_interval(samples, alpha, one_sided=True)
+    if interleaved or low == 0 or run_sd == 0:
+        return low
+    return run_level_bound(low, ratio, run_sd, alpha)
 
-    Also `gate_can_fail`: whether the row's sizes let it fail on its own (smallest_p at most
-    alpha over the number of rows); a gate that cannot fail would pass any slowdown.
-    """
-    result = comparison.assign(p_slower_holm=holm(comparison["p_slower"]))
-    result["gate_can_fail"] = [smallest_p(a, b) <= alpha / len(result) for a, b in
-                               zip(result["n_baseline"], result["n_candidate"], strict=True)]
-    result["gate"] = np.where(result["p_slower_holm"] < alpha, GATE_FAIL, GATE_PASS)
-    return result
+
+def gate(paired_up: pd.DataFrame, threshold: float, run_sd: float = 0.0,
+         alpha: float = GATE_ALPHA) -> pd.DataFrame:
+    """The baseline gate on `pair_up` rows: FAIL where the one-sided lower end of the ratio's
+    interval (joint over the rows at 1 - alpha; widened by the run-to-run level `run_sd` where
+    the sides were not interleaved) is above 1 + threshold. `gate_low` is that end;
+    `gate_can_fail`: whether the row's sizes give it a finite end at all."""
+    alpha_each = alpha / max(1, len(paired_up))
+    judged = with_verdicts(paired_up.copy())
+    judged["gate_low"] = [gate_bound(s, alpha_each, run_sd) for s in paired_up[SAMPLES]]
+    judged["gate_can_fail"] = judged["gate_low"] > 0
+    judged["gate"] = np.where(judged["gate_low"] > 1 + threshold, GATE_FAIL, GATE_PASS)
+    return judged

@@ -5,10 +5,12 @@ which one launch pays for itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from harness.analysis.compare import ratio_of_medians
+from harness.analysis.compare import SAMPLES, SIDE_COLUMNS, sides_of
 from harness.analysis.scaling import ols_fit
 from harness.analysis.summary import _describe, measured_trials, ok_values
 
@@ -24,7 +26,7 @@ PAYS_OFF_AGAINST = {"one_handle": "handle_per_operation",
 OPERATIONS_COLUMNS = ("backend", "strategy", "count", "n", "n_ok", "launches", "total_median",
                       "total_ci_low", "total_ci_high", "per_operation_median",
                       "per_operation_ci_low", "per_operation_ci_high", "speedup",
-                      "speedup_ci_low", "speedup_ci_high")
+                      "speedup_ci_low", "speedup_ci_high", "verdict")
 
 BREAK_EVEN_COLUMNS = ("backend", "strategy", "against", "intercept_s", "slope_s",
                       "against_intercept_s", "against_slope_s", "break_even_count")
@@ -44,22 +46,49 @@ def _operations_rows(trials: pd.DataFrame) -> pd.DataFrame:
     return rows.dropna(subset=["strategy", "count"]).astype({"count": int})
 
 
-def operations_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def operations_pairs(trials: pd.DataFrame) -> pd.DataFrame:
+    """Each strategy against handle_per_operation at the same backend and M:
+    harness.analysis.compare's rows, to be judged (with the backend and M)."""
+    rows = _operations_rows(trials)
+    compared = []
+    for (backend, strategy, count), group in rows.groupby(["backend", "strategy", "count"],
+                                                          sort=True):
+        baseline = rows[(rows["backend"] == backend) & (rows["count"] == count)
+                        & (rows["strategy"] == BASELINE_STRATEGY)]
+        if strategy != BASELINE_STRATEGY and ok_values(group, "total_s").size \
+                and ok_values(baseline, "total_s").size:
+            compared.append({"backend": backend, "count": count, "baseline": BASELINE_STRATEGY,
+                             "candidate": strategy, **sides_of(baseline, group, "total_s")})
+    return pd.DataFrame(compared, columns=["backend", "count", "baseline", "candidate",
+                                           *SIDE_COLUMNS, SAMPLES])
+
+
+def _speedup(judged: Any | None, strategy: str) -> dict[str, Any]:
+    """The speed-up columns from a judged row: 1 / its ratio and interval (NaN where the
+    sizes give no interval); the baseline strategy's speed-up is 1 by definition."""
+    if judged is None:
+        return {"speedup": 1.0 if strategy == BASELINE_STRATEGY else np.nan,
+                "speedup_ci_low": np.nan, "speedup_ci_high": np.nan, "verdict": ""}
+    bounded = judged.ratio_ci_low > 0 and np.isfinite(judged.ratio_ci_high)
+    return {"speedup": 1 / judged.ratio,
+            "speedup_ci_low": 1 / judged.ratio_ci_high if bounded else np.nan,
+            "speedup_ci_high": 1 / judged.ratio_ci_low if bounded else np.nan,
+            "verdict": judged.verdict}
+
+
+def operations_table(trials: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
     """One row per backend, strategy and M: the total (the trial's total_s, launches
     included) and the cost per operation (total / M), medians with their 95% CIs (NaN below 6
-    trials), and the speed-up median(handle_per_operation) / median(strategy) at the same
-    backend and M, with its bootstrap CI (from 5 trials a side)."""
+    trials), and, from the judged operations_pairs, the speed-up of the strategy over
+    handle_per_operation (1 / the ratio strategy / handle_per_operation) with its interval
+    and verdict."""
     rows = _operations_rows(trials)
+    speedups = {(r.backend, r.candidate, r.count): r for r in judged.itertuples()}
     records = []
     for (backend, strategy, count), group in rows.groupby(["backend", "strategy", "count"],
                                                           sort=True):
         total = ok_values(group, "total_s")
         described, per_operation = _describe(total), _describe(total / count)
-        baseline = rows[(rows["backend"] == backend) & (rows["count"] == count)
-                        & (rows["strategy"] == BASELINE_STRATEGY)]
-        baseline_total = ok_values(baseline, "total_s")
-        speedup = (ratio_of_medians(total, baseline_total, seed)
-                   if total.size and baseline_total.size else (np.nan, np.nan, np.nan))
         records.append({
             "backend": backend, "strategy": strategy, "count": count, "n": len(group),
             "n_ok": total.size, "launches": group["launches"].max(),
@@ -68,8 +97,7 @@ def operations_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             "per_operation_median": per_operation["median"],
             "per_operation_ci_low": per_operation["ci_low"],
             "per_operation_ci_high": per_operation["ci_high"],
-            "speedup": speedup[0], "speedup_ci_low": speedup[1],
-            "speedup_ci_high": speedup[2]})
+            **_speedup(speedups.get((backend, strategy, count)), strategy)})
     return pd.DataFrame(records, columns=list(OPERATIONS_COLUMNS))
 
 

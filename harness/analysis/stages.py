@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.compare import contrast, with_verdicts
+from harness.analysis.compare import SAMPLES, sides
 from harness.analysis.summary import median_ci
 from harness.results.records import STATUS_OK
 
@@ -199,28 +199,42 @@ def boot_stages(events: pd.DataFrame, markers: list[dict[str, Any]],
                       {cell: trial for cell, trial in representatives.items() if not trial.empty})
 
 
-def stage_comparison(boot: BootStages, trials: pd.DataFrame, baseline: str, candidate: str,
-                     seed: int = 0) -> pd.DataFrame:
+def stage_pairs(boot: BootStages, trials: pd.DataFrame, baseline: str, candidate: str
+                ) -> pd.DataFrame:
     """Per boot stage, the candidate backend (UML) against the baseline (TCG or KVM) on their
-    measured ok trials: n, median with its CI on each side, the ratio of medians with its CI
-    and the Mann-Whitney p (Holm across the stages), the verdict. Stages in boot order; a
-    stage one side lacks (no firmware under UML) is left out, as there is nothing to divide."""
-    backends = trials[[*TRIAL_KEY, "backend"]].drop_duplicates(TRIAL_KEY)
+    measured ok trials: n, median with its CI on each side, and the samples
+    harness.analysis.compare judges (paired by round where interleaved). Stages in boot
+    order; a stage one side lacks (no firmware under UML) is left out, as there is nothing to
+    divide."""
+    columns = [*TRIAL_KEY, "backend", *(["round"] if "round" in trials.columns else [])]
+    backends = trials[columns].drop_duplicates(TRIAL_KEY)
     rows = boot.ok_rows.merge(backends, on=TRIAL_KEY)
     rows = rows[~rows["warmup"].astype(bool)]
     records = []
     for stage in stage_order(boot.summary):
         durations = rows[rows["stage"] == stage]
-        a = durations.loc[durations["backend"] == baseline, "duration"].to_numpy(dtype=float)
-        b = durations.loc[durations["backend"] == candidate, "duration"].to_numpy(dtype=float)
+        base = durations[durations["backend"] == baseline]
+        other = durations[durations["backend"] == candidate]
+        a, b = base["duration"].to_numpy(dtype=float), other["duration"].to_numpy(dtype=float)
         if len(a) == 0 or len(b) == 0:
             continue
         (a_low, a_high, _), (b_low, b_high, _) = median_ci(a), median_ci(b)
         records.append({"stage": stage, "baseline": baseline, "candidate": candidate,
-                        **contrast(a, b, seed), "baseline_ci_low": a_low,
+                        **sides(a, b, _by_round(base, other)), "baseline_ci_low": a_low,
                         "baseline_ci_high": a_high, "candidate_ci_low": b_low,
                         "candidate_ci_high": b_high})
-    return with_verdicts(pd.DataFrame(records, columns=[
+    return pd.DataFrame(records, columns=[
         "stage", "baseline", "candidate", "n_baseline", "n_candidate", "median_baseline",
         "baseline_ci_low", "baseline_ci_high", "median_candidate", "candidate_ci_low",
-        "candidate_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value"]))
+        "candidate_ci_high", SAMPLES])
+
+
+def _by_round(base: pd.DataFrame, other: pd.DataFrame) -> tuple | None:
+    """Both sides' stage durations in the interleaved rounds they share (a round's median
+    instance), or None where the trials were not interleaved."""
+    if "round" not in base.columns or base["round"].isna().any() or other["round"].isna().any():
+        return None
+    a = base.groupby("round")["duration"].median()
+    b = other.groupby("round")["duration"].median()
+    shared = a.index.intersection(b.index)
+    return a[shared].to_numpy(dtype=float), b[shared].to_numpy(dtype=float)

@@ -143,6 +143,14 @@ def ok_values(rows: pd.DataFrame, metric: str) -> np.ndarray:
     return _outcomes(rows, metric)[2]
 
 
+def ok_values_by_round(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """A cell's ok values of `metric` by interleaved round (rows with `round`): one per round,
+    as ok_values takes them, indexed by the round."""
+    rounds = rows[rows["round"].notna()]
+    return pd.Series({r: values[0] for r, group in rounds.groupby("round", sort=True)
+                      if len(values := ok_values(group, metric))}, dtype=float)
+
+
 def measured_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The rows stats use: everything except warm-ups."""
     return trials[~trials["warmup"].astype(bool)]

@@ -1,7 +1,8 @@
 """The guide's four sentences about User-Mode Linux (guestfs-performance(1), USING USER-MODE
 LINUX) checked against one run's UML comparison: each with what was measured here and a
 verdict: it holds, it does not hold, this run does not settle it, or it cannot be checked on
-this host (and why). A verdict needs the ratio's 95% CI wholly on one side of the guide's bound.
+this host (and why). A verdict needs the ratio's interval (harness.analysis.compare: joint
+over the report's comparisons) wholly on one side of the guide's bound.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ COLUMNS = ("claim", "measured", "verdict")
 
 
 def _ratio(row: pd.Series) -> str:
-    ci = ("" if pd.isna(row["ratio_ci_low"])
-          else f" (95% CI {row['ratio_ci_low']:.2f}-{row['ratio_ci_high']:.2f})")
+    bounded = row["ratio_ci_low"] > 0 and row["ratio_ci_high"] < float("inf")
+    ci = (f" (interval {row['ratio_ci_low']:.2f}-{row['ratio_ci_high']:.2f})" if bounded
+          else " (too few trials for an interval)")
     return f"{row['ratio']:.2f}x{ci}"
 
 
 def _within(row: pd.Series, low: float, high: float) -> str:
-    """HOLDS when the ratio's CI lies within [low, high], FAILS when wholly outside it."""
-    if pd.isna(row["ratio_ci_low"]):
-        return UNSETTLED
+    """HOLDS when the ratio's interval lies within [low, high], FAILS when wholly outside it
+    (an interval the sizes leave unbounded does neither)."""
     if low <= row["ratio_ci_low"] and row["ratio_ci_high"] <= high:
         return HOLDS
     if row["ratio_ci_high"] < low or row["ratio_ci_low"] > high:
@@ -75,8 +76,7 @@ def _transfer(rows: pd.DataFrame, accel: str) -> tuple[str, str]:
                      for _, row in largest.iterrows())
     size = f"{largest['size_bytes'].iloc[0] / 2**20:g} MiB"
     slowest = largest.loc[largest["ratio"].idxmax()]
-    beyond = not pd.isna(slowest["ratio_ci_low"]) and slowest["ratio_ci_low"] > \
-        GUIDE_TRANSFER_FACTOR
+    beyond = slowest["ratio_ci_low"] > GUIDE_TRANSFER_FACTOR
     if accel == "kvm":
         verdict = FAILS if beyond else _within(slowest, 0.0, GUIDE_TRANSFER_FACTOR)
         return f"UML/KVM at {size}: {said}", verdict
@@ -100,7 +100,7 @@ def _qcow2(trials: pd.DataFrame) -> tuple[str, str]:
 def check_claims(comparison: pd.DataFrame, trials: pd.DataFrame,
                  virtualization: str) -> pd.DataFrame:
     """One row per guide claim: the claim, what this run measured, the verdict.
-    `comparison` is UML against the run's other backend (compare_backends); `virtualization`
+    `comparison` is UML against the run's other backend (judged compare rows); `virtualization`
     the hypervisor the host runs under (systemd-detect-virt --vm: none on bare metal)."""
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
     accels = trials.loc[(trials["backend"] == other) & (trials["status"] == "ok"),

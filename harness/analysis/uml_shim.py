@@ -5,9 +5,10 @@ one run, per cell: the ratio relay / direct on the launch, the whole trial and o
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from harness.analysis.compare import compare
+from harness.analysis.compare import pair_up
 
 SHIM_METRICS = ("launch_s", "total_s", "call_s")
 DIRECT, RELAY = "direct", "relay"
@@ -17,11 +18,18 @@ def has_both_channels(trials: pd.DataFrame) -> bool:
     return "uml_channel" in trials.columns and {DIRECT, RELAY} <= set(trials["uml_channel"])
 
 
-def shim_cost(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """`compare`'s table of relay against direct, plus `overhead` (ratio - 1) and its CI."""
+def shim_pairs(trials: pd.DataFrame) -> pd.DataFrame:
+    """Relay against direct, per cell and metric: harness.analysis.compare's rows, to be
+    judged."""
     uml = trials[trials["uml_channel"].isin([DIRECT, RELAY])]
-    table = compare(uml, "uml_channel", SHIM_METRICS, baseline=DIRECT, seed=seed)
-    for column, ratio in (("overhead", "ratio"), ("overhead_ci_low", "ratio_ci_low"),
-                          ("overhead_ci_high", "ratio_ci_high")):
-        table[column] = table[ratio] - 1
+    return pair_up(uml, "uml_channel", SHIM_METRICS, baseline=DIRECT)
+
+
+def shim_cost(judged: pd.DataFrame) -> pd.DataFrame:
+    """The judged relay-against-direct table, plus `overhead` (ratio - 1) and its interval."""
+    table = judged.copy()
+    bounded = (table["ratio_ci_low"] > 0) & np.isfinite(table["ratio_ci_high"])
+    table["overhead"] = table["ratio"] - 1
+    table["overhead_ci_low"] = (table["ratio_ci_low"] - 1).where(bounded)
+    table["overhead_ci_high"] = (table["ratio_ci_high"] - 1).where(bounded)
     return table

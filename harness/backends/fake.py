@@ -1,11 +1,15 @@
 """A stand-in backend for fast tests of the runner, stats and plots: no appliance.
 
 Its handle starts a `sleep` child as the "hypervisor", so process clean-up is tested for real.
+Its launch can plant what real hosts do: times spread around launch_s, and a host that slows
+down while the process runs (so comparisons are tested end to end through lgbench).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import random
 import subprocess
 import sys
 import time
@@ -14,6 +18,8 @@ from typing import Any
 
 from harness.backends.base import Backend
 from harness.host import trust
+
+STARTED = time.monotonic()  # the "host" drifts from when this process began
 
 
 class FakeHandle:
@@ -100,12 +106,21 @@ class FakeBackend(Backend):
     records_host_facts = False  # no hypervisor is involved; host probes would only slow tests
 
     def __init__(self, name: str = "fake", accel: str = "tcg", launch_s: float = 0.05,
-                 fail: bool = False, hang: bool = False, corrupt: bool = False) -> None:
+                 fail: bool = False, hang: bool = False, corrupt: bool = False,
+                 spread: float = 0.0, drift_per_min: float = 0.0) -> None:
         super().__init__(name, accel)
         self.launch_s, self.fail, self.hang, self.corrupt = launch_s, fail, hang, corrupt
+        self.spread, self.drift_per_min = spread, drift_per_min
+
+    def planted_launch_s(self) -> float:
+        """launch_s, spread (log-normal, sd `spread`) and slowed by `drift_per_min` for every
+        minute since this process began."""
+        minutes = (time.monotonic() - STARTED) / 60
+        return (self.launch_s * math.exp(random.gauss(0.0, self.spread))
+                * (1 + self.drift_per_min * minutes))
 
     def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:
-        return FakeHandle(self.launch_s, self.fail, self.hang, self.corrupt, tmpdir)
+        return FakeHandle(self.planted_launch_s(), self.fail, self.hang, self.corrupt, tmpdir)
 
     def effective_accel(self, handle: Any, tmpdir: Path) -> str:
         return self.accel

@@ -1,13 +1,17 @@
 """What a finished cell or sweep leaves: its report and the summary on the terminal (a sweep's
-swept factors compared in hyperfine's words), and the exit status."""
+swept factors compared, a line per cell), and the exit status."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:  # pandas is imported where a run reports (lgbench --help stays quick)
+    import pandas as pd
 
 from harness.results import store
 
@@ -29,6 +33,10 @@ COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "pag
 COLUMN_OF_KEY = {"backend.relay": "uml_channel"}
 
 
+def sweep_lines(judged: pd.DataFrame) -> list[str]:
+    return [f"{row.baseline_cell}: {row.verdict}" for row in judged.itertuples()]
+
+
 def _level(factor: str, level: object) -> str:
     """`tcg` for a backend, appliance or workload; `memsize=512` for a number."""
     if factor in ("backend", "appliance", "workload"):
@@ -36,29 +44,48 @@ def _level(factor: str, level: object) -> str:
     return f"{factor}={level if level != '' else repr('')}"
 
 
-def report(run_dir: Path, seed: int, swept: Sequence[str] = ()) -> None:
+def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame | None:
+    """Each swept factor's levels against its first (harness.analysis.compare's rows, to be
+    judged with the report's), the levels named as `_level` names them; None if no compared
+    factor was swept."""
+    import pandas as pd
+
+    from harness.analysis.compare import pair_up
+
+    columns = {COLUMN_OF_KEY.get(key, key) for key in swept}
+    factors = [k for k in COMPARED_IN_SWEEPS if k in columns and k in trials
+               and trials[k].nunique() > 1]
+    if not factors:
+        return None
+    pairs = []
+    for by in factors:
+        rows = pair_up(trials, by, (metric,))
+        pairs.append(rows.assign(baseline=[_level(by, v) for v in rows["baseline"]],
+                                 candidate=[_level(by, v) for v in rows["candidate"]]))
+    # A transfer's sizes share one total: the same two cells are compared once.
+    return pd.concat(pairs, ignore_index=True).drop_duplicates(
+        ["baseline_cell", "baseline", "candidate", "metric"])
+
+
+def report(run_dir: Path, swept: Sequence[str] = ()) -> None:
     """Summary, plots and report of run_dir (a run or a sweep root); the table printed, then
-    for a sweep each swept factor's comparisons in hyperfine's words (in report.md too)."""
-    from harness.analysis.compare import compare, ran_faster
-    from harness.reporting.build import build_report, warning_text
+    for a sweep each swept factor's comparisons, in report.md too: one line per cell, judged
+    with the report's comparisons in one family."""
+    from harness.analysis.compare import METHOD
+    from harness.reporting.build import CallerComparison, build_report, warning_text
     from harness.reporting.sections.summary import table
 
     trials = store.read_trials([run_dir])
     # With N > 1 a repetition's instances are not independent trials: one makespan each.
     metric = "makespan_s" if (trials["parallel"] > 1).any() else "total_s"
-    lines = []
-    columns = {COLUMN_OF_KEY.get(key, key) for key in swept}
-    for by in (k for k in COMPARED_IN_SWEEPS if k in columns and k in trials
-               and trials[k].nunique() > 1):
-        for row in compare(trials, by, (metric,), seed=seed).itertuples():
-            said = ran_faster(_level(by, row.baseline), _level(by, row.candidate), row.ratio,
-                              row.ratio_ci_low, row.ratio_ci_high, row.p_holm)
-            lines.append(f"{row.baseline_cell}: {said}")
-    lines = list(dict.fromkeys(lines))  # a transfer's sizes share one total: said once
-    sections = ["## Sweep comparisons", "", f"`{metric}`, ratio of medians with its "
-                "bootstrap 95% CI, Mann-Whitney p Holm-corrected per swept factor.", "",
-                *(f"- {line}" for line in lines)] if lines else None
-    found = build_report([run_dir], run_dir, seed=seed, trials=trials, sections=sections)
+    pairs = sweep_pairs(trials, swept, metric)
+
+    def section(judged: pd.DataFrame) -> list[str]:
+        return ["## Sweep comparisons", "", f"`{metric}`. {METHOD}", "",
+                *(f"- {line}" for line in sweep_lines(judged))]
+    found = build_report([run_dir], run_dir, trials=trials,
+                         caller=None if pairs is None else CallerComparison(pairs, section))
+    lines = [] if found.caller is None else sweep_lines(found.caller)
     print(table(found.summary), flush=True)
     if len(found.warnings):
         print(warning_text(found.warnings), flush=True)
@@ -84,6 +111,7 @@ def exit_unless_measured(run_dirs: list[Path], allow_failures: bool) -> None:
 
 
 def launcher_name(hydra_cfg: DictConfig) -> str:
-    """The Hydra launcher of this run: `basic` runs cells one after another; the others
-    (submitit_local, submitit_slurm) run them as concurrent jobs."""
+    """The Hydra launcher of this run: `interleaved` (the default) runs cells in rounds,
+    `basic` one after another; the others (submitit_local, submitit_slurm) run them as
+    concurrent jobs."""
     return str(hydra_cfg.runtime.choices.get("hydra/launcher") or "basic")

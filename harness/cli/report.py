@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import compare as comparison
+from harness.analysis import ranks
 from harness.host import trust
-from harness.reporting.build import build_report, warning_text
+from harness.reporting.build import CallerComparison, build_report, warning_text
 from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
 from harness.reporting.sections.summary import table
 from harness.reporting.text import code, markdown_table, md
@@ -27,12 +28,15 @@ EXIT_SLOWER, EXIT_BAD_INPUT = 1, 2
 
 GATE_RULE = """\
 Baseline gate (--baseline A --candidate B): cells are matched on their factors (backend,
-appliance, workload, N, memsize, ...; runs and hosts pooled). A cell fails when the candidate is
-slower than the baseline times 1 + threshold by a one-sided Mann-Whitney test (exact for small
-samples), p Holm-corrected across the cells below 2.5%: under no slowdown beyond the threshold,
-a false FAIL of any cell happens at most 2.5% of the time, whatever the distribution of the
-times. Every cell must be able to fail: at least 4 ok trials a side for one cell (the test's
-smallest p is 1/70 there), more when several cells are gated; fewer is refused.
+appliance, workload, N, memsize, ...; runs and hosts pooled). A cell fails when the lower end
+of the candidate/baseline ratio's one-sided interval is above 1 + threshold: a Hodges-Lehmann
+ratio on log times with the interval of Mann-Whitney's test (exact for small samples), the
+cells' intervals holding jointly at 97.5%. Two runs measured at different times also differ by
+the host's run-to-run level, which no number of trials within them averages away: each
+interval is widened by --run-sd (default 3%, the spread of a run's level on a host like these).
+Under no slowdown beyond the threshold, a false FAIL of any cell then happens at most 2.5% of
+the time. Every cell must be able to fail: at least 4 ok trials a side for one cell, more when
+several cells are gated; fewer is refused.
 Exit status: 0 no cell fails, 1 some cell fails, 2 bad input (missing folder, bad threshold,
 no cell measured on both sides, or too few ok trials for some cell to be able to fail)."""
 
@@ -89,7 +93,7 @@ def display_columns(result: pd.DataFrame) -> list[str]:
     keys = [c for c in matched_on(result) if result[c].nunique(dropna=False) > 1]
     return [*(keys or ["baseline_cell"]), "metric", "baseline", "candidate", "n_baseline",
             "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-            "ratio_ci_high", "p_holm", "verdict"]
+            "ratio_ci_high", "verdict"]
 
 
 def comparison_text(result: pd.DataFrame, extra: tuple[str, ...] = ()) -> str:
@@ -111,10 +115,8 @@ def comparison_lines(result: pd.DataFrame, by: str, note: str | None) -> list[st
     lines = [f"## Comparison by {md(by)}", "",
              f"Each other {code(by)} against {code(result['baseline'].iloc[0])}, per cell of "
              f"the factors both sides share ({', '.join(map(md, matched_on(result)))}). "
-             "Ratio of medians candidate / baseline with a bootstrap 95% CI; two-sided "
-             "Mann-Whitney U, p Holm-corrected across the rows (`p_holm`). A verdict without "
-             "\"likely\": the CI excludes 1 and p_holm < 0.05; \"likely\": the CI excludes 1 "
-             f"but the test does not confirm it. Also in {code(f'comparison-{by}.csv')}.", "",
+             f"{comparison.METHOD} The report's comparisons and these are one family. Also in "
+             f"{code(f'comparison-{by}.csv')}.", "",
              markdown_table(result[display_columns(result)], floatfmt=".4g")]
     return lines + (["", f"**{md(note[0].upper() + note[1:])}.**"] if note else [])
 
@@ -137,15 +139,19 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = args.out or default_out(args.run_dirs)
     trust.secure_folder(out)  # before anything is written there (refused: one line, see main)
-    result, sections, note = None, None, None
+    caller, note = None, None
     if by is not None:
-        result = comparison.compare(trials, by, args.metric, seed=args.seed)
+        pairs = comparison.pair_up(trials, by, args.metric)
+        note = hosts_note(trials, pairs, by)
+
+        def section(judged: pd.DataFrame) -> list[str]:
+            return comparison_lines(judged, by, note) if len(judged) else [
+                f"## Comparison by {md(by)}", "", "No cell was measured on both sides."]
+        caller = CallerComparison(pairs, section, f"comparison-{by}", f"comparison by {by}")
+    found = build_report(args.run_dirs, out, trials=trials, caller=caller)
+    result = found.caller
+    if result is not None:
         store.write_csv(out / f"comparison-{by}.csv", result)
-        note = hosts_note(trials, result, by)
-        sections = comparison_lines(result, by, note) if len(result) else [
-            f"## Comparison by {md(by)}", "", "No cell was measured on both sides."]
-    found = build_report(args.run_dirs, out, seed=args.seed, trials=trials, sections=sections,
-                         compared=None if result is None else (by, result))
     print(table(found.summary))
     if len(found.warnings):
         print(warning_text(found.warnings))
@@ -174,26 +180,25 @@ def gate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (FileNotFoundError, ValueError) as exc:  # the data, not the usage: one line
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     threshold = args.threshold
-    result = comparison.compare(trials, "run", args.metric, baseline=BASELINE_RUN,
-                                seed=args.seed, threshold=threshold)
-    if result.empty:
+    pairs = comparison.pair_up(trials, "run", args.metric, baseline=BASELINE_RUN)
+    if pairs.empty:
         sides = {run: sorted(trials.loc[trials["run"] == run, "cell"].unique())
                  for run in (BASELINE_RUN, CANDIDATE_RUN)}
         parser.error(f"no cell measured on both sides with an ok {'/'.join(args.metric)}: "
                      f"baseline has {sides[BASELINE_RUN]}, candidate has "
                      f"{sides[CANDIDATE_RUN]}")
-    result = comparison.gate(result)
+    result = comparison.gate(pairs, threshold, args.run_sd)
     if args.out:
         store.write_csv(args.out / GATE_FILE, result)
     print(f"baseline {args.baseline} against candidate {args.candidate}, "
-          f"threshold {threshold:.1%}:")
-    print(comparison_text(result, ("p_slower_holm", "gate")))
+          f"threshold {threshold:.1%}, run-to-run level {args.run_sd:.1%}:")
+    print(comparison_text(result, ("gate_low", "gate")))
     note = hosts_note(trials, result, "run")
     if note:
         print(note)
     too_few = result[~result["gate_can_fail"]]
     if len(too_few):
-        needed = comparison.trials_needed(comparison.GATE_ALPHA / len(result))
+        needed = ranks.fewest_a_side(2 * comparison.GATE_ALPHA / len(result), paired=False)
         cells = "; ".join(f"{row.baseline_cell} {row.metric} ({row.n_baseline} against "
                           f"{row.n_candidate})" for row in too_few.itertuples())
         parser.error(f"too few ok trials for the gate to be able to fail in {cells}: "
@@ -201,8 +206,8 @@ def gate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     failing = result[result["gate"] == comparison.GATE_FAIL]
     for row in failing.itertuples():
         print(f"FAIL: {row.baseline_cell} {row.metric}: candidate {row.ratio:.3f}x the "
-              f"baseline's median, slower than the {threshold:.1%} allowed (one-sided "
-              f"Mann-Whitney, Holm-corrected p = {row.p_slower_holm:.2g})")
+              f"baseline, at least {row.gate_low:.3f}x (one-sided, jointly over "
+              f"{len(result)} cells at 97.5%), slower than the {threshold:.1%} allowed")
     if len(failing):
         return EXIT_SLOWER
     print(f"OK: no cell of the candidate is slower than the baseline by more than "
@@ -232,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=parse_threshold, default=parse_threshold("5%"),
                         help="slowdown allowed before --candidate fails, e.g. 5%% (default) "
                         "or 0.05")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--run-sd", type=parse_threshold, default=parse_threshold("3%"),
+                        help="the gate's run-to-run level: how much a run's times as a whole "
+                        "vary between runs on this host, e.g. 3%% (default) or 0; 0 where the "
+                        "two sides were measured in one interleaved sweep")
     parser.add_argument("--export", choices=("pyperf",),
                         help="also write the trials for another tool: pyperf (pyperf.json: a "
                         "benchmark per cell and --metric, a run per ok measured trial)")

@@ -19,11 +19,13 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.types import RunMode
+from hydra_plugins.lgbench_interleaved import InterleavedLauncher
 from omegaconf import DictConfig, OmegaConf
 from submitit.core.utils import UncompletedJobError
 
-from harness.analysis.precision import StopRule
+from harness.analysis.precision import STOP_RUNS, StopRule
 from harness.cli import precheck, sweep
 from harness.cli.outcome import (
     EXIT_BAD_INPUT,
@@ -67,8 +69,10 @@ def resumed_job(num: int, *, _root_: DictConfig) -> str:
     return resume.job_folder(Path(str(_root_.hydra.sweep.dir)), num, identity(_root_))
 
 
-# In every process a launcher starts: the schemas, and the resolvers of conf/config.yaml.
+# In every process a launcher starts: the schemas, and the resolvers of conf/config.yaml; and
+# the interleaved launcher, which Hydra would only find installed in site-packages.
 register_configs()
+Plugins.instance().register(InterleavedLauncher)
 OmegaConf.register_new_resolver("resumed_run", resumed_run, replace=True)
 OmegaConf.register_new_resolver("resumed_sweep", resumed_sweep, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("resumed_job", resumed_job, replace=True)
@@ -148,40 +152,78 @@ def measure(cfg: DictConfig) -> Path:
     backend, appliance, workload = drivers(cfg)
     run_dir = trust.secure_folder(Path(hydra_cfg.runtime.output_dir))
     trust.secure_folder(Path(cfg.paths.cache_dir), private=True)
+    if cfg.round:  # a later round of an interleaved sweep: one more repetition
+        return measure_round(cfg, run_dir, backend, appliance, workload)
     if _skip_if_complete(cfg, run_dir):
         return run_dir
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
-    auto = cfg.runs == RUNS_AUTO
-    plan = CellPlan(
-        run_id=f"{platform.node()}:{run_name}", cell=cell_label(cfg, workload.variant()),
-        parallel=cfg.parallel,
-        runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
-        smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
-        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
-        page_cache=cfg.page_cache, append=cfg.append,
-        stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
-        if auto else None)
+    plan = cell_plan(cfg, f"{platform.node()}:{run_name}", workload.variant())
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": facts.host_metadata(),
                 "doctor": (checks.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
                 "config": OmegaConf.to_container(cfg, resolve=True),
                 "launcher": launcher_name(hydra_cfg), "started_at": time.time(),
                 "feasibility": feasibility.model(), "lgbench": facts.lgbench_provenance(),
-                "noise_before": facts.noise()}
+                "noise_before": facts.noise(), "interleaved": plan.interleaved}
     store.write_json(run_dir / store.METADATA_FILE, metadata)
     runs = (f"{cfg.min_runs}..{cfg.max_runs} runs until the median is within "
-            f"{cfg.precision:.0%}" if auto else f"{plan.runs} runs")
-    log.info("cell %s: %d warm-up + %s, %d appliance(s) each, into %s", plan.cell,
-             plan.warmup, runs, plan.parallel, run_dir)
-    writer = store.TrialWriter(run_dir)
+            f"{cfg.precision:.0%}" if plan.stop_rule else f"{plan.runs} runs")
+    log.info("cell %s: %d warm-up + %s%s, %d appliance(s) each, into %s", plan.cell,
+             plan.warmup, runs, " in rounds with the sweep's other cells" if plan.interleaved
+             else "", plan.parallel, run_dir)
+    return measured(cfg, run_dir, plan, (backend, appliance, workload), metadata,
+                    store.TrialWriter(run_dir), store.TrialWriter(run_dir, store.EVENTS_FILE),
+                    range(plan.warmup) if plan.interleaved else None)
+
+
+def cell_plan(cfg: DictConfig, run_id: str, variant: str) -> CellPlan:
+    """The cell's plan from its config; an interleaved cell's rounds are the launcher's, so
+    it has no stop rule of its own."""
+    auto = cfg.runs == RUNS_AUTO
+    return CellPlan(
+        run_id=run_id, cell=cell_label(cfg, variant), parallel=cfg.parallel,
+        runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
+        smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
+        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
+        page_cache=cfg.page_cache, append=cfg.append, interleaved=cfg.round is not None,
+        stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
+        if auto and cfg.round is None else None)
+
+
+def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any) -> Path:
+    """Round `cfg.round` of an interleaved cell: its next measured repetition, its rows
+    added to those in run_dir; nothing where round 0 found the cell complete or it ended
+    (a failure, or its stop reason recorded)."""
+    metadata = resume.metadata(run_dir)
+    if metadata is None or metadata.get("stop_reason") is not None \
+            or (cfg.resume and resume.is_complete(run_dir, identity(cfg))):
+        return run_dir
+    plan = cell_plan(cfg, metadata["run_id"], drivers[2].variant())
+    rep = plan.warmup + cfg.round - 1
+    if rep >= plan.repetitions:
+        return run_dir
+    return measured(cfg, run_dir, plan, drivers, metadata,
+                    store.TrialWriter(run_dir, rows=store.read_rows(run_dir)),
+                    store.TrialWriter(run_dir, store.EVENTS_FILE,
+                                      rows=store.read_rows(run_dir, store.EVENTS_FILE)),
+                    range(rep, rep + 1))
+
+
+def measured(cfg: DictConfig, run_dir: Path, plan: CellPlan, drivers: tuple, metadata: dict,
+             writer: store.TrialWriter, events: store.TrialWriter, only: range | None) -> Path:
+    """Run the cell's repetitions (`only` these in an interleaved round), keep its metadata
+    and, unless a round is to follow, report it. Returns the run folder."""
+    backend, appliance, workload = drivers
     interrupted, stop_reason = False, None
     # A live line on a terminal; log lines only where nobody watches (CI, jobs, redirects).
     progress = LiveProgress(plan.cell) if sys.stderr.isatty() else Progress()
     try:
-        stop_reason = run_cell(plan, backend, appliance, workload, writer,
-                               store.TrialWriter(run_dir, store.EVENTS_FILE), progress)
+        stop_reason = run_cell(plan, backend, appliance, workload, writer, events, progress,
+                               only)
+        if only is not None and stop_reason == STOP_RUNS:
+            stop_reason = None  # the launcher's rounds decide when an interleaved cell ends
         if backend.test_tool_applies and launch_failed(writer.rows):
             log.info("a launch failed: running %s with this cell's settings", TEST_TOOL)
             metadata["test_tool"] = run_test_tool(backend, appliance, plan, run_dir)
@@ -194,8 +236,8 @@ def measure(cfg: DictConfig) -> Path:
                         ended_at=time.time(), interrupted=interrupted,
                         stop_reason=stop_reason, noise_after=facts.noise())
         store.write_json(run_dir / store.METADATA_FILE, metadata)
-    if writer.rows:
-        report(run_dir, cfg.seed)
+    if writer.rows and not plan.interleaved:  # an interleaved cell: after its last round
+        report(run_dir)
         print(f"results: {run_dir}", flush=True)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)

@@ -68,13 +68,16 @@ class SweepCallback(Callback):
             params + list(config.hydra.overrides.task))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
-            return
+        if config.hydra.mode != RunMode.MULTIRUN or config.round:
+            return  # an interleaved round: the launcher tells the progress
         progress = f"cell {config.hydra.job.num + 1} of {self.total}"
         run_dir = Path(config.hydra.runtime.output_dir)
+        self.job_started = None
         if config.resume and resume.is_complete(run_dir, identity(config)):
-            self.job_started = None
             log.info("%s: complete in %s, skipped", progress, run_dir)
+            return
+        if config.round == 0:
+            log.info("%s: warm-ups", progress)
             return
         self.job_started = time.monotonic()
         eta = ""
@@ -84,6 +87,8 @@ class SweepCallback(Callback):
         log.info("%s%s", progress, eta)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.round:
+            return
         self.done += 1
         if self.job_started is not None:
             self.measuring += time.monotonic() - self.job_started
@@ -111,7 +116,7 @@ def write_aggregate(config: DictConfig) -> list[Path]:
     store.write_json(root / store.METADATA_FILE, {
         "run_id": f"{platform.node()}:{root.name}", "jobs": [p.name for p in jobs],
         "host": facts.host_metadata(), "launcher": launcher_name(config.hydra)})
-    report(root, config.seed, swept=list(config.hydra.sweeper.params or {})
+    report(root, swept=list(config.hydra.sweeper.params or {})
            + [o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task])
     print(f"aggregate of {len(jobs)} cells: {root}", flush=True)
     return jobs

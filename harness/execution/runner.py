@@ -68,11 +68,12 @@ def repetition_value(plan: CellPlan, rows: list[TrialRow]) -> float | None:
 
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,
              emit: Callable[[list[TrialRow]], None], emit_events: EventRows | None = None,
-             progress: Progress | None = None) -> str:
-    """Run the repetitions of one cell, handing each repetition's rows to `emit` at once
-    (and, with plan.timeline, its timestamped events to `emit_events`). Returns why it
-    stopped: STOP_RUNS (every planned run), a reason of plan.stop_rule (runs=auto), or the
-    status of the rows given to repetitions that could not run.
+             progress: Progress | None = None, only: range | None = None) -> str:
+    """Run the repetitions of one cell (`only` these, for one interleaved round), handing
+    each repetition's rows to `emit` at once (and, with plan.timeline, its timestamped events
+    to `emit_events`). Returns why it stopped: STOP_RUNS (every repetition asked for), a
+    reason of plan.stop_rule (runs=auto), or the status of the rows given to the planned
+    repetitions that could not run.
 
     Warm-ups launch one appliance (as guestfs-performance(1)'s script did: they only make the
     caches hot); measured repetitions launch `parallel` at once. `progress` shows how far it
@@ -87,6 +88,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                   for i in range(plan.instances(rep))])
         return status
 
+    repetitions = only if only is not None else range(plan.repetitions)
     kind = f"{backend.name}/{appliance.type}/{workload.name}/m{plan.memsize}"
     measured = feasibility.measured_footprint(plan.cache_dir, kind)
     # Never measured here: the cell's own warm-up measures one appliance before N launch.
@@ -95,17 +97,17 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                                        check_memory=not measure_first)
                   + workload.problems(tempfile.gettempdir(), plan.parallel))
     if infeasible:
-        return skip_from(0, STATUS_INFEASIBLE, "; ".join(infeasible))
+        return skip_from(repetitions.start, STATUS_INFEASIBLE, "; ".join(infeasible))
     if plan.page_cache == "cold" and (problem := page_cache.drop_problem()):
-        return skip_from(0, STATUS_UNSUPPORTED, problem)
-    done = 0  # repetitions whose rows were emitted
+        return skip_from(repetitions.start, STATUS_UNSUPPORTED, problem)
+    done = repetitions.start  # repetitions whose rows were emitted
     values: list[float] = []  # runs=auto: the measured repetitions' values
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed
         started = time.monotonic()
         backend.setup(plan.cache_dir, plan.probe_timeout_s)
         appliance.prepare()
         workload.setup(backend.accel)
-        for rep in range(plan.repetitions):
+        for rep in repetitions:
             if rep == plan.warmup and measure_first and (problem := feasibility.memory_problem(
                     plan.parallel, plan.memsize,
                     feasibility.measured_footprint(plan.cache_dir, kind))):
@@ -120,7 +122,8 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
             costs = [r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK]
             if costs := [c for c in costs if c is not None]:
                 feasibility.record_footprint(plan.cache_dir, kind, max(costs))
-            eta = (time.monotonic() - started) / done * (plan.repetitions - done)
+            eta = ((time.monotonic() - started) / (done - repetitions.start)
+                   * (repetitions.stop - done))
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
             summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
                                 else f"{r.status}: {r.error}" for r in first_row_per_instance)
@@ -347,7 +350,9 @@ def _row(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workl
         warmup=rep < plan.warmup, status=fields.pop("status"), error=fields.pop("error", None),
         timeline=plan.timeline,
         extra={**backend.row_fields(), "page_cache": plan.page_cache, "append": plan.append,
-               "smp_effective": backend.effective_smp(plan.smp), **fields}, **core)
+               "smp_effective": backend.effective_smp(plan.smp),
+               **({"round": plan.round_of(rep)} if plan.interleaved else {}), **fields},
+        **core)
 
 
 def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float],

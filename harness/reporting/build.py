@@ -7,28 +7,35 @@ sections; nothing downstream recomputes a statistic. Used at the end of every ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.analysis.appliances import appliance_comparison, has_appliance_types
+from harness.analysis.appliances import appliance_pairs, has_appliance_types
 from harness.analysis.client_limit import client_limit_table, has_client_limit
+from harness.analysis.compare import with_verdicts
 from harness.analysis.noise import cell_warnings
-from harness.analysis.operations import break_even, has_operations, operations_table
+from harness.analysis.operations import (
+    break_even,
+    has_operations,
+    operations_pairs,
+    operations_table,
+)
 from harness.analysis.reference import Reference, available, configured_reference, load_reference
 from harness.analysis.scaling import linear_fit, scaling_table
 from harness.analysis.stages import (
     BootStages,
     boot_stages,
     configured_markers,
-    stage_comparison,
+    stage_pairs,
 )
 from harness.analysis.summary import status_counts, summarize
 from harness.analysis.transfer import has_transfers, summary_with_model, transfer_model
 from harness.analysis.uml_claims import check_claims
-from harness.analysis.uml_shim import has_both_channels, shim_cost
+from harness.analysis.uml_shim import has_both_channels, shim_cost, shim_pairs
 from harness.plotting.client_limit import connection_waits
 from harness.plotting.comparison import ratio_chart
 from harness.plotting.distribution import cell_times, status_bars
@@ -51,11 +58,27 @@ from harness.reporting.sections.uml import (
     comparison_section,
     shim_section,
     stage_trials,
-    uml_comparison,
+    uml_pairs,
 )
 from harness.reporting.text import code, markdown_table, md
 from harness.results import store
 from harness.results.records import STATUS_OK, STATUSES
+
+# Hydra launchers that measure one cell at a time, in the launching process.
+ONE_CELL_AT_A_TIME = ("basic", "interleaved")
+
+
+@dataclass(frozen=True)
+class CallerComparison:
+    """Comparisons a caller prints besides the report's own (a sweep's lines, lgbench-report's
+    --compare): paired up by the caller (harness.analysis.compare.pair_up), judged with the
+    report's in one family, written into report.md by `section`, and charted in
+    plots/`chart`.png under `title` unless chart is None."""
+
+    pairs: pd.DataFrame
+    section: Callable[[pd.DataFrame], list[str]]
+    chart: str | None = None
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,10 +103,17 @@ class Analysis:
     break_even: pd.DataFrame | None  # workload=operations: where one launch pays for itself
     appliances: pd.DataFrame | None  # several appliance kinds: each against cached-hot
     warnings: pd.DataFrame  # unstable, drifting or disturbed cells (analysis/noise.py)
+    caller: pd.DataFrame | None  # the caller's comparisons (CallerComparison), judged
+    family: int  # every comparison the run's report and its caller print, judged together
 
 
-def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analysis:
-    """The analysis of these trials (the runs' metadata and events read from run_dirs)."""
+def analyse(run_dirs: list[Path], trials: pd.DataFrame,
+            caller: pd.DataFrame | None = None) -> Analysis:
+    """The analysis of these trials (the runs' metadata and events read from run_dirs).
+
+    Every comparison it makes, and the caller's (`caller`, pair_up's rows), is paired up first
+    and then judged in one family, so the chance of any wrong direction in what the run
+    prints stays at most 5% (harness.analysis.compare)."""
     metadata = store.read_metadata(run_dirs)
     summary = summarize(trials)
     model = transfer_model(trials) if has_transfers(trials) else None
@@ -98,36 +128,42 @@ def analyse(run_dirs: list[Path], trials: pd.DataFrame, seed: int = 0) -> Analys
     boot = (boot_stages(events, configured_markers(metadata), trials)
             if events is not None else None)
     client_limit = client_limit_table(trials) if has_client_limit(trials) else None
-    operations = pays_off = None
-    if has_operations(trials):
-        operations, pays_off = operations_table(trials, seed), break_even(trials)
-    appliances = (appliance_comparison(trials, seed=seed) if has_appliance_types(trials)
-                  else None)
-    comparison = uml_comparison(trials, seed)
-    by_stage = claims = None
-    if boot is not None and comparison is not None and len(comparison):
-        by_stage = stage_comparison(boot, stage_trials(trials),
-                                    comparison["baseline"].iloc[0],
-                                    comparison["candidate"].iloc[0], seed)
+    uml = uml_pairs(trials)
+    pairs = {"uml": uml,
+             "stages": (stage_pairs(boot, stage_trials(trials), uml["baseline"].iloc[0],
+                                    uml["candidate"].iloc[0])
+                        if boot is not None and uml is not None and len(uml) else None),
+             "shim": shim_pairs(trials) if has_both_channels(trials) else None,
+             "appliances": appliance_pairs(trials) if has_appliance_types(trials) else None,
+             "operations": operations_pairs(trials) if has_operations(trials) else None,
+             "caller": caller}
+    family = sum(len(rows) for rows in pairs.values() if rows is not None)
+    judged = {name: None if rows is None else with_verdicts(rows, family)
+              for name, rows in pairs.items()}
+    comparison, claims = judged["uml"], None
     if comparison is not None:
         host = next((m["host"] for m in metadata if m.get("host")), {})
         virt = host.get("virtual_machine") or host.get("virtualization")  # older runs
         claims = check_claims(comparison, trials, virt or "")
-    shim = shim_cost(trials, seed) if has_both_channels(trials) else None
+    operations = pays_off = None
+    if judged["operations"] is not None:
+        operations = operations_table(trials, judged["operations"])
+        pays_off = break_even(trials)
+    shim = None if judged["shim"] is None else shim_cost(judged["shim"])
     return Analysis(trials, metadata, summary, status_counts(trials), model, scaling, fits,
-                    reference, comparison, by_stage, claims, shim, boot, client_limit,
-                    operations, pays_off, appliances, cell_warnings(trials, metadata))
+                    reference, comparison, judged["stages"], claims, shim, boot, client_limit,
+                    operations, pays_off, judged["appliances"], cell_warnings(trials, metadata),
+                    judged["caller"], family)
 
 
-def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
-                 trials: pd.DataFrame | None = None, sections: list[str] | None = None,
-                 compared: tuple[str, pd.DataFrame] | None = None) -> Analysis:
+def build_report(run_dirs: list[Path], out_dir: Path, trials: pd.DataFrame | None = None,
+                 caller: CallerComparison | None = None) -> Analysis:
     """Read the trials of run_dirs (or take `trials`, e.g. merged ones with a host column),
-    write summary, plots, report.md (with `sections`' lines at its end) and report.html into
-    out_dir; return the analysis (for the terminal: its summary and warnings). `compared`:
-    lgbench-report's comparison (the factor and harness.analysis.compare's table), charted."""
+    write summary, plots, report.md (ending with the caller's section) and report.html into
+    out_dir; return the analysis (for the terminal: its summary, warnings and the caller's
+    comparisons, judged)."""
     trials = store.read_trials(run_dirs) if trials is None else trials
-    found = analyse(run_dirs, trials, seed)
+    found = analyse(run_dirs, trials, None if caller is None else caller.pairs)
     store.write_csv(out_dir / store.SUMMARY_FILE, found.summary)
     store.write_json(out_dir / store.SUMMARY_JSON_FILE, summary_document(found))
     if found.scaling is not None:
@@ -145,14 +181,15 @@ def build_report(run_dirs: list[Path], out_dir: Path, seed: int = 0,
     if found.boot is not None:
         store.write_frame_parquet(out_dir / store.STAGES_FILE, found.boot.rows)
     figures, timeline_plots = draw(found)
-    if compared is not None and len(compared[1]):
-        by, table = compared
+    if caller is not None and caller.chart and len(found.caller):
+        table = found.caller
         labels = [f"{r.candidate} vs {r.baseline}: {r.baseline_cell}, {r.metric}"
                   for r in table.itertuples()]
-        figures[f"comparison-{by}.png"] = ratio_chart(table, labels, f"comparison by {by}")
+        figures[f"{caller.chart}.png"] = ratio_chart(table, labels, caller.title)
     plot_files = save_figures(figures, out_dir / PLOTS_DIR)
     text = render_markdown(found, plot_files, out_dir, timeline_plots)
-    text += "".join(f"{line}\n" for line in ["", *sections]) if sections else ""
+    if caller is not None:
+        text += "".join(f"{line}\n" for line in ["", *caller.section(found.caller)])
     store.write_text(out_dir / store.REPORT_FILE, text)
     html.write(out_dir, text, found.metadata, [p.name for p in plot_files])
     return found
@@ -261,11 +298,12 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path,
     trials, summary, metadata = found.trials, found.summary, found.metadata
     parts = ["# lgbench report", "", *headline_lines(summary, trials, metadata), ""]
     parts += run_lines(metadata, trials)
-    launchers = sorted({m["launcher"] for m in metadata if m.get("launcher", "basic") != "basic"})
+    launchers = sorted({m["launcher"] for m in metadata
+                        if m.get("launcher", "basic") not in ONE_CELL_AT_A_TIME})
     if launchers:  # recorded by lgbench from Hydra's hydra/launcher choice
         parts += ["", f"**Warning:** cells ran as concurrent jobs (Hydra launcher "
                       f"{', '.join(map(md, launchers))}); cells sharing a host disturb each "
-                      f"other's timings. Use the default (basic) launcher for comparable "
+                      f"other's timings. Use the default (interleaved) launcher for comparable "
                       f"numbers."]
     n_warm = int(trials["warmup"].astype(bool).sum())
     parts += ["", f"{len(trials)} trial rows ({n_warm} warm-up rows, left out of the statistics).",

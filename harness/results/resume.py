@@ -27,7 +27,7 @@ from harness.results import store
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
 # Keys that change how a run is carried out or judged, not what a cell measures.
-NOT_CELL_KEYS = ("hydra", "resume", "allow_failures", "objective")
+NOT_CELL_KEYS = ("hydra", "resume", "allow_failures", "objective", "round")
 # runs=auto's knobs, which mean nothing with a fixed number of runs (and runs stored before
 # runs=auto existed lack them).
 AUTO_RUNS_KEYS = ("precision", "min_runs", "max_runs", "budget_s")
@@ -83,6 +83,15 @@ def is_complete(run_dir: Path, cell: dict[str, Any]) -> bool:
     expected = {(rep, i) for rep in range(warmup + runs)
                 for i in range(1 if rep < warmup else parallel)}
     return expected <= set(zip(trials["repetition"], trials["instance"], strict=True))
+
+
+def record_stop(run_dir: Path, reason: str) -> None:
+    """After an interleaved cell's last round: why it stopped, in its metadata (which makes
+    it complete); nothing where it had already ended (a failure, or complete before a
+    resumed sweep)."""
+    meta = metadata(run_dir)
+    if meta is not None and meta.get("stop_reason") is None:
+        store.write_json(run_dir / store.METADATA_FILE, {**meta, "stop_reason": reason})
 
 
 def set_aside(run_dir: Path) -> Path | None:

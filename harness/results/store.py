@@ -58,11 +58,13 @@ def write_text(path: Path, text: str) -> None:
 
 
 class TrialWriter:
-    """Rows of one run directory, rewritten to trials.parquet after every repetition."""
+    """Rows of one run directory, rewritten to trials.parquet after every repetition; `rows`:
+    those already there, when a round adds to them (read_rows)."""
 
-    def __init__(self, run_dir: Path, file_name: str = TRIALS_FILE) -> None:
+    def __init__(self, run_dir: Path, file_name: str = TRIALS_FILE,
+                 rows: list[dict[str, Any]] | None = None) -> None:
         self.path = run_dir / file_name
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = list(rows or [])
 
     def __call__(self, rows: Iterable[TrialRow | dict[str, Any]]) -> None:
         self.rows.extend(row if isinstance(row, dict) else row.to_dict() for row in rows)
@@ -120,6 +122,15 @@ def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
             frame[column] = frame[column].map(
                 lambda v: CONTROL.sub(" ", v) if isinstance(v, str) else v)
     return frame
+
+
+def read_rows(run_dir: Path, file_name: str = TRIALS_FILE) -> list[dict[str, Any]]:
+    """The rows of one run folder's file (none if it has none yet), as TrialWriter holds them."""
+    path = run_dir / file_name
+    if not path.exists():
+        return []
+    frame = read_parquet(path)
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def read_metadata(run_dirs: Iterable[Path]) -> list[dict[str, Any]]:

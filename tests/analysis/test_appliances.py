@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from helpers.rows import trial
 
-from harness.analysis.appliances import appliance_comparison, has_appliance_types
+from harness.analysis.appliances import appliance_pairs, has_appliance_types
+from harness.analysis.compare import with_verdicts
 from harness.reporting.sections.appliances import appliance_section
 
 
@@ -24,16 +25,18 @@ def test_each_kind_is_compared_with_cached_hot_in_its_own_workload_and_page_cach
                         + kind_rows("cached", "hot", 20.0, "inspect[linux-lvm]", "cold")
                         + kind_rows("fixed_shm", "fixed", 15.0, "inspect[linux-lvm]", "cold"))
     assert has_appliance_types(rows)
-    found = appliance_comparison(rows).set_index(["workload", "page_cache", "candidate"])
+    found = with_verdicts(appliance_pairs(rows)).set_index(["workload", "page_cache", "candidate"])
     assert len(found) == 3
     cold = found.loc[("launch", "hot", "cached-cold")]
     assert cold["ratio"] == pytest.approx(3.0, rel=0.02)
-    assert cold["verdict"].startswith(f"cached-cold {cold['ratio']:.2f}x slower (95% CI ")
+    assert cold["verdict"].startswith(f"cached-cold {cold['ratio']:.2f}x slower than cached-hot "
+                                      "(95% CI ")
+    assert "jointly over 3 comparisons" in cold["verdict"]
     fixed = found.loc[("launch", "hot", "fixed")]
     assert fixed["ratio_ci_low"] < 1 < fixed["ratio_ci_high"]
     shm = found.loc[("inspect[linux-lvm]", "cold", "fixed_shm")]
     assert shm["ratio"] == pytest.approx(0.75, rel=0.02) and "faster" in shm["verdict"]
-    lines = "\n".join(appliance_section(appliance_comparison(rows)))
+    lines = "\n".join(appliance_section(with_verdicts(appliance_pairs(rows))))
     assert lines.startswith("## Appliance types")
     assert "did not find that using a fixed appliance gave any measurable" in lines
     assert "| fixed_shm" in lines

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from helpers.rows import trial
 
-from harness.analysis.operations import break_even, operations_table
+from harness.analysis.compare import with_verdicts
+from harness.analysis.operations import break_even, operations_pairs, operations_table
 from harness.plotting.operations import cost_per_operation
 from harness.reporting.sections.operations import operations_section
 
@@ -31,8 +32,12 @@ def operations_rows(strategies=("one_handle", "handle_per_operation"), counts=(1
     return pd.DataFrame(rows)
 
 
+def table_of(rows: pd.DataFrame) -> pd.DataFrame:
+    return operations_table(rows, with_verdicts(operations_pairs(rows)))
+
+
 def test_table_has_total_per_operation_and_speedup_per_strategy_and_m():
-    table = operations_table(operations_rows()).set_index(["strategy", "count"])
+    table = table_of(operations_rows()).set_index(["strategy", "count"])
     assert len(table) == 6
     one = table.loc[("one_handle", 4)]
     assert one["total_median"] == pytest.approx(LAUNCH_S + 4 * OPERATION_S)
@@ -46,11 +51,12 @@ def test_table_has_total_per_operation_and_speedup_per_strategy_and_m():
     assert table.loc[("one_handle", 1), "speedup"] == pytest.approx(1.0)
 
 
-def test_speedup_ci_from_five_trials_a_side_and_not_below():
-    noisy = operations_table(operations_rows(noise=0.3)).set_index(["strategy", "count"])
+def test_speedup_interval_from_five_trials_a_side_and_not_below():
+    """Three M compared at once: 4 a side cannot give an interval jointly over 3, 5 can."""
+    noisy = table_of(operations_rows(noise=0.3)).set_index(["strategy", "count"])
     low, high = noisy.loc[("one_handle", 16), ["speedup_ci_low", "speedup_ci_high"]]
     assert low < noisy.loc[("one_handle", 16), "speedup"] < high
-    few = operations_table(operations_rows(reps=4, noise=0.3)).set_index(["strategy", "count"])
+    few = table_of(operations_rows(reps=4, noise=0.3)).set_index(["strategy", "count"])
     assert math.isnan(few.loc[("one_handle", 16), "speedup_ci_low"])
     assert math.isnan(few.loc[("one_handle", 16), "total_ci_low"])  # 4 < 6 trials
 
@@ -58,7 +64,7 @@ def test_speedup_ci_from_five_trials_a_side_and_not_below():
 def test_failed_trials_are_counted_but_not_measured():
     rows = operations_rows(strategies=("one_handle",), counts=(4,))
     rows.loc[0, "status"] = "error"
-    row = operations_table(rows).iloc[0]
+    row = table_of(rows).iloc[0]
     assert (row["n"], row["n_ok"]) == (6, 5)
     assert math.isnan(row["speedup"])  # no handle_per_operation cell to compare with
 
@@ -92,7 +98,7 @@ def test_no_break_even_without_two_m_or_without_a_crossing():
 
 def test_report_section_leads_with_the_seed_and_gives_the_break_even():
     rows = operations_rows()
-    lines = "\n".join(operations_section(operations_table(rows), break_even(rows)))
+    lines = "\n".join(operations_section(table_of(rows), break_even(rows)))
     assert lines.startswith("## Fewer launches")
     assert "By far the most effective" in lines
     assert "`one_handle` pays for itself against `handle_per_operation` from M = **1.0**" in lines
@@ -100,7 +106,7 @@ def test_report_section_leads_with_the_seed_and_gives_the_break_even():
 
 
 def test_plot_draws_a_line_per_strategy():
-    figure = cost_per_operation(operations_table(operations_rows()))
+    figure = cost_per_operation(table_of(operations_rows()))
     (ax,) = figure.axes
     assert sorted(line.get_label() for line in ax.containers) == [
         "handle_per_operation", "one_handle"]
@@ -109,6 +115,6 @@ def test_plot_draws_a_line_per_strategy():
 
 def test_rows_of_trials_that_failed_before_the_workload_are_left_out():
     failed = pd.DataFrame([trial(cell="tcg/op", workload="operations", status="timeout")])
-    assert operations_table(failed).empty and break_even(failed).empty
+    assert table_of(failed).empty and break_even(failed).empty
     mixed = pd.concat([operations_rows(counts=(4,)), failed], ignore_index=True)
-    assert len(operations_table(mixed)) == 2
+    assert len(table_of(mixed)) == 2

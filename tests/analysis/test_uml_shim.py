@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 from helpers.rows import store_run, trial
 
-from harness.analysis.uml_shim import has_both_channels, shim_cost
+from harness.analysis.compare import with_verdicts
+from harness.analysis.uml_shim import has_both_channels, shim_cost, shim_pairs
 from harness.reporting.build import build_report
 from harness.reporting.sections.uml import shim_section
 from harness.results import store
@@ -21,7 +22,7 @@ def test_the_relay_overhead_is_relay_over_direct_minus_one_per_metric():
     rng = np.random.default_rng(4)
     direct = channel_rows("direct", 10 + rng.normal(0, 0.05, 8), 0.060 + rng.normal(0, 1e-3, 8))
     relay = channel_rows("relay", 10 + rng.normal(0, 0.05, 8), 0.072 + rng.normal(0, 1e-3, 8))
-    cost = shim_cost(pd.DataFrame(direct + relay)).set_index("metric")
+    cost = shim_cost(with_verdicts(shim_pairs(pd.DataFrame(direct + relay)))).set_index("metric")
     call = cost.loc["call_s"]
     assert call["overhead_ci_low"] < call["overhead"] < call["overhead_ci_high"]
     assert 0.15 < call["overhead_ci_low"] and call["overhead_ci_high"] < 0.25  # true: +20%

@@ -33,8 +33,11 @@ def launch_s_of(run_dir: Path) -> float:
 
 
 def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_path):
-    # The second cell is long enough (5 s) for the interrupt to land in it on a busy machine.
-    cells = ["-m", "backend=fake", "backend.launch_s=0.05,1.0,0.06", "runs=5", "warmup=0"]
+    """Cells one after another (the basic launcher; an interleaved sweep's resume is in
+    tests/cli/test_interleaved.py). The second cell is long enough (5 s) for the interrupt to
+    land in it on a busy machine."""
+    cells = ["-m", "backend=fake", "backend.launch_s=0.05,1.0,0.06", "runs=5", "warmup=0",
+             "hydra/launcher=basic"]
     proc = start(*cells, **within(tmp_path))  # no sweep dir: resume finds it in results/
     experiment = tmp_path / "results" / "default"
     partial = wait_for(lambda: next(experiment.glob("*/1/trials.parquet"), None), 60)

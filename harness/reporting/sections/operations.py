@@ -8,7 +8,8 @@ import math
 
 import pandas as pd
 
-from harness.reporting.text import code, markdown_table, number
+from harness.analysis.compare import METHOD
+from harness.reporting.text import code, markdown_table, md, number
 
 GUIDE_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
                'simplest way to get good performance is to ensure that the appliance is '
@@ -32,7 +33,8 @@ def _table(table: pd.DataFrame) -> str:
                                  for r in table.itertuples()],
         "speed-up": [number(v, ".2f") for v in table["speedup"]],
         "speed-up 95% CI": [_interval(r.speedup_ci_low, r.speedup_ci_high, ".2f")
-                            for r in table.itertuples()]})
+                            for r in table.itertuples()],
+        "verdict": [md(v) for v in table["verdict"]]})
     return markdown_table(shown, disable_numparse=True)
 
 
@@ -53,8 +55,8 @@ def operations_section(table: pd.DataFrame, break_even: pd.DataFrame) -> list[st
         return [*lines, "- No operations trials."]
     lines += ["Per strategy and M operations: the trial's total (launches included) and the "
               "cost per operation, medians with their distribution-free 95% CIs (none below 6 "
-              "trials); speed-up = median total of `handle_per_operation` / the strategy's "
-              "(bootstrap 95% CI, from 5 trials a side).", "", _table(table), ""]
+              "trials); speed-up of each strategy over `handle_per_operation` (the inverse of "
+              f"the ratio strategy / `handle_per_operation`). {METHOD}", "", _table(table), ""]
     if break_even.empty:
         lines.append("- Where one launch pays for itself needs each strategy at 2 or more M.")
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.compare import compare_backends
+from harness.analysis.compare import COMPARISON_METRICS, METHOD, pair_up
 from harness.analysis.summary import measured_trials
 from harness.reporting.text import code, markdown_table, md, number
 
@@ -28,9 +28,10 @@ def stage_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return launch if len(launch) else timed
 
 
-def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
-    """UML against the other backend of the run, when a run has UML and exactly one other;
-    on the plain trials (those without a timeline), or the timeline ones if that is all."""
+def uml_pairs(trials: pd.DataFrame) -> pd.DataFrame | None:
+    """UML against the other backend of the run (harness.analysis.compare's rows, to be
+    judged), when a run has UML and exactly one other; on the plain trials (those without a
+    timeline), or the timeline ones if that is all."""
     backends = set(trials["backend"])
     others = sorted(backends - {UML_BACKEND})
     if UML_BACKEND not in backends or len(others) != 1:
@@ -38,7 +39,7 @@ def uml_comparison(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame | None:
     plain = plain_trials(trials)
     if not set(plain["backend"]) >= {UML_BACKEND, others[0]}:
         plain = plain_trials(trials, timeline=True)
-    return compare_backends(plain, others[0], UML_BACKEND, seed=seed)
+    return pair_up(plain, "backend", COMPARISON_METRICS, baseline=others[0])
 
 
 def stage_lines(by_stage: pd.DataFrame) -> list[str]:
@@ -62,8 +63,8 @@ def stage_lines(by_stage: pd.DataFrame) -> list[str]:
     return ["### Where the launch goes, stage by stage", "",
             f"Median duration of each boot stage (timeline=true) under {md(uml)} and "
             f"{md(other)} in this run, with its 95% CI where 6 or more trials allow one; the "
-            "ratio of medians and the verdict as in every comparison (Holm across the stages). A "
-            "stage only one side has (firmware: none under UML) is left out.", "",
+            f"ratio and the verdict as in every comparison. {METHOD} A stage only one side has "
+            "(firmware: none under UML) is left out.", "",
             markdown_table(table, disable_numparse=True), ""]
 
 
@@ -79,17 +80,20 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
     lines = [f"## UML against {code(other)} (ran under {md(accel)})", ""]
     if by_stage is not None:
         lines += stage_lines(by_stage)
-    lines += ["Ratio of medians UML / other with a bootstrap 95% CI; two-sided Mann-Whitney U "
-              "(p_holm: corrected across the rows).", ""]
+    lines += [METHOD, ""]
     if comparison.empty:
         lines.append("No metric has successful trials on both sides.")
     else:
-        table = comparison.drop(columns=["baseline", "candidate"])
+        keys = [c for c in ("workload", "size_bytes") if c in comparison.columns
+                and comparison[c].nunique() > 1]
+        table = comparison[[*keys, "metric", "n_baseline", "n_candidate", "median_baseline",
+                            "median_candidate", "ratio", "ratio_ci_low", "ratio_ci_high",
+                            "verdict"]]
         lines.append(markdown_table(table, floatfmt=".3g"))
     if claims is not None:
         lines += ["", "### The performance guide's UML claims, checked here", "",
                   "Each sentence of guestfs-performance(1) USING USER-MODE LINUX against this "
-                  "run: a verdict needs the ratio's 95% CI wholly on one side of the performance "
+                  "run: a verdict needs the ratio's interval wholly on one side of the performance "
                   "guide's "
                   "bound (\"the same or slightly slower\": 0.8x-1.25x).", "",
                   markdown_table(claims), ""]
@@ -112,8 +116,8 @@ def shim_section(cost: pd.DataFrame) -> list[str]:
              "libguestfs 1.48 has no UML backend: lgbench's shim runs linux.uml, and by default "
              "a relay carries the appliance's channel (`uml_channel` relay). "
              "`backend.relay=direct` gives libguestfs's socket to UML itself, as libguestfs's "
-             "own UML backend did. Overhead: the ratio of medians relay / direct minus 1, "
-             "with its bootstrap 95% CI; Mann-Whitney p, Holm across the rows.", ""]
+             "own UML backend did. Overhead: the ratio relay / direct minus 1, with its "
+             f"interval. {METHOD}", ""]
     if cost.empty:
         return [*lines, "No metric has successful trials on both channels."]
 
@@ -126,7 +130,7 @@ def shim_section(cost: pd.DataFrame) -> list[str]:
                                               strict=True)],
         "direct (s)": [number(v, ".3g") for v in cost["median_baseline"]],
         "relay (s)": [number(v, ".3g") for v in cost["median_candidate"]],
-        "overhead (95% CI)": [f"{percent(r.overhead)} ({percent(r.overhead_ci_low)} to "
+        "overhead (interval)": [f"{percent(r.overhead)} ({percent(r.overhead_ci_low)} to "
                               f"{percent(r.overhead_ci_high)})" for r in cost.itertuples()],
         "verdict": cost["verdict"]})
     return [*lines, markdown_table(table, disable_numparse=True)]

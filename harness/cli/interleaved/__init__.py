@@ -1,0 +1,153 @@
+"""hydra/launcher=interleaved, the default for local sweeps: the cells measured in rounds, so
+that a host that drifts while the sweep runs slows every cell alike.
+
+Every cell's warm-ups first (round 0), then each round one measured repetition of every cell,
+in a new random order per round (seeded by the sweep's `seed`; the orders are kept in the
+sweep root's rounds.json). A cell's round is a Hydra job run here, in this process, with
+`round=r` added to its overrides: its rows are added to those in the cell's folder and carry
+the round, so comparisons pair the cells round by round (harness.analysis.compare). With
+runs=auto, rounds go on until every cell's median is precise, or max_runs or the budget ends
+them. A batch of one cell (a search's trial) runs as Hydra's basic launcher runs it.
+
+Hydra loads launchers only from its hydra_plugins package: pyproject.toml installs this
+folder as hydra_plugins.lgbench_interleaved; harness.config stores its config and
+harness.cli.run registers the class with Hydra.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from harness.config import RUNS_AUTO
+from harness.results import resume, store
+
+log = logging.getLogger("lgbench")
+ROUNDS_FILE = "rounds.json"
+
+
+def round_orders(cells: int, rounds: int, seed: int) -> list[list[int]]:
+    """The cells' order in each measured round: a new random permutation per round."""
+    rng = np.random.default_rng(seed)
+    return [[int(i) for i in rng.permutation(cells)] for _ in range(rounds)]
+
+
+def stop_reason(config: DictConfig, job_dir: Path, rounds_done: int, elapsed_s: float,
+                round_s: float) -> str | None:
+    """Why a cell may stop after `rounds_done` rounds (None: not yet): its runs done, or with
+    runs=auto its stop rule on its own rows' values (a repetition's makespan with N
+    appliances, else its total), the sweep's time counting as its budget."""
+    from harness.analysis.precision import STOP_RUNS, StopRule
+    from harness.analysis.summary import ok_values
+
+    if config.runs != RUNS_AUTO:
+        return STOP_RUNS if rounds_done >= config.runs else None
+    rule = StopRule(config.precision, config.min_runs, config.max_runs, config.budget_s)
+    if not (job_dir / store.TRIALS_FILE).exists():
+        return rule.reason([], rounds_done, elapsed_s, round_s)
+    rows = store.read_trials([job_dir])
+    metric = "makespan_s" if (rows["parallel"] > 1).any() else "total_s"
+    values = ok_values(rows[~rows["warmup"].astype(bool)], metric)
+    return rule.reason(values, rounds_done, elapsed_s, round_s)
+
+
+class InterleavedLauncher(Launcher):
+    def __init__(self) -> None:
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def _config(self, overrides: Sequence[str], num: int, round_: int | None) -> DictConfig:
+        """A job's config, as Hydra's basic launcher makes it; `round_` added to its
+        overrides."""
+        assert self.config is not None and self.hydra_context is not None
+        extra = [] if round_ is None else [f"round={round_}"]
+        config = self.hydra_context.config_loader.load_sweep_config(
+            self.config, [*overrides, *extra])
+        with open_dict(config):
+            config.hydra.job.id = config.hydra.job.num = num
+        return config
+
+    def _run(self, overrides: Sequence[str], num: int, round_: int | None) -> JobReturn:
+        """One job, run here as Hydra's basic launcher runs it."""
+        assert self.config is not None and self.hydra_context is not None
+        config = self._config(overrides, num, round_)
+        with open_dict(config):
+            config.hydra.job.id = config.hydra.job.num = num
+        returned = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
+                           config=config, job_dir_key="hydra.sweep.dir",
+                           job_subdir_key="hydra.sweep.subdir")
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return returned
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        cells = len(job_overrides)
+        if cells == 1:
+            return [self._run(job_overrides[0], initial_job_idx, None)]
+        configs = [self._config(o, initial_job_idx + i, None)
+                   for i, o in enumerate(job_overrides)]
+        auto = any(c.runs == RUNS_AUTO for c in configs)
+        rounds = max(c.max_runs if c.runs == RUNS_AUTO else c.runs for c in configs)
+        orders = round_orders(cells, rounds, self.config.seed)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        log.info("%d cells in rounds: their warm-ups, then %s round(s) of one repetition "
+                 "each, in a new random order per round (seed %d)", cells,
+                 f"up to {rounds}" if auto else rounds, self.config.seed)
+        returns: dict[int, JobReturn] = {}
+        started = time.monotonic()
+        reasons: list[str | None] = [None] * cells
+        for round_, order in enumerate([list(range(cells)), *orders]):
+            round_started = time.monotonic()
+            for i in order:
+                if i in returns and returns[i].status == JobStatus.FAILED:
+                    continue  # the cell ended in a failure, reported once
+                returns[i] = self._run(job_overrides[i], initial_job_idx + i, round_)
+            store.write_json(sweep_dir / ROUNDS_FILE, {
+                "seed": self.config.seed, "cells": cells, "rounds_done": round_,
+                "orders": orders[:round_]})
+            if round_ == 0:
+                continue
+            elapsed, round_s = time.monotonic() - started, time.monotonic() - round_started
+            left = (rounds - round_) * round_s
+            log.info("round %d of %s done in %.0f s%s", round_, f"up to {rounds}" if auto
+                     else rounds, round_s, f", sweep ETA {int(left) // 60}m{int(left) % 60:02d}s"
+                     if round_ < rounds else "")
+            reasons = [stop_reason(configs[i], job_dir, round_, elapsed, round_s)
+                       for i, job_dir in enumerate(self._job_dirs(returns))]
+            if all(reasons):
+                break
+        self._finish(returns, reasons)
+        return [returns[i] for i in range(cells)]
+
+    @staticmethod
+    def _job_dirs(returns: dict[int, JobReturn]) -> list[Path]:
+        return [Path(str(returns[i].hydra_cfg.hydra.runtime.output_dir))
+                for i in sorted(returns)]
+
+    def _finish(self, returns: dict[int, JobReturn], reasons: list[str | None]) -> None:
+        """Each cell's stop reason recorded where it ended normally (it is complete now),
+        then the report of each cell with rows."""
+        from harness.analysis.precision import STOP_RUNS
+        from harness.cli.outcome import report
+
+        for job_dir, reason in zip(self._job_dirs(returns), reasons, strict=True):
+            resume.record_stop(job_dir, reason or STOP_RUNS)
+            if (job_dir / store.TRIALS_FILE).exists():
+                report(job_dir)
+                print(f"results: {job_dir}", flush=True)

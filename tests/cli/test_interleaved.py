@@ -1,0 +1,117 @@
+"""hydra/launcher=interleaved, the default for local sweeps: every cell's warm-ups, then rounds
+of one repetition of every cell in a new seeded order; rows carry the round, comparisons pair
+them by round, and Ctrl-C and resume=true keep working."""
+
+import json
+import signal
+
+import pandas as pd
+import pytest
+from helpers.lgbench import interrupt_when, run_lgbench_in, start_in, wait_for
+
+from harness.analysis.compare import NOT_INTERLEAVED
+
+SWEEP = ("-m", "backend=fake", "memsize=512,1024,2048", "warmup=1")
+
+
+def sweep_rows(sweep):
+    return pd.concat([pd.read_parquet(job / "trials.parquet") for job in sorted(
+        p for p in sweep.iterdir() if p.name.isdigit())], ignore_index=True)
+
+
+def test_cells_run_in_rounds_in_the_recorded_random_orders(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, *SWEEP, "runs=4", "seed=3", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    rows = sweep_rows(sweep)
+    warm, measured = rows[rows["warmup"]], rows[~rows["warmup"]]
+    assert len(warm) == 3 and warm["round"].isna().all()
+    assert sorted(measured["round"]) == [r for r in (1, 2, 3, 4) for _ in range(3)]
+    # Every warm-up before any measured repetition; then round by round, in its order.
+    assert warm["ended_at"].max() <= measured["started_at"].min()
+    rounds = json.loads((sweep / "rounds.json").read_text())
+    assert rounds["seed"] == 3 and rounds["rounds_done"] == 4 and len(rounds["orders"]) == 4
+    cell_of_job = {i: cell for i, cell in enumerate(
+        pd.read_parquet(sweep / str(i) / "trials.parquet")["cell"].iloc[0] for i in range(3))}
+    for number, order in enumerate(rounds["orders"], start=1):
+        in_round = measured[measured["round"] == number].sort_values("started_at")
+        assert list(in_round["cell"]) == [cell_of_job[i] for i in order]
+    assert len({tuple(o) for o in rounds["orders"]}) > 1  # a new order per round
+    # Each cell: complete, reported, its rows' comparisons paired by round.
+    for i in range(3):
+        meta = json.loads((sweep / str(i) / "metadata.json").read_text())
+        assert meta["interleaved"] and meta["stop_reason"] == "runs"
+        assert (sweep / str(i) / "report.md").exists()
+    comparison_lines = [line for line in result.stdout.splitlines()
+                        if line.startswith("fake/cached-hot/launch/p1/m512: ")]
+    assert len(comparison_lines) == 2, result.stdout
+    assert all("rounds" in line and NOT_INTERLEAVED not in line for line in comparison_lines)
+
+
+def test_the_basic_launcher_runs_cells_one_after_another_and_says_drift_is_not_controlled(
+        tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, *SWEEP, "runs=2", "hydra/launcher=basic",
+                            f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    rows = sweep_rows(sweep)
+    assert "round" not in rows.columns
+    assert not (sweep / "rounds.json").exists()
+    assert NOT_INTERLEAVED in (sweep / "report.md").read_text()
+
+
+def test_runs_auto_adds_rounds_until_every_cell_is_precise(tmp_path):
+    """Fake launches are alike to a few percent: every cell is within 50% from 6 rounds."""
+    sweep = tmp_path / "sweep"
+    result = run_lgbench_in(tmp_path, *SWEEP, "runs=auto", "precision=0.5", "min_runs=6",
+                            "max_runs=9", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    rows = sweep_rows(sweep)
+    assert rows.loc[~rows["warmup"], "round"].max() == 6
+    for i in range(3):
+        meta = json.loads((sweep / str(i) / "metadata.json").read_text())
+        assert meta["stop_reason"] == "precision"
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "resume"])
+def test_ctrl_c_keeps_the_rounds_measured_and_resume_measures_the_sweep_again(tmp_path, how):
+    """Interrupted in round 2, every cell is incomplete: resume=true measures them again."""
+    sweep = tmp_path / "sweep"
+    args = (*SWEEP, "runs=3", "backend.launch_s=0.5", f"hydra.sweep.dir={sweep}")
+    proc = start_in(tmp_path, *args)
+    _, said = interrupt_when(proc, lambda: wait_for(
+        lambda: (sweep / "rounds.json").exists()
+        and json.loads((sweep / "rounds.json").read_text())["rounds_done"] >= 1, 60),
+        signal.SIGINT)
+    assert proc.returncode == 130, said
+    assert "Traceback" not in said
+    kept = sweep_rows(sweep)
+    assert (kept.loc[~kept["warmup"], "round"] >= 1).all() and len(kept) >= 6
+    if how == "resume":
+        again = run_lgbench_in(tmp_path, *args, "resume=true")
+        assert again.returncode == 0, again.stderr
+        rows = sweep_rows(sweep)
+        assert sorted(rows.loc[~rows["warmup"], "round"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_a_drifting_host_misleads_cells_run_one_after_another_but_not_interleaved_ones(
+        tmp_path):
+    """No real difference between the cells, and a fake host that slows launches by 600% a
+    minute: run one after another, the later cell comes out slower (and the verdict says drift
+    was not controlled); interleaved, paired by round, no direction is claimed (seed 1: the
+    order alternates evenly over the 8 rounds, so the drift falls on both cells alike)."""
+    args = ("-m", "backend=fake", "backend.launch_s=0.2", "backend.drift_per_min=6",
+            "memsize=512,1024", "runs=8", "warmup=0", "seed=1")
+    lines = {}
+    for launcher in ("basic", "interleaved"):
+        folder = tmp_path / launcher
+        folder.mkdir()
+        result = run_lgbench_in(folder, *args, f"hydra/launcher={launcher}",
+                                f"hydra.sweep.dir={folder / 'sweep'}")
+        assert result.returncode == 0, result.stderr
+        [lines[launcher]] = [line for line in result.stdout.splitlines()
+                             if line.startswith("fake/cached-hot/launch/p1/m512: ")]
+    assert "memsize=1024" in lines["basic"] and "slower than memsize=512" in lines["basic"]
+    assert NOT_INTERLEAVED in lines["basic"]
+    assert "no clear difference between memsize=1024 and memsize=512" in lines["interleaved"]
+    assert NOT_INTERLEAVED not in lines["interleaved"]
