@@ -1,5 +1,5 @@
 """Fixtures and the session's set-up: headless matplotlib, `run_lgbench` in a tmp dir, the
-shared folders for guest images and the appliance cache, a one-node SLURM cluster
+run's shared folders for guest images and the appliance cache, a one-node SLURM cluster
 (scripts/slurm_cluster.py), the unprivileged attacker with the folder it plants in
 (tests/helpers/attacker.py); under pytest-xdist, a temporary folder per worker and one worker
 for the tests that touch what the whole host shares; the libvirt daemons the run started
@@ -33,25 +33,26 @@ def run_lgbench(tmp_path: Path):
     return partial(run_lgbench_in, tmp_path)
 
 
-def _session_folder(prefix: str) -> Iterator[Path]:
-    """A private folder under /var/tmp (pytest's are in a 0700 tree, where libvirt's qemu
-    user could be granted nothing)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+# Folders the whole run shares, its workers included: made by the run's first process
+# (pytest_configure) in /var/tmp (pytest's are in a 0700 tree, where libvirt's qemu user could
+# be granted nothing), named to the workers in the environment, removed at the run's end.
+SHARED_FOLDERS = {"LGBENCH_TEST_IMAGES": "lgbench-test-images-",
+                  "LGBENCH_TEST_CACHE": "lgbench-test-cache-"}
 
 
 @pytest.fixture(scope="session")
-def guest_images() -> Iterator[Path]:
-    """One images folder for the whole session: recipes are built once, on first use."""
-    yield from _session_folder("lgbench-test-images-")
+def guest_images() -> Path:
+    """One images folder for the whole run: recipes are built once, on first use (two
+    workers building one recipe at once is what lgbench-images is made for)."""
+    return Path(os.environ["LGBENCH_TEST_IMAGES"])
 
 
 @pytest.fixture(scope="session")
-def shared_cache() -> Iterator[Path]:
+def shared_cache() -> Path:
     """One LGBENCH_CACHE (supermin appliance, KVM verdict, doctor facts) for the appliance
-    tests that are not about a fresh cache, which costs about a minute here."""
-    yield from _session_folder("lgbench-test-cache-")
+    tests that are not about a fresh cache, which costs about a minute here: built once in
+    the run, by whichever worker needs it first."""
+    return Path(os.environ["LGBENCH_TEST_CACHE"])
 
 
 SLURM_CLUSTER = Path(__file__).parents[1] / "scripts" / "slurm_cluster.py"
@@ -133,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
         tempfile.tempdir = None
         return
     config.stash[DAEMONS_BEFORE] = {p.pid for p in libvirt_daemons()}
+    for variable, prefix in SHARED_FOLDERS.items():
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
     matrix.start()
 
 
@@ -149,6 +152,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _, alive = psutil.wait_procs(started, timeout=20)
     for daemon in alive:
         daemon.kill()
+    for variable in SHARED_FOLDERS:
+        shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
     matrix.stop()
 
 

@@ -1,7 +1,8 @@
 """Real appliances (marker `appliance`): every capability of the launch baseline, booted for real.
 
-One supermin cache and one KVM verdict are shared by the module (a fresh folder, as on a new
-machine); tests that are not about launching share what they can.
+The run's shared cache (one supermin appliance and one KVM verdict, tests/conftest.py) serves
+every test but the one about a new cache; tests that are not about launching share what they
+can.
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ pytestmark = pytest.mark.appliance
 
 
 @pytest.fixture(scope="module")
-def cache_dir() -> Iterator[Path]:
-    """A fresh private cache (0700) in /var/tmp: libvirt's qemu user reaches the appliance
+def cache_dir(shared_cache: Path) -> Path:
+    """The run's private cache (0700) in /var/tmp: libvirt's qemu user reaches the appliance
     in it only through the traverse right lgbench grants (pytest's tmp folders are 0700 all
     the way up, so nothing could be granted there)."""
-    path = Path(tempfile.mkdtemp(prefix="lgbench-test-cache-", dir="/var/tmp"))
+    return shared_cache
+
+
+@pytest.fixture
+def new_cache() -> Iterator[Path]:
+    """A cache of its own, new as on a new machine."""
+    path = Path(tempfile.mkdtemp(prefix="lgbench-test-new-cache-", dir="/var/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -72,10 +79,11 @@ def dev_kvm_opens() -> bool:
     return True
 
 
-def test_two_lgbench_sharing_a_new_cache_both_complete(cache_dir: Path, tmp_path: Path) -> None:
-    """First in the module, on its new cache: supermin appliance, KVM verdict, host facts, a
-    guest image and its inspection cache built by two runs at once; both measure correct
-    rows, and every cached file is whole afterwards."""
+def test_two_lgbench_sharing_a_new_cache_both_complete(new_cache: Path, tmp_path: Path) -> None:
+    """On a new cache: supermin appliance, KVM verdict, host facts, a guest image and its
+    inspection cache built by two runs at once; both measure correct rows, and every cached
+    file is whole afterwards."""
+    cache_dir = new_cache
     procs = [cli.start("backend=auto", "workload=inspect", "workload.cache=true",
                        "workload.image=two-os",
                        "runs=1", "warmup=0", "probe_timeout_s=10",
