@@ -33,8 +33,8 @@ NOT_INTERLEAVED = "not interleaved: host drift not controlled"
 # How every comparison is made, in the words of a report's table.
 METHOD = ("Ratio candidate / baseline: a Hodges-Lehmann estimate on log times with the interval "
           "of its rank test (Wilcoxon's, paired by round, where the sides were interleaved; "
-          "Mann-Whitney's otherwise), the table's intervals holding jointly at 95%; a direction "
-          "only where the interval excludes 1.")
+          "Mann-Whitney's otherwise); the intervals of all the report's comparisons hold "
+          "jointly at 95%, and a direction is named only where the interval excludes 1.")
 COMPARISON_METRICS = ("launch_s", "total_s", "upload_s", "download_s")
 # What with_verdicts adds to the sides' sizes and medians.
 VERDICT_COLUMNS = ("ratio", "ratio_ci_low", "ratio_ci_high", "interleaved", "family",
@@ -86,7 +86,8 @@ def plain_verdict(baseline: str, candidate: str, ratio: float, low: float, high:
         "" if interleaved else f"; {NOT_INTERLEAVED}")
     if not 0 < low <= high < np.inf:
         fewest = ranks.fewest_a_side(ALPHA / family, interleaved)
-        unit = "rounds" if interleaved else "trials a side"
+        unit = ("round" if interleaved else "trial") + ("" if n == 1 else "s") + (
+            "" if interleaved else " a side")
         return f"too few trials to tell ({n} {unit}; {fewest} can give a 95% CI{notes})"
     if low > 1:
         direction, factor, interval = "slower", ratio, (low, high)

@@ -138,6 +138,8 @@ def run(cfg: DictConfig) -> float:
     # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
     if HydraConfig.get().mode == RunMode.RUN:
         exit_unless_measured([run_dir], cfg.allow_failures)
+    if not (Path(run_dir) / store.TRIALS_FILE).exists():  # an interleaved cell's warm-ups: none
+        return float("nan")
     from harness.analysis.summary import objective
 
     return objective(store.read_trials([run_dir]), cfg.objective)

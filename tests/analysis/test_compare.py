@@ -263,9 +263,12 @@ def test_the_gate_false_alarms_at_most_its_level(shape, n, run_sd, slowdown, thr
 
 
 def test_the_gate_catches_a_20_percent_slowdown_of_ten_runs_a_side():
-    """Launch times with a 4% spread (normal) or two clusters 8% apart (bimodal)."""
-    assert gate_rate("normal", 10, 0.03, 1.2, 0.05) > 0.9
-    assert gate_rate("bimodal", 10, 0.03, 1.2, 0.05) > 0.8
+    """Launch times with a 4% spread (normal) or two clusters 8% apart (bimodal): nearly
+    always where the runs' levels agree; still three times in four where they wander by 3%
+    (the price of allowing for it: 0.80 and 0.78 in 1000 simulated pairs here)."""
+    for shape in ("normal", "bimodal"):
+        assert gate_rate(shape, 10, 0.0, 1.2, 0.05) > 0.95
+        assert gate_rate(shape, 10, 0.03, 1.2, 0.05) > 0.75
 
 
 @pytest.mark.parametrize(("n", "can_fail"), [(3, False), (4, True)])

@@ -17,6 +17,7 @@ harness.cli.run registers the class with Hydra.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from harness.analysis.precision import STOP_RUNS, StopRule
+from harness.analysis.summary import ok_values
 from harness.config import RUNS_AUTO
 from harness.results import resume, store
 
@@ -45,9 +48,6 @@ def stop_reason(config: DictConfig, job_dir: Path, rounds_done: int, elapsed_s: 
     """Why a cell may stop after `rounds_done` rounds (None: not yet): its runs done, or with
     runs=auto its stop rule on its own rows' values (a repetition's makespan with N
     appliances, else its total), the sweep's time counting as its budget."""
-    from harness.analysis.precision import STOP_RUNS, StopRule
-    from harness.analysis.summary import ok_values
-
     if config.runs != RUNS_AUTO:
         return STOP_RUNS if rounds_done >= config.runs else None
     rule = StopRule(config.precision, config.min_runs, config.max_runs, config.budget_s)
@@ -74,8 +74,15 @@ class InterleavedLauncher(Launcher):
         overrides."""
         assert self.config is not None and self.hydra_context is not None
         extra = [] if round_ is None else [f"round={round_}"]
-        config = self.hydra_context.config_loader.load_sweep_config(
-            self.config, [*overrides, *extra])
+        # Hydra turns an interrupt during composition into a composition error (exit 1):
+        # Ctrl-C waits until the config is made, and then interrupts the sweep as usual.
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            config = self.hydra_context.config_loader.load_sweep_config(
+                self.config, [*overrides, *extra])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
         with open_dict(config):
             config.hydra.job.id = config.hydra.job.num = num
         return config
@@ -115,8 +122,8 @@ class InterleavedLauncher(Launcher):
         for round_, order in enumerate([list(range(cells)), *orders]):
             round_started = time.monotonic()
             for i in order:
-                if i in returns and returns[i].status == JobStatus.FAILED:
-                    continue  # the cell ended in a failure, reported once
+                if self._failed(returns, i) or reasons[i] == STOP_RUNS:
+                    continue  # ended in a failure (reported once), or its runs are done
                 returns[i] = self._run(job_overrides[i], initial_job_idx + i, round_)
             store.write_json(sweep_dir / ROUNDS_FILE, {
                 "seed": self.config.seed, "cells": cells, "rounds_done": round_,
@@ -130,10 +137,14 @@ class InterleavedLauncher(Launcher):
                      if round_ < rounds else "")
             reasons = [stop_reason(configs[i], job_dir, round_, elapsed, round_s)
                        for i, job_dir in enumerate(self._job_dirs(returns))]
-            if all(reasons):
+            if all(reason or self._failed(returns, i) for i, reason in enumerate(reasons)):
                 break
         self._finish(returns, reasons)
         return [returns[i] for i in range(cells)]
+
+    @staticmethod
+    def _failed(returns: dict[int, JobReturn], i: int) -> bool:
+        return i in returns and returns[i].status == JobStatus.FAILED
 
     @staticmethod
     def _job_dirs(returns: dict[int, JobReturn]) -> list[Path]:
@@ -143,10 +154,12 @@ class InterleavedLauncher(Launcher):
     def _finish(self, returns: dict[int, JobReturn], reasons: list[str | None]) -> None:
         """Each cell's stop reason recorded where it ended normally (it is complete now),
         then the report of each cell with rows."""
-        from harness.analysis.precision import STOP_RUNS
         from harness.cli.outcome import report
 
-        for job_dir, reason in zip(self._job_dirs(returns), reasons, strict=True):
+        for i, (job_dir, reason) in enumerate(zip(self._job_dirs(returns), reasons,
+                                                  strict=True)):
+            if self._failed(returns, i):
+                continue  # what it kept is its own; the sweep's end says it failed
             resume.record_stop(job_dir, reason or STOP_RUNS)
             if (job_dir / store.TRIALS_FILE).exists():
                 report(job_dir)

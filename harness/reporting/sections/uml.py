@@ -39,6 +39,8 @@ def uml_pairs(trials: pd.DataFrame) -> pd.DataFrame | None:
     plain = plain_trials(trials)
     if not set(plain["backend"]) >= {UML_BACKEND, others[0]}:
         plain = plain_trials(trials, timeline=True)
+    if "size_bytes" not in plain.columns:  # a transfer's sizes are a key of the rows
+        plain = plain.assign(size_bytes=float("nan"))
     return pair_up(plain, "backend", COMPARISON_METRICS, baseline=others[0])
 
 
