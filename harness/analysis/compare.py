@@ -161,22 +161,12 @@ def paired_values(base: pd.DataFrame, other: pd.DataFrame, metric: str
     return a[shared].to_numpy(dtype=float), b[shared].to_numpy(dtype=float)
 
 
-def compare(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",),
-            baseline: object = None, family: int | None = None) -> pd.DataFrame:
-    """Every other level of `by` against `baseline` (default: the first level met), per cell
-    of the matching keys and per metric, on ok non-warm-up rows, judged as one family (of its
-    rows, or of `family` comparisons where the caller judges more together).
-
-    Columns: the matching keys, COMPARE_COLUMNS, VERDICT_COLUMNS. Cells measured on one side
-    only are left out.
-    """
-    return with_verdicts(pair_up(trials, by, metrics, baseline), family)
-
-
 def pair_up(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",),
             baseline: object = None) -> pd.DataFrame:
-    """compare's rows before they are judged (their samples in them): for callers that judge
-    several of these together (the gate, a run's families)."""
+    """Every other level of `by` against `baseline` (default: the first level met), per cell
+    of the matching keys and per metric, on ok non-warm-up rows: the rows to judge
+    (with_verdicts, with the run's other comparisons; or gate). Columns: the matching keys,
+    COMPARE_COLUMNS and the samples. Cells measured on one side only are left out."""
     measured = measured_trials(trials)
     levels = list(pd.unique(measured[by].dropna()))
     baseline = levels[0] if baseline is None and levels else baseline

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.lgbench import lgbench
-from helpers.rows import trial
+from helpers.rows import judged, trial
 from helpers.samples import SAMPLERS, directions_claimed, sweep_times
 from scipy import stats as sps
 
@@ -18,7 +18,6 @@ from harness.analysis.compare import (
     ALPHA,
     GATE_ALPHA,
     NOT_INTERLEAVED,
-    compare,
     gate,
     gate_bound,
     pair_up,
@@ -94,7 +93,7 @@ def test_a_clearly_slower_candidate_is_called_slower_in_the_one_wording():
     rng = np.random.default_rng(2)
     trials = pd.DataFrame(rows("tcg", 10 + rng.normal(0, 0.3, 8))
                           + rows("uml", 14 + rng.normal(0, 0.3, 8)))
-    row = compare(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
+    row = judged(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
     assert row["verdict"] == (f"uml {row['ratio']:.2f}x slower than tcg (95% CI "
                               f"{row['ratio_ci_low']:.2f}-{row['ratio_ci_high']:.2f}; "
                               f"{NOT_INTERLEAVED})")
@@ -107,7 +106,7 @@ def test_same_distributions_are_no_clear_difference_and_failures_are_left_out():
     trials = pd.DataFrame(rows("tcg", 10 + rng.normal(0, 0.3, 8))
                           + rows("uml", 10 + rng.normal(0, 0.3, 8))
                           + [trial(backend="uml", status="error", launch_s=99.0)])
-    row = compare(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
+    row = judged(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
     assert row["verdict"].startswith("no clear difference between uml and tcg (95% CI of the "
                                      "ratio")
     assert row["n_candidate"] == 8
@@ -118,7 +117,7 @@ def test_too_few_trials_say_how_many_would_do(n, tells):
     """3 a side cannot give a two-sided 95% interval (full separation has p = 0.1), 4 can."""
     values = [10.0 + 0.1 * i for i in range(n)]
     trials = pd.DataFrame(rows("tcg", values) + rows("uml", [2 * v for v in values]))
-    row = compare(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
+    row = judged(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
     assert row["ratio"] == pytest.approx(2.0, rel=0.05)
     if tells:
         assert row["verdict"].startswith("uml 2.0")
@@ -136,11 +135,11 @@ def test_a_family_widens_every_interval_and_says_so():
     trials = pd.DataFrame([r for size in range(12) for r in (
         rows("tcg", 10 + rng.normal(0, 0.1, 5), workload="transfer", size_bytes=size)
         + rows("uml", 12 + rng.normal(0, 0.1, 5), workload="transfer", size_bytes=size))])
-    verdicts = compare(trials, "backend", ["launch_s"], baseline="tcg")["verdict"]
+    verdicts = judged(trials, "backend", ["launch_s"], baseline="tcg")["verdict"]
     assert len(verdicts) == 12
     assert verdicts.str.startswith("too few trials to tell (5 trials a side; 6 can give a 95% "
                                    "CI, jointly over 12 comparisons").all()
-    alone = compare(trials[trials["size_bytes"] == 0], "backend", ["launch_s"])["verdict"]
+    alone = judged(trials[trials["size_bytes"] == 0], "backend", ["launch_s"])["verdict"]
     assert alone.iloc[0].startswith("uml 1.2")
 
 
@@ -150,7 +149,7 @@ def test_rows_of_one_interleaved_run_are_paired_by_round():
     drift = np.linspace(10, 11, 12)
     trials = pd.DataFrame(rows("tcg", drift, rounds=list(range(1, 13)))
                           + rows("uml", drift * 1.001, rounds=list(range(1, 13))))
-    row = compare(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
+    row = judged(trials, "backend", ["launch_s"], baseline="tcg").iloc[0]
     assert row["interleaved"] and NOT_INTERLEAVED not in row["verdict"]
     assert row["ratio_ci_high"] - row["ratio_ci_low"] < 0.01
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.lgbench import LGBENCH_REPORT, lgbench
-from helpers.rows import noisy, rows, store_run, trial
+from helpers.rows import judged, noisy, rows, store_run, trial
 
-from harness.analysis.compare import NOT_INTERLEAVED, compare, matching_keys
+from harness.analysis.compare import NOT_INTERLEAVED, matching_keys
 from harness.cli.report import main, parse_threshold
 from harness.results import merge, store
 
@@ -26,7 +26,7 @@ def test_comparing_hosts_matches_cells_and_says_how_much_slower():
                           + rows("tcg", noisy(12, 8, 2), host="slow")
                           + rows("libvirt", noisy(14, 8, 3), host="fast")
                           + rows("libvirt", noisy(14, 8, 4), host="slow"))
-    result = compare(trials, "host", ["total_s"])
+    result = judged(trials, "host", ["total_s"])
     assert "host" not in matching_keys(trials, "host")
     by_backend = result.set_index("backend")
     assert list(result["baseline"].unique()) == ["fast"]
@@ -44,7 +44,7 @@ def test_backends_of_two_runs_are_compared_though_run_and_accelerator_differ():
     trials = pd.DataFrame(rows("tcg", noisy(10, 5, 1), run="A", accel_requested="tcg")
                           + rows("libvirt", noisy(15, 5, 2), run="B", accel_requested="kvm"))
     trials["host"] = "h"
-    result = compare(trials, "backend")
+    result = judged(trials, "backend")
     assert len(result) == 1
     row = result.iloc[0]
     assert (row["baseline"], row["candidate"]) == ("tcg", "libvirt")
@@ -60,8 +60,8 @@ def test_the_cells_compared_together_hold_jointly_and_can_undo_a_lone_direction(
         for host, shift in (("a", 0.0), ("b", 0.4)):
             records += [trial(parallel=n, cell=f"p{n}", host=host, repetition=i, total_s=v)
                         for i, v in enumerate(10 + shift + rng.normal(0, 0.5, 8))]
-    result = compare(pd.DataFrame(records), "host")
-    alone = compare(pd.DataFrame(records), "host", family=1)
+    result = judged(pd.DataFrame(records), "host")
+    alone = judged(pd.DataFrame(records), "host", family=1)
     assert len(result) == 6 and (result["family"] == 6).all()
     assert (result["ratio_ci_low"] <= alone["ratio_ci_low"]).all()
     assert (result["ratio_ci_high"] >= alone["ratio_ci_high"]).all()
@@ -75,7 +75,7 @@ def test_makespan_counts_once_per_fully_successful_repetition():
         [trial(host=h, parallel=2, instance=i, repetition=r, makespan_s=m, run_id=h,
                status="error" if (h, r, i) == ("b", 0, 1) else "ok")
          for h, m in (("a", 10.0), ("b", 12.0)) for r in range(4) for i in range(2)])
-    row = compare(trials, "host", ["makespan_s"]).iloc[0]
+    row = judged(trials, "host", ["makespan_s"]).iloc[0]
     assert (row["n_baseline"], row["n_candidate"]) == (4, 3)
 
 

@@ -76,3 +76,11 @@ def store_run(run_dir: Path, trial_rows: list[dict], host: str = "host-a") -> Pa
 def noisy(median: float, n: int, seed: int, spread: float = 0.02) -> np.ndarray:
     """n launch times around `median`, a few % apart as real TCG launches are."""
     return median * (1 + np.random.default_rng(seed).uniform(-spread, spread, n))
+
+
+def judged(trials: pd.DataFrame, by: str, metrics=("total_s",), baseline=None,
+           family: int | None = None) -> pd.DataFrame:
+    """The comparisons along `by`, judged as one family (harness.analysis.compare)."""
+    from harness.analysis.compare import pair_up, with_verdicts
+
+    return with_verdicts(pair_up(trials, by, metrics, baseline), family)
