@@ -208,6 +208,9 @@ def test_sweep_over_direct_and_libvirt_writes_the_aggregate(cache_dir: Path,
     assert (trials["status"] == "ok").all(), trials[["backend", "error"]]
     assert set(trials["accel_effective"]) == {"tcg"}
     assert set(pd.read_csv(tmp_path / "summary.csv")["backend"]) == {"tcg", "libvirt"}
+    # In rounds (the default launcher): the one measured round of each, in the recorded order.
+    assert list(trials["round"]) == [1, 1]
+    assert json.loads((tmp_path / "rounds.json").read_text())["rounds_done"] == 1
     libvirt_meta = json.loads((tmp_path / "1" / "metadata.json").read_text())["backend"]
     assert libvirt_meta["libvirtd_limits"]["nclients_max"] > 0
     assert not appliance_pids()

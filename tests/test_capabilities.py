@@ -15,7 +15,7 @@ ROOT = Path(__file__).parents[1]
 
 # capability: (test file, the test that proves it on a real appliance)
 CAPABILITIES = {
-    "launch baseline (TCG, summary, plots, runs=auto)": (
+    "launch baseline (TCG, summary, plots)": (
         "test_appliance.py",
         "test_tcg_baseline_writes_rows_summary_and_plots"),
     "KVM detected and reported where it is not usable": (
@@ -24,7 +24,7 @@ CAPABILITIES = {
     "backend contract (tcg, libvirt, uml)": (
         "backends/test_contract.py",
         "test_launch_runs_on_the_promised_accel_and_leaves_no_process_behind"),
-    "libvirt backend in a sweep": (
+    "libvirt backend in an interleaved sweep": (
         "test_appliance.py",
         "test_sweep_over_direct_and_libvirt_writes_the_aggregate"),
     "UML launch": (

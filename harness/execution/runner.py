@@ -100,6 +100,8 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
         return skip_from(repetitions.start, STATUS_INFEASIBLE, "; ".join(infeasible))
     if plan.page_cache == "cold" and (problem := page_cache.drop_problem()):
         return skip_from(repetitions.start, STATUS_UNSUPPORTED, problem)
+    if not repetitions:  # an interleaved cell's round 0 without warm-ups: nothing to set up
+        return STOP_RUNS
     done = repetitions.start  # repetitions whose rows were emitted
     values: list[float] = []  # runs=auto: the measured repetitions' values
     try:  # teardown undoes whatever part of setup ran, even if setup itself failed

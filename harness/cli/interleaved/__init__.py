@@ -139,7 +139,7 @@ class InterleavedLauncher(Launcher):
                        for i, job_dir in enumerate(self._job_dirs(returns))]
             if all(reason or self._failed(returns, i) for i, reason in enumerate(reasons)):
                 break
-        self._finish(returns, reasons)
+        self._finish(returns, reasons, time.time() - (time.monotonic() - started))
         return [returns[i] for i in range(cells)]
 
     @staticmethod
@@ -151,15 +151,18 @@ class InterleavedLauncher(Launcher):
         return [Path(str(returns[i].hydra_cfg.hydra.runtime.output_dir))
                 for i in sorted(returns)]
 
-    def _finish(self, returns: dict[int, JobReturn], reasons: list[str | None]) -> None:
-        """Each cell's stop reason recorded where it ended normally (it is complete now),
-        then the report of each cell with rows."""
+    def _finish(self, returns: dict[int, JobReturn], reasons: list[str | None],
+                 since: float) -> None:
+        """For each cell this sweep measured (from `since`, a wall-clock time): its stop
+        reason recorded where it ended normally (it is complete now), then its report. A cell
+        that was complete before (resume=true) is left untouched."""
         from harness.cli.outcome import report
 
         for i, (job_dir, reason) in enumerate(zip(self._job_dirs(returns), reasons,
                                                   strict=True)):
-            if self._failed(returns, i):
-                continue  # what it kept is its own; the sweep's end says it failed
+            meta = resume.metadata(job_dir) or {}
+            if self._failed(returns, i) or meta.get("started_at", 0) < since:
+                continue  # a failure keeps what it wrote (the sweep's end says so)
             resume.record_stop(job_dir, reason or STOP_RUNS)
             if (job_dir / store.TRIALS_FILE).exists():
                 report(job_dir)
