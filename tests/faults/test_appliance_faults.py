@@ -20,8 +20,9 @@ from helpers.mounts import tmpfs
 
 pytestmark = pytest.mark.appliance
 
-# Transfers long enough to be caught in the middle (TCG moves ~60 MiB/s here, UML ~4 MiB/s).
-PAYLOAD = {"tcg": 64 << 20, "uml": 8 << 20}
+# Transfers long enough to be caught in the middle, also with the other worker busy (TCG moves
+# ~60 MiB/s here, UML ~4 MiB/s).
+PAYLOAD = {"tcg": 192 << 20, "uml": 8 << 20}
 
 
 def trials_of(run_dir: Path) -> pd.DataFrame:

@@ -91,8 +91,6 @@ class InterleavedLauncher(Launcher):
         """One job, run here as Hydra's basic launcher runs it."""
         assert self.config is not None and self.hydra_context is not None
         config = self._config(overrides, num, round_)
-        with open_dict(config):
-            config.hydra.job.id = config.hydra.job.num = num
         returned = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
                            config=config, job_dir_key="hydra.sweep.dir",
                            job_subdir_key="hydra.sweep.subdir")
