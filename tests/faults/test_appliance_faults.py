@@ -78,7 +78,8 @@ def test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance(
                      "probe_timeout_s=10", "allow_failures=true", f"hydra.run.dir={run_dir}",
                      cache=shared_cache)
     try:
-        booting = new_appliances(before, 2)
+        # Early in a run the other worker may still be building the shared appliance.
+        booting = new_appliances(before, 2, timeout=600)
         os.kill(booting[0], signal.SIGKILL)
         # Scanned afresh each time: the killed linux.uml's helpers, orphaned for a moment,
         # look like appliances of their own.
