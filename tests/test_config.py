@@ -92,9 +92,12 @@ def test_appliance_choice_composes(name, tmp_path):
         assert str(appliance.dir).startswith(str(tmp_path / "cache")), appliance.dir
 
 
-def test_cached_cold_is_the_cold_cached_appliance():
-    cfg = composed(["appliance=cached_cold"])
-    assert (cfg.appliance.type, cfg.appliance.cache_state) == ("cached", "cold")
+def test_cached_cold_is_the_cold_cached_appliance_in_a_folder_of_its_own():
+    """Emptying the cold cache must never pull the hot one from under another run."""
+    cold, hot = (fully_resolved(composed([f"appliance={name}"]))["appliance"]
+                 for name in ("cached_cold", "cached"))
+    assert (cold["type"], cold["cache_state"]) == ("cached", "cold")
+    assert Path(cold["dir"]).parent == Path(hot["dir"]).parent and cold["dir"] != hot["dir"]
 
 
 @pytest.mark.parametrize("name", choices("workload"))

@@ -16,8 +16,8 @@ def test_timeline_run_writes_boot_stages(backend: str, tmp_path: Path,
                                          shared_cache: Path) -> None:
     result = lgbench(f"backend={backend}", "timeline=true", "runs=1", "warmup=0",
                      f"hydra.run.dir={tmp_path}", cache=shared_cache, timeout=600)
-    assert result.returncode == 0, result.stderr
     trials = pd.read_parquet(tmp_path / "trials.parquet")
+    assert result.returncode == 0, result.stderr + "\n".join(trials["error"].dropna())
     assert list(trials["status"]) == ["ok"], trials["error"].tolist()
     stages = pd.read_parquet(tmp_path / "stages.parquet")
     found = set(stages["stage"])

@@ -52,13 +52,13 @@ def new_appliances(before: set[int], count: int, timeout: float = 120) -> list[i
 
 
 def transferring(pid: int) -> bool:
-    """Whether the trial that launched appliance `pid` has its upload payload open (the
-    library reads it while the transfer runs)."""
+    """Whether the trial that launched appliance `pid` has a payload open: the library reads
+    the upload's source and writes the download's copy while they run."""
     try:
         files = psutil.Process(pid).parent().open_files()
     except (psutil.Error, AttributeError):
         return False
-    return any("/up-" in f.path for f in files)
+    return any("/up-" in f.path or "/down-" in f.path for f in files)
 
 
 def signalled(rows: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +85,11 @@ def test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance(
         # look like appliances of their own.
         victim = wait_for(lambda: next((p for p in hypervisors() - before - set(booting)
                                         if transferring(p)), None), 600)
-        assert victim, "no appliance was seen transferring"
+        if victim is None:
+            proc.communicate(timeout=900)
+            pytest.fail("no appliance was seen transferring; rows:\n"
+                        + trials_of(run_dir)[["repetition", "instance", "status", "error"]]
+                        .to_string())
         os.kill(victim, signal.SIGKILL)
         out, err = proc.communicate(timeout=900)
     finally:
