@@ -51,6 +51,11 @@ EXIT_UNSUPPORTED = 3
 DIRECT_CHANNEL = "direct"  # -lgbench-relay direct: the socket is UML's channel, no relay
 REARM_VARIABLE = "LGBENCH_UML_REARM_FDS"  # read by uml_preload.c
 UMID = "m"  # short: uml_dir/umid/mconsole must fit a Unix socket address (108 bytes)
+# A drive under a COW file of its own: 'c', no file locks. UML would hold a read lock over the
+# whole backing file, which qemu takes as a writer: no qemu appliance could start from the
+# same cached appliance while a UML one runs ("Failed to get "consistent read" lock"). The
+# backing file is only read; the COW file is this launch's alone.
+COW_FLAGS = "c"
 
 
 class Unsupported(Exception):
@@ -218,12 +223,12 @@ def ubd_argument(index: int, drive: Drive, cow_dir: str, probe: Probe) -> str:
                               f"(convert it with qemu-img convert -O raw)")
         backing_file = (chain[0].get("full-backing-filename")
                         or chain[0].get("backing-filename"))
-        return f"ubd{index}={cow_dir}/{ubd_name(index)}.cow,{backing_file}"
+        return f"ubd{index}{COW_FLAGS}={cow_dir}/{ubd_name(index)}.cow,{backing_file}"
     if fmt != "raw":
         raise Unsupported(f"drive {path} has format {fmt}: User-Mode Linux can only use raw "
                           f"images")
     if drive.snapshot:
-        return f"ubd{index}={cow_dir}/{ubd_name(index)}.cow,{path}"
+        return f"ubd{index}{COW_FLAGS}={cow_dir}/{ubd_name(index)}.cow,{path}"
     # 'd': the file is data, never taken for a COW file whatever its first bytes say.
     return f"ubd{index}{'r' if drive.readonly else ''}d={path}"
 
