@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.lgbench import lgbench
+from helpers.lgbench import in_process
 from helpers.rows import judged, trial
 from helpers.samples import SAMPLERS, directions_claimed, sweep_times
 from scipy import stats as sps
@@ -223,9 +223,9 @@ def test_the_stage_table_sets_launch_trials_side_by_side_where_the_run_has_them(
 
 def test_a_sweep_with_uml_reports_the_comparison_and_the_guide_claims(tmp_path):
     # Two fake backends, one of them named uml.
-    result = lgbench("-m", "backend=fake", "backend.name=fake,uml", "runs=4", "warmup=0",
-                     f"hydra.sweep.dir={tmp_path}", cache=tmp_path / "cache",
-                     results=tmp_path / "results", timeout=120)
+    result = in_process("-m", "backend=fake", "backend.name=fake,uml", "runs=4", "warmup=0",
+                        f"hydra.sweep.dir={tmp_path}", cache=tmp_path / "cache",
+                        results=tmp_path / "results")
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "report.md").read_text()
     assert "## UML against `fake`" in report

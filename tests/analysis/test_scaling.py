@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.lgbench import run_lgbench_in
+from helpers.lgbench import run_in_process_in
 from helpers.rows import store_run, sweep, trial
 from helpers.samples import SAMPLERS
 
@@ -406,8 +406,8 @@ def test_report_shows_what_failed_past_a_limit(tmp_path):
 def fake_sweep(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parallel_sweep")
     root = tmp / "sweep"
-    result = run_lgbench_in(tmp, "-m", "backend=fake", "parallel=1,2,3", "runs=2", "warmup=0",
-                            "reference=parallel-appliances-2013", f"hydra.sweep.dir={root}")
+    result = run_in_process_in(tmp, "-m", "backend=fake", "parallel=1,2,3", "runs=2", "warmup=0",
+                               "reference=parallel-appliances-2013", f"hydra.sweep.dir={root}")
     assert result.returncode == 0, result.stdout + result.stderr
     return root
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from helpers.lgbench import run_lgbench_in  # noqa: E402
+from helpers.lgbench import run_in_process_in  # noqa: E402
 from helpers.rows import MiB, transfers, trial  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -435,8 +435,8 @@ def test_report_shows_aggregate_bandwidth_of_parallel_cells(tmp_path):
 @pytest.fixture(scope="module")
 def fake_transfer_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("transfer")
-    result = run_lgbench_in(tmp, "backend=fake", "workload=transfer",
-                            "workload.sizes=[1048576,4194304,16777216]", "runs=3", "warmup=0")
+    result = run_in_process_in(tmp, "backend=fake", "workload=transfer",
+                               "workload.sizes=[1048576,4194304,16777216]", "runs=3", "warmup=0")
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp / "run", result.stdout
 
@@ -472,9 +472,9 @@ def test_a_fake_transfer_run_puts_the_model_in_summary_csv(fake_transfer_run):
 
 
 def test_a_corrupting_fake_run_reports_the_failed_checksums(tmp_path):
-    result = run_lgbench_in(tmp_path, "backend=fake", "backend.corrupt=true",
-                            "workload=transfer", "workload.sizes=[1048576,4194304]", "runs=1",
-                            "warmup=0")
+    result = run_in_process_in(tmp_path, "backend=fake", "backend.corrupt=true",
+                               "workload=transfer", "workload.sizes=[1048576,4194304]", "runs=1",
+                               "warmup=0")
     assert result.returncode == 3, result.stdout + result.stderr  # no ok trial
     report = (tmp_path / "run" / "report.md").read_text()
     assert "**2 of 2 transfers failed the SHA-256 check**" in report
@@ -485,9 +485,9 @@ def test_a_corrupting_fake_run_reports_the_failed_checksums(tmp_path):
 
 def test_the_transfer_sweep_experiment_runs_on_the_fake_backend(tmp_path):
     root = tmp_path / "sweep"
-    result = run_lgbench_in(tmp_path, "experiment=transfer_sweep", "backend=fake",
-                            "workload.sizes=[1048576,4194304]", "runs=2", "warmup=0",
-                            f"hydra.sweep.dir={root}")
+    result = run_in_process_in(tmp_path, "experiment=transfer_sweep", "backend=fake",
+                               "workload.sizes=[1048576,4194304]", "runs=2", "warmup=0",
+                               f"hydra.sweep.dir={root}")
     assert result.returncode == 0, result.stdout + result.stderr
     trials = pd.read_parquet(root / "trials.parquet")
     assert set(trials["workload"]) == {"transfer"}

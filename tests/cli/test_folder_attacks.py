@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.attacker import ATTACKER, as_attacker, assert_refused
-from helpers.lgbench import LGBENCH_IMAGES, lgbench, within
+from helpers.lgbench import LGBENCH_IMAGES, in_process, lgbench, within
 
 from harness.host import accelerator
 
@@ -35,7 +35,7 @@ def test_a_hydra_link_in_a_planted_run_folder_is_never_written_through(public, t
     run = public / "run"
     as_attacker("mkdir", str(run))
     as_attacker("ln", "-s", str(victim.parent), str(run / ".hydra"))
-    result = lgbench(*FAKE, f"hydra.run.dir={run}", **within(tmp_path))
+    result = in_process(*FAKE, f"hydra.run.dir={run}", **within(tmp_path))
     assert_refused(result, run, f"owned by {ATTACKER}")
     assert victim.read_text() == DECOY and sorted(os.listdir(victim.parent)) == ["config.yaml"]
 
@@ -45,7 +45,7 @@ def test_a_results_folder_planted_in_a_shared_working_folder_is_refused(public, 
     attacker's `results/default/` (with a link for the log) is refused."""
     victim = decoy(tmp_path / "victim", "lgbench.log")
     as_attacker("mkdir", "-p", str(public / "results" / "default"))
-    result = lgbench(*FAKE, cache=tmp_path / "cache", cwd=public)
+    result = in_process(*FAKE, cache=tmp_path / "cache", cwd=public)
     assert_refused(result, public / "results", f"owned by {ATTACKER}")
     assert victim.read_text() == DECOY
 
@@ -55,7 +55,7 @@ def test_a_multirun_link_in_a_planted_sweep_folder_is_never_written_through(publ
     sweep = public / "sweep"
     as_attacker("mkdir", str(sweep))
     as_attacker("ln", "-s", str(victim), str(sweep / "multirun.yaml"))
-    result = lgbench("-m", *FAKE, f"hydra.sweep.dir={sweep}", **within(tmp_path))
+    result = in_process("-m", *FAKE, f"hydra.sweep.dir={sweep}", **within(tmp_path))
     assert_refused(result, sweep, f"owned by {ATTACKER}")
     assert victim.read_text() == DECOY and os.listdir(sweep) == ["multirun.yaml"]
 
@@ -68,8 +68,8 @@ PLANTED_PACKAGE = "import pathlib\npathlib.Path({marker!r}).write_text('imported
 def test_a_planted_submitit_sweep_folder_is_refused_before_any_job_starts(public, tmp_path):
     sweep = public / "sweep"
     as_attacker("mkdir", "-p", str(sweep / ".submitit"))
-    result = lgbench("-m", *FAKE, "hydra/launcher=submitit_local", "resume=true",
-                     f"hydra.sweep.dir={sweep}", **within(tmp_path))
+    result = in_process("-m", *FAKE, "hydra/launcher=submitit_local", "resume=true",
+                        f"hydra.sweep.dir={sweep}", **within(tmp_path))
     assert_refused(result, sweep, f"owned by {ATTACKER}")
     assert os.listdir(sweep / ".submitit") == []
 

@@ -7,7 +7,7 @@ import signal
 
 import pandas as pd
 import pytest
-from helpers.lgbench import interrupt_when, run_lgbench_in, start_in, wait_for
+from helpers.lgbench import interrupt_when, run_in_process_in, start_in, wait_for
 
 from harness.analysis.compare import NOT_INTERLEAVED
 
@@ -21,7 +21,7 @@ def sweep_rows(sweep):
 
 def test_cells_run_in_rounds_in_the_recorded_random_orders(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_lgbench_in(tmp_path, *SWEEP, "runs=4", "seed=3", f"hydra.sweep.dir={sweep}")
+    result = run_in_process_in(tmp_path, *SWEEP, "runs=4", "seed=3", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     rows = sweep_rows(sweep)
     warm, measured = rows[rows["warmup"]], rows[~rows["warmup"]]
@@ -51,8 +51,8 @@ def test_cells_run_in_rounds_in_the_recorded_random_orders(tmp_path):
 def test_the_basic_launcher_runs_cells_one_after_another_and_says_drift_is_not_controlled(
         tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_lgbench_in(tmp_path, *SWEEP, "runs=2", "hydra/launcher=basic",
-                            f"hydra.sweep.dir={sweep}")
+    result = run_in_process_in(tmp_path, *SWEEP, "runs=2", "hydra/launcher=basic",
+                               f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     rows = sweep_rows(sweep)
     assert "round" not in rows.columns
@@ -63,8 +63,8 @@ def test_the_basic_launcher_runs_cells_one_after_another_and_says_drift_is_not_c
 def test_runs_auto_adds_rounds_until_every_cell_is_precise(tmp_path):
     """Fake launches are alike to a few percent: every cell is within 50% from 6 rounds."""
     sweep = tmp_path / "sweep"
-    result = run_lgbench_in(tmp_path, *SWEEP, "runs=auto", "precision=0.5", "min_runs=6",
-                            "max_runs=9", f"hydra.sweep.dir={sweep}")
+    result = run_in_process_in(tmp_path, *SWEEP, "runs=auto", "precision=0.5", "min_runs=6",
+                               "max_runs=9", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     rows = sweep_rows(sweep)
     assert rows.loc[~rows["warmup"], "round"].max() == 6
@@ -88,7 +88,7 @@ def test_ctrl_c_keeps_the_rounds_measured_and_resume_measures_the_sweep_again(tm
     kept = sweep_rows(sweep)
     assert (kept.loc[~kept["warmup"], "round"] >= 1).all() and len(kept) >= 6
     if how == "resume":
-        again = run_lgbench_in(tmp_path, *args, "resume=true")
+        again = run_in_process_in(tmp_path, *args, "resume=true")
         assert again.returncode == 0, again.stderr
         rows = sweep_rows(sweep)
         assert sorted(rows.loc[~rows["warmup"], "round"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
@@ -96,18 +96,18 @@ def test_ctrl_c_keeps_the_rounds_measured_and_resume_measures_the_sweep_again(tm
 
 def test_a_drifting_host_misleads_cells_run_one_after_another_but_not_interleaved_ones(
         tmp_path):
-    """No real difference between the cells, and a fake host that slows launches by 600% a
+    """No real difference between the cells, and a fake host that slows launches by 200% a
     minute: run one after another, the later cell comes out slower (and the verdict says drift
     was not controlled); interleaved, paired by round, no direction is claimed (seed 1: the
     order alternates evenly over the 8 rounds, so the drift falls on both cells alike)."""
-    args = ("-m", "backend=fake", "backend.launch_s=0.2", "backend.drift_per_min=6",
+    args = ("-m", "backend=fake", "backend.launch_s=0.2", "backend.drift_per_min=2",
             "memsize=512,1024", "runs=8", "warmup=0", "seed=1")
     lines = {}
     for launcher in ("basic", "interleaved"):
         folder = tmp_path / launcher
         folder.mkdir()
-        result = run_lgbench_in(folder, *args, f"hydra/launcher={launcher}",
-                                f"hydra.sweep.dir={folder / 'sweep'}")
+        result = run_in_process_in(folder, *args, f"hydra/launcher={launcher}",
+                                   f"hydra.sweep.dir={folder / 'sweep'}")
         assert result.returncode == 0, result.stderr
         [lines[launcher]] = [line for line in result.stdout.splitlines()
                              if line.startswith("fake/cached-hot/launch/p1/m512: ")]

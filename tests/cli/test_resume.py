@@ -1,5 +1,5 @@
-"""`resume=true`: interrupted sweeps and runs measure only their missing cells (fake backend,
-subprocesses), and once with real TCG appliances."""
+"""`resume=true`: interrupted sweeps and runs measure only their missing cells (fake backend;
+the interrupted runs are subprocesses), and once with real TCG appliances."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from helpers.lgbench import (
     TCG,
+    in_process,
     interrupt_when,
     lgbench,
-    run_lgbench_in,
+    run_in_process_in,
     start,
     start_in,
     wait_for,
@@ -50,7 +51,7 @@ def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_p
     complete = mtimes(root / "0")
     resumed_at = time.time()
 
-    result = lgbench(*cells, "resume=true", **within(tmp_path))
+    result = in_process(*cells, "resume=true", **within(tmp_path))
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -74,12 +75,13 @@ def test_resume_after_an_interrupted_sweep_measures_only_the_missing_cells(tmp_p
 
 def test_resume_matches_cells_by_config_not_by_job_number(tmp_path):
     root = tmp_path / "sweep"
-    first = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.05,0.1",
-                           "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
+    first = run_in_process_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.05,0.1",
+                              "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
     assert first.returncode == 0, first.stderr
     # A value added in front renumbers every job.
-    result = run_lgbench_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.15,0.1,0.05",
-                            "runs=1", "warmup=0", "resume=true", f"hydra.sweep.dir={root}")
+    result = run_in_process_in(tmp_path, "-m", "backend=fake",
+                               "backend.launch_s=0.15,0.1,0.05", "runs=1", "warmup=0",
+                               "resume=true", f"hydra.sweep.dir={root}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert f"cell 2 of 3: complete in {root / '1'}, skipped" in output
@@ -94,8 +96,8 @@ def test_a_changed_setting_is_another_cell(tmp_path):
     """runs=2 is not complete because runs=1 was: resume measures it in a folder of its own."""
     root = tmp_path / "sweep"
     for runs in ("1", "2"):
-        result = run_lgbench_in(tmp_path, "-m", "backend=fake", f"runs={runs}", "warmup=0",
-                                "resume=true", f"hydra.sweep.dir={root}")
+        result = run_in_process_in(tmp_path, "-m", "backend=fake", f"runs={runs}",
+                                   "warmup=0", "resume=true", f"hydra.sweep.dir={root}")
         assert result.returncode == 0, result.stderr
         assert "skipped" not in result.stdout + result.stderr
     assert [len(pd.read_parquet(root / j / "trials.parquet")) for j in ("0", "0-2")] == [1, 2]
@@ -105,11 +107,11 @@ def test_an_infeasible_cell_is_a_complete_result(tmp_path):
     """Complete, though without an ok trial (exit 3); allow_failures does not make it another
     cell."""
     args = ("backend=fake", "parallel=64", "memsize=65536", "runs=2", "warmup=0", "resume=true")
-    first = run_lgbench_in(tmp_path, *args)
+    first = run_in_process_in(tmp_path, *args)
     assert first.returncode == 3, first.stderr
     rows = pd.read_parquet(tmp_path / "run" / "trials.parquet")
     assert set(rows["status"]) == {"infeasible"} and len(rows) == 2 * 64
-    again = run_lgbench_in(tmp_path, *args, "allow_failures=true")
+    again = run_in_process_in(tmp_path, *args, "allow_failures=true")
     assert "complete in" in again.stdout and "skipped" in again.stdout
     assert again.returncode == 0, again.stderr
 
@@ -123,7 +125,7 @@ def test_a_single_run_resumes_then_skips(tmp_path):
     assert written and proc.returncode == 130, output
     resumed_at = time.time()
 
-    result = run_lgbench_in(tmp_path, *args)
+    result = run_in_process_in(tmp_path, *args)
     assert result.returncode == 0, result.stderr
     assert "incomplete earlier results moved to" in result.stdout
     rows = pd.read_parquet(trials)
@@ -131,7 +133,7 @@ def test_a_single_run_resumes_then_skips(tmp_path):
     assert len(list((run_dir / "superseded").glob("*/trials.parquet"))) == 1
     complete = mtimes(run_dir)
 
-    again = run_lgbench_in(tmp_path, *args)
+    again = run_in_process_in(tmp_path, *args)
     assert again.returncode == 0, again.stderr
     assert f"cell fake/cached-hot/launch/p1: complete in {run_dir}, skipped" in again.stdout
     assert mtimes(run_dir) == complete
@@ -140,12 +142,12 @@ def test_a_single_run_resumes_then_skips(tmp_path):
 def test_a_single_run_finds_the_latest_run_of_its_cell(tmp_path):
     experiment = tmp_path / "results" / "default"
     # No run dir given: each run goes to, and resume looks in, tmp_path/results.
-    assert lgbench("backend=fake", "runs=1", "warmup=0", **within(tmp_path)).returncode == 0
+    assert in_process("backend=fake", "runs=1", "warmup=0", **within(tmp_path)).returncode == 0
     [first] = experiment.iterdir()
-    skipped = lgbench("backend=fake", "runs=1", "warmup=0", "resume=true", **within(tmp_path))
+    skipped = in_process("backend=fake", "runs=1", "warmup=0", "resume=true", **within(tmp_path))
     assert f"complete in {first}, skipped" in skipped.stdout
     time.sleep(1)  # run folders are named by the second
-    other = lgbench("backend=fake", "runs=2", "warmup=0", "resume=true", **within(tmp_path))
+    other = in_process("backend=fake", "runs=2", "warmup=0", "resume=true", **within(tmp_path))
     assert other.returncode == 0 and "skipped" not in other.stdout
     assert len(list(experiment.iterdir())) == 2
 

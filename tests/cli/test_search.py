@@ -7,7 +7,7 @@ import shlex
 
 import pandas as pd
 import pytest
-from helpers.lgbench import TCG, lgbench, within
+from helpers.lgbench import TCG, in_process, lgbench, within
 from helpers.rows import trial
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -33,10 +33,10 @@ def test_a_cell_without_an_ok_trial_is_infinitely_slow():
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
-    result = lgbench("experiment=tune_launch", "backend=fake",
-                     f"backend.launch_s=choice({','.join(map(str, LAUNCH_TIMES))})",
-                     "hydra.sweeper.n_trials=8", "runs=2", "warmup=0",
-                     f"hydra.sweep.dir={tmp / 'sweep'}", **within(tmp))
+    result = in_process("experiment=tune_launch", "backend=fake",
+                        f"backend.launch_s=choice({','.join(map(str, LAUNCH_TIMES))})",
+                        "hydra.sweeper.n_trials=8", "runs=2", "warmup=0",
+                        f"hydra.sweep.dir={tmp / 'sweep'}", **within(tmp))
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp, result
 
@@ -58,7 +58,7 @@ def test_the_printed_command_measures_the_best_again(search):
     command = result.stdout.split("measure it again with:")[1].strip().splitlines()[0]
     args = shlex.split(command)
     assert args[0] == "lgbench" and "hydra.mode=RUN" in args
-    again = lgbench(*args[1:], f"hydra.run.dir={tmp / 'again'}", **within(tmp))
+    again = in_process(*args[1:], f"hydra.run.dir={tmp / 'again'}", **within(tmp))
     assert again.returncode == 0, again.stderr[-2000:]
     rows = pd.read_parquet(tmp / "again" / "trials.parquet")
     assert len(rows) == 2 and (rows["total_s"] < 0.1).all()

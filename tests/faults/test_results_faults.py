@@ -11,7 +11,15 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from helpers.lgbench import LGBENCH_REPORT, lgbench, lgbench_env, names_a_trial, start, wait_for
+from helpers.lgbench import (
+    LGBENCH_REPORT,
+    in_process,
+    lgbench,
+    lgbench_env,
+    names_a_trial,
+    start,
+    wait_for,
+)
 from helpers.matrix import record_fault
 from helpers.mounts import fill, tmpfs
 
@@ -131,8 +139,8 @@ def test_a_bug_inside_a_workload_is_a_row_and_the_sweep_goes_on(tmp_path):
 def stored_run(tmp_path_factory) -> Path:
     """A fake run of three trials, as the corrupted copies' original."""
     tmp = tmp_path_factory.mktemp("stored")
-    result = lgbench(*FAKE, "runs=3", f"paths.results_dir={tmp / 'results'}",
-                     cache=tmp / "cache", cwd=tmp)
+    result = in_process(*FAKE, "runs=3", f"paths.results_dir={tmp / 'results'}",
+                        cache=tmp / "cache", cwd=tmp)
     assert result.returncode == 0, result.stderr
     return next((tmp / "results" / "default").iterdir())
 

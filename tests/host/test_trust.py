@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.attacker import ATTACKER, as_attacker, assert_refused
-from helpers.lgbench import lgbench, within
+from helpers.lgbench import in_process, within
 
 from harness.appliances import fixed as appliances
 from harness.backends.uml import PRELOAD_SOURCE, build_preload
@@ -37,8 +37,8 @@ __attribute__((constructor)) static void planted(void) {
 
 def lgbench_as_root(cache: Path, *args: str, tmp: Path) -> subprocess.CompletedProcess:
     """One run into tmp/run with the cache under attack (this process is root)."""
-    return lgbench("runs=1", "warmup=0", *args, f"hydra.run.dir={tmp / 'run'}",
-                   **within(tmp, cache=cache))
+    return in_process("runs=1", "warmup=0", *args, f"hydra.run.dir={tmp / 'run'}",
+                      **within(tmp, cache=cache))
 
 
 def test_a_library_planted_where_root_builds_the_uml_preload_is_never_loaded(

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers.lgbench import run_lgbench_in
+from helpers.lgbench import run_in_process_in
 
 from harness.workloads.base import WorkloadError
 from harness.workloads.operations import (
@@ -135,7 +135,7 @@ def test_a_wrong_checksum_is_an_error_row():
     (("workload=inspect", "workload.image=linux-lvm", "workload.domain=guest"),
      "workload.image (linux-lvm) and workload.domain (guest) are both set")])
 def test_bad_workload_settings_are_one_line_before_any_launch(tmp_path, args, message):
-    result = run_lgbench_in(tmp_path, "backend=fake", *args)
+    result = run_in_process_in(tmp_path, "backend=fake", *args)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("lgbench: error: ") and message in line
