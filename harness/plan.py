@@ -14,8 +14,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
+from harness.results.cells import cell_identity
 from harness.results.records import TIMELINE_SUFFIX
-from harness.results.resume import cell_identity
 
 
 def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:

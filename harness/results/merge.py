@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results import store
+from harness.results import cells, store
 
 UNKNOWN_HOST = "unknown"
 
@@ -47,11 +47,18 @@ def hostname(job: Path) -> str:
 
 
 def load(paths: Sequence[Path], labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """The trials of every folder with `host` and `run` columns. With several hosts, cell
-    labels are prefixed `host:` so summaries and plots keep the hosts apart."""
+    """The trials of every folder with `host` and `run` columns. Cells of one folder that
+    differ in a key their labels do not show get labels of their own; the same cell in two
+    folders keeps one label, so runs compare cell by cell. With several hosts, cell labels are
+    prefixed `host:` so summaries and plots keep the hosts apart."""
     labels = list(labels) if labels is not None else run_labels(paths)
-    frames = [store.read_trials([job]).assign(host=hostname(job), run=label)
-              for path, label in zip(paths, labels, strict=True) for job in job_dirs(path)]
+    frames = []
+    for path, label in zip(paths, labels, strict=True):
+        jobs = job_dirs(path)
+        rows = pd.concat([store.read_trials([job]).assign(host=hostname(job), run=label)
+                          for job in jobs], ignore_index=True)
+        configs = store.stored_configs(job / store.TRIALS_FILE for job in jobs)
+        frames.append(cells.distinguish(rows, configs))  # within a run, never across runs
     trials = pd.concat(frames, ignore_index=True)
     if trials["host"].nunique() > 1:
         trials["cell"] = trials["host"] + ":" + trials["cell"]

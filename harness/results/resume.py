@@ -14,7 +14,6 @@ job_folder here.
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -24,29 +23,9 @@ import pyarrow.parquet as pq
 
 from harness.host import trust
 from harness.results import store
+from harness.results.cells import cell_identity
 
 SUPERSEDED_DIR = "superseded"  # incomplete earlier attempts, kept aside inside the job folder
-# Keys that change how a run is carried out or judged, not what a cell measures.
-NOT_CELL_KEYS = ("hydra", "resume", "allow_failures", "objective", "round")
-# runs=auto's knobs, which mean nothing with a fixed number of runs (and runs stored before
-# runs=auto existed lack them).
-AUTO_RUNS_KEYS = ("precision", "min_runs", "max_runs", "budget_s")
-# Keys added later, at the value every run stored before them measured with.
-LATER_KEYS = {"page_cache": "hot", "backend.hv_wrapper": None, "append": ""}
-
-
-def cell_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The part of a resolved config that defines a cell's measurements (a copy)."""
-    ignored = NOT_CELL_KEYS + (() if config.get("runs") == "auto" else AUTO_RUNS_KEYS)
-    identity = copy.deepcopy({k: v for k, v in config.items() if k not in ignored})
-    for dotted, default in LATER_KEYS.items():
-        *parents, key = dotted.split(".")
-        node: Any = identity
-        for parent in parents:
-            node = node.get(parent) if isinstance(node, dict) else None
-        if isinstance(node, dict) and key in node and node[key] == default:
-            del node[key]
-    return identity
 
 
 def metadata(run_dir: Path) -> dict[str, Any] | None:

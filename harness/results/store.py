@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.host import trust
+from harness.results import cells
 from harness.results.records import SCHEMA_VERSION, TrialRow
 
 TRIALS_FILE = "trials.parquet"
@@ -141,6 +142,18 @@ def read_metadata(run_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     return [read_json(f) for f in files]
 
 
+def stored_configs(trials_files: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """run_id -> config, from the metadata.json beside each trials file that has one (a sweep
+    root's own records no config: its jobs do)."""
+    configs = {}
+    for meta_file in (f.parent / METADATA_FILE for f in trials_files):
+        if meta_file.exists():
+            meta = read_json(meta_file)
+            if isinstance(meta.get("config"), dict) and meta.get("run_id"):
+                configs[str(meta["run_id"])] = meta["config"]
+    return configs
+
+
 def read_events(run_dirs: Iterable[Path]) -> pd.DataFrame | None:
     """The events of timeline=true runs, or None when no run recorded any."""
     frames = [f for f in map(read_parquet, run_files(run_dirs, EVENTS_FILE)) if len(f)]
@@ -148,12 +161,14 @@ def read_events(run_dirs: Iterable[Path]) -> pd.DataFrame | None:
 
 
 def read_trials(run_dirs: Iterable[Path]) -> pd.DataFrame:
-    """All trial rows under the given run directories (a sweep root includes its jobs)."""
+    """All trial rows under the given run directories (a sweep root includes its jobs), each
+    cell under a label no other configuration among them shares (harness.results.cells)."""
     run_dirs = list(run_dirs)
-    frames = [read_parquet(f) for f in run_files(run_dirs, TRIALS_FILE)]
+    files = run_files(run_dirs, TRIALS_FILE)
+    frames = [read_parquet(f) for f in files]
     if not frames:
         raise FileNotFoundError(f"no {TRIALS_FILE} in {', '.join(map(str, run_dirs))}")
-    trials = pd.concat(frames, ignore_index=True)
+    trials = cells.distinguish(pd.concat(frames, ignore_index=True), stored_configs(files))
     if "timeline" not in trials.columns:  # schema 1: no trial recorded a timeline
         trials["timeline"] = False
     trials["timeline"] = trials["timeline"].fillna(False).astype(bool)

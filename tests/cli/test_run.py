@@ -15,6 +15,7 @@ from helpers.lgbench import (
     LGBENCH_REPORT,
     alive,
     interrupt_when,
+    run_in_process_in,
     run_lgbench_in,
     start_in,
     wait_for,
@@ -45,7 +46,7 @@ def assert_clean_failure(result, *words):
 @pytest.fixture(scope="module")
 def fake_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fake_run")
-    result = run_lgbench_in(tmp, "backend=fake", "runs=2", "warmup=1")
+    result = run_in_process_in(tmp, "backend=fake", "runs=2", "warmup=1")
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp / "run", result
 
@@ -166,8 +167,8 @@ def test_lgbench_report_fails_cleanly(tmp_path, args):
 def sweep(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     root = tmp / "sweep"
-    result = run_lgbench_in(tmp, "-m", "backend=fake", "backend.launch_s=0.05,0.1", "runs=1",
-                            "warmup=0", f"hydra.sweep.dir={root}")
+    result = run_in_process_in(tmp, "-m", "backend=fake", "backend.launch_s=0.05,0.1",
+                               "runs=1", "warmup=0", f"hydra.sweep.dir={root}")
     assert result.returncode == 0, result.stdout + result.stderr
     return root, result
 
@@ -201,7 +202,7 @@ def test_runs_auto_measures_until_precise_and_says_why_it_stopped(tmp_path):
     resumed, the cell is done."""
     args = ("backend=fake", "backend.launch_s=0.5", "runs=auto", "precision=0.9", "min_runs=7",
             "warmup=1", "resume=true")
-    result = run_lgbench_in(tmp_path, *args)
+    result = run_in_process_in(tmp_path, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 warm-up + 7..30 runs until the median is within 90%" in result.stdout
     assert "runs=auto: stopped after 7 runs (precision)" in result.stdout
@@ -209,7 +210,7 @@ def test_runs_auto_measures_until_precise_and_says_why_it_stopped(tmp_path):
     assert json.loads((run_dir / "metadata.json").read_text())["stop_reason"] == "precision"
     assert pd.read_parquet(run_dir / "trials.parquet")["repetition"].max() == 7
     assert "7 runs, stopped by precision" in (run_dir / "report.md").read_text()
-    again = run_lgbench_in(tmp_path, *args)
+    again = run_in_process_in(tmp_path, *args)
     assert "complete in" in again.stdout and "skipped" in again.stdout
 
 
@@ -232,20 +233,24 @@ def test_a_sweep_aggregates_at_its_root(sweep):
     fast, slow = sorted(trials["launch_s"])
     assert 0.05 <= fast < 0.1 <= slow
     summary = pd.read_csv(root / "summary.csv")
-    launch = summary[summary["metric"] == "launch_s"].iloc[0]
-    assert (launch["n"], launch["n_ok"]) == (2, 2)
+    launch = summary[summary["metric"] == "launch_s"].set_index("cell")
+    # Two configurations, two cells: the swept key, outside the usual label, is added to it.
+    assert sorted(launch.index) == ["fake/cached-hot/launch/p1/backend.launch_s=0.05",
+                                    "fake/cached-hot/launch/p1/backend.launch_s=0.1"]
+    assert (launch["n"] == 1).all() and (launch["n_ok"] == 1).all()
     assert json.loads((root / "metadata.json").read_text())["jobs"] == ["0", "1"]
     assert (root / "report.md").exists() and list((root / "plots").glob("*.png"))
 
 
 def test_a_sweep_root_counts_the_makespan_of_every_job(sweep):
-    """Each job measured one repetition (parallel=1: makespan == total), so 2 makespans."""
+    """Each job measured one repetition (parallel=1: makespan == total): one makespan a cell,
+    its own."""
     root, _ = sweep
     summary = pd.read_csv(root / "summary.csv")
-    makespan = summary[summary["metric"] == "makespan_s"].iloc[0]
-    trials = pd.read_parquet(root / "trials.parquet")
-    assert makespan["n"] == 2, "repetitions of different jobs were merged into one"
-    assert makespan["median"] == pytest.approx(trials["makespan_s"].median())
+    makespan = summary[summary["metric"] == "makespan_s"].set_index("cell")["median"]
+    trials = pd.read_parquet(root / "trials.parquet").set_index("cell")["makespan_s"]
+    assert len(makespan) == 2
+    assert makespan.to_dict() == pytest.approx(trials.to_dict())
 
 
 def hung_child(parent: int) -> psutil.Process | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from harness.results import store
-from harness.results.resume import cell_identity, holds
+from harness.results.cells import cell_identity
+from harness.results.resume import holds
 
 FIXED = {"runs": 5, "warmup": 2, "parallel": 1, "backend": {"name": "tcg"}}
 AUTO_KNOBS = {"precision": 0.05, "min_runs": 6, "max_runs": 30, "budget_s": 1800.0}
