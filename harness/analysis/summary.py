@@ -35,16 +35,16 @@ SUMMARY_STATS = ("n", "n_ok", "success_rate", "success_ci_low", "success_ci_high
                  "median", "stdev", "ci_low", "ci_high", "ci_level", "min", "max", "n_outliers")
 
 
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """Wilson 95% interval of a success rate: sane at k=0, k=n and small n, unlike Wald's.
-    Written out: scipy's binomtest also searches a p-value, 2 ms a cell."""
+def success_interval(k: int, n: int) -> tuple[float, float]:
+    """Clopper-Pearson 95% interval of a success rate, k of n: exact, so it covers at least
+    95% at every true rate, also near 100% where launches mostly work (Wilson's dips to 83-86%
+    there at n = 5-30)."""
     if n == 0:
         return (np.nan, np.nan)
-    z = Z_95
-    share = k / n
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    alpha = 1 - CONFIDENCE
+    low = float(sps.beta.ppf(alpha / 2, k, n - k + 1)) if k > 0 else 0.0
+    high = float(sps.beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
+    return (low, high)
 
 
 def outlier_count(values: Sequence[float] | np.ndarray) -> int:
@@ -190,7 +190,7 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
                         or [m for m in metrics if m in RUNNER_COLUMNS] or metrics)
         for metric in cell_metrics:
             n, n_ok, values = _outcomes(cell_rows, metric)
-            success_ci_low, success_ci_high = wilson_interval(n_ok, n)
+            success_ci_low, success_ci_high = success_interval(n_ok, n)
             records.append({
                 **dict(zip(keys, cell_key, strict=True)),
                 "metric": metric,
