@@ -7,7 +7,7 @@ import signal
 
 import pandas as pd
 import pytest
-from helpers.lgbench import interrupt_when, run_in_process_in, start_in, wait_for
+from helpers.lgbench import interrupt_when, run_in_process_in, run_lgbench_in, start_in, wait_for
 
 from harness.analysis.compare import NOT_INTERLEAVED
 
@@ -106,8 +106,9 @@ def test_a_drifting_host_misleads_cells_run_one_after_another_but_not_interleave
     for launcher in ("basic", "interleaved"):
         folder = tmp_path / launcher
         folder.mkdir()
-        result = run_in_process_in(folder, *args, f"hydra/launcher={launcher}",
-                                   f"hydra.sweep.dir={folder / 'sweep'}")
+        # A process of its own: the fake host drifts from when its process began.
+        result = run_lgbench_in(folder, *args, f"hydra/launcher={launcher}",
+                                f"hydra.sweep.dir={folder / 'sweep'}")
         assert result.returncode == 0, result.stderr
         [lines[launcher]] = [line for line in result.stdout.splitlines()
                              if line.startswith("fake/cached-hot/launch/p1/m512: ")]
