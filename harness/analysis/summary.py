@@ -7,7 +7,6 @@ count towards `n` and the success rate, so a cell that never worked still gets i
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import numpy as np

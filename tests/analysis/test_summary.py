@@ -14,8 +14,8 @@ from harness.analysis.summary import (
     median_ci,
     outlier_count,
     status_counts,
-    summarize,
     success_interval,
+    summarize,
 )
 from harness.results.records import STATUSES
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.lgbench import LGBENCH_REPORT, lgbench
+from helpers.lgbench import LGBENCH_REPORT, in_process, lgbench
 from helpers.rows import judged, noisy, rows, store_run, trial
 
 from harness.analysis.compare import NOT_INTERLEAVED, matching_keys
@@ -226,6 +226,23 @@ def test_the_gate_passes_another_run_of_the_same_cell(baseline, tmp_path, capsys
     assert code == 0, printed
     assert "OK: no cell of the candidate is slower than the baseline by more than 5.0%" \
         in printed
+
+
+def test_the_gate_allows_for_a_runs_own_level_end_to_end(tmp_path, capsys):
+    """An unchanged cell, its candidate measured in a run 8% off the baseline's (the fake host's
+    run level): judged as if the trials of two runs were exchangeable (--run-sd 0%) it FAILs;
+    against the run-to-run level (default 3%) it passes."""
+    for name, level in (("baseline", 1.0), ("candidate", 1.08)):
+        result = in_process("backend=fake", "backend.launch_s=0.3", "backend.spread=0.02",
+                            f"backend.level={level}", "runs=12", "warmup=1",
+                            f"hydra.run.dir={tmp_path / name}", cache=tmp_path / "cache",
+                            results=tmp_path / "results")
+        assert result.returncode == 0, result.stderr
+    argv = ["--baseline", str(tmp_path / "baseline"), "--candidate", str(tmp_path / "candidate"),
+            "--metric", "launch_s", "--threshold", "5%"]
+    assert main([*argv, "--run-sd", "0%", "--out", str(tmp_path / "exchangeable")]) == 1
+    assert "FAIL: fake/cached-hot/launch/p1 launch_s" in capsys.readouterr().out
+    assert main([*argv, "--out", str(tmp_path / "levelled")]) == 0, capsys.readouterr().out
 
 
 def test_the_gate_as_a_pipeline_runs_it(baseline, tmp_path):
