@@ -3,11 +3,14 @@ a drift across repetitions, warm-ups that were not enough, outliers, and other a
 hypervisor taking CPU time during the cell. Pure functions of the trials and the runs' metadata.
 
 Each cell is read as its repetitions in order: the appliance's total_s, or with N appliances the
-repetition's makespan (the value runs=auto makes precise), ok repetitions only.
+repetition's makespan (the value runs=auto makes precise), ok repetitions only. The drift,
+warm-up and outlier checks are tests: their levels hold for the whole analysis, split over its
+cells (Bonferroni), so a 12-cell sweep of well-behaved runs does not warn just by having cells.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,8 @@ DRIFT_ALPHA = 0.01  # two-sided Kendall tau test of value against repetition ord
 MIN_DRIFT_VALUES = 6  # below this the test cannot reach 1%
 WARM_UP_ALPHA = 0.05  # one-sided Mann-Whitney of the first quarter of runs against the rest
 MIN_WARM_UP_VALUES = 8  # below this the test cannot reach 5% (2 of 8: p >= 1/28)
+OUTLIER_ALPHA = 0.05  # P(a warning) for normal runs: the largest modified z-score's null
+OUTLIER_NULL_VALUES = 2_000_000  # values simulated for that null, over every draw of one size
 STEAL_SHARE = 0.02  # stolen CPU time, as a share of the cell's wall time x cores
 COLUMNS = ("run_id", "cell", "check", "message")
 
@@ -59,6 +64,35 @@ def slow_start_p(values: np.ndarray) -> float:
                                   alternative="greater").pvalue)
 
 
+def largest_modified_z(values: np.ndarray) -> float:
+    """The largest modified z-score (Iglewicz & Hoaglin: 0.6745 |x - median| / MAD); NaN
+    where the MAD is 0."""
+    median = np.median(values)
+    mad = np.median(np.abs(values - median))
+    return float(0.6745 * np.max(np.abs(values - median)) / mad) if mad > 0 else float("nan")
+
+
+@functools.lru_cache(maxsize=128)
+def _largest_z_null(n: int) -> np.ndarray:
+    """The largest modified z-scores of simulated normal samples of n values, sorted (seeded,
+    so a cell is judged the same every time)."""
+    draws = max(2000, OUTLIER_NULL_VALUES // n)
+    x = np.random.default_rng(n).normal(size=(draws, n))
+    median = np.median(x, axis=1, keepdims=True)
+    mad = np.median(np.abs(x - median), axis=1)
+    return np.sort(0.6745 * np.abs(x - median).max(axis=1) / mad)
+
+
+def outlier_p(values: np.ndarray) -> float:
+    """How often normal runs of this many have one as far out as this cell's farthest: the
+    share of the simulated null at or above its largest modified z-score. NaN below
+    MIN_SPREAD_VALUES values or with a MAD of 0."""
+    if values.size < MIN_SPREAD_VALUES or np.isnan(score := largest_modified_z(values)):
+        return float("nan")
+    null = _largest_z_null(values.size)
+    return float((null.size - np.searchsorted(null, score) + 1) / (null.size + 1))
+
+
 def smp_ignored(rows: pd.DataFrame) -> str | None:
     """What to say when the appliances ran on fewer vCPUs than asked (UML is uniprocessor)."""
     if "smp_effective" not in rows:
@@ -94,25 +128,28 @@ def host_warnings(meta: dict[str, Any]) -> list[tuple[str, str]]:
 def cell_warnings(trials: pd.DataFrame, metadata: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per warning: run_id, cell, check and a sentence that says what to do."""
     records = []
-    for (run_id, cell), rows in trials.groupby(["run_id", "cell"], sort=False):
+    cells = trials.groupby(["run_id", "cell"], sort=False)
+    share = 1 / max(1, cells.ngroups)  # of each test's level, for each cell
+    for (run_id, cell), rows in cells:
         values = repetition_values(rows)
         found = []
         if (cv := robust_cv(values)) > UNSTABLE_CV:
             found.append(("unstable", f"robust CV {cv:.0%} > {UNSTABLE_CV:.0%}: the median is "
                           "uncertain; more runs or a quieter host"))
-        if (p := drift_p(values)) < DRIFT_ALPHA:
+        if (p := drift_p(values)) < DRIFT_ALPHA * share:
             tau = sps.kendalltau(np.arange(values.size), values).statistic
             found.append(("drift", f"runs got {'slower' if tau > 0 else 'faster'} in order "
                           f"(Kendall tau {tau:+.2f}, p {p:.2g}): the host changed under the "
                           "cell"))
-        if (p := slow_start_p(values)) < WARM_UP_ALPHA:
+        if (p := slow_start_p(values)) < WARM_UP_ALPHA * share:
             found.append(("warm-up", f"the first {values.size // 4} measured runs (median "
                           f"{np.median(values[:values.size // 4]):.2f} s) are slower than the "
                           f"rest ({np.median(values[values.size // 4:]):.2f} s; Mann-Whitney "
                           f"p {p:.2g}): add warm-ups"))
-        if values.size >= MIN_SPREAD_VALUES and (n := outlier_count(values)) > 0:
-            found.append(("outliers", f"{n} of {values.size} runs are outliers (modified "
-                          "z > 3.5)"))
+        if (p := outlier_p(values)) < OUTLIER_ALPHA * share:
+            found.append(("outliers", f"{outlier_count(values)} of {values.size} runs are "
+                          f"outliers (modified z > 3.5; the farthest at "
+                          f"{largest_modified_z(values):.1f}, p {p:.2g} for normal runs)"))
         if (ignored := smp_ignored(rows)) is not None:
             found.append(("smp ignored", ignored))
         for meta in (m for m in metadata if m.get("run_id") == run_id):

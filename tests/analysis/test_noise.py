@@ -1,5 +1,6 @@
 """Warnings about noisy cells: each check fires on the pattern it names and not on clean runs;
-the drift test's and the slow-first-run check's false-alarm rates checked by simulation."""
+the drift test's, the slow-first-run check's and the outlier check's false-alarm rates checked
+by simulation, for one cell and for a 12-cell sweep."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from helpers.samples import SAMPLERS
 
 from harness.analysis.noise import (
     DRIFT_ALPHA,
+    OUTLIER_ALPHA,
     WARM_UP_ALPHA,
     cell_warnings,
     drift_p,
+    outlier_p,
     robust_cv,
     slow_start_p,
 )
@@ -58,6 +61,46 @@ def test_slow_first_runs_ask_for_more_warm_ups():
 
 def test_an_outlier_is_counted():
     assert checks([*CLEAN[:4], 30.0, *CLEAN[4:]]) == ["outliers"]
+
+
+@pytest.mark.parametrize("n", [6, 10, 30])
+def test_the_outlier_check_false_alarms_at_most_its_level_on_normal_runs(n):
+    """Over 3000 simulated cells of normal runs (another seed than the check's own null):
+    at most 5% + 1.2% (3 standard errors)."""
+    rng = np.random.default_rng(1000 + n)
+    alarms = [outlier_p(sample) < OUTLIER_ALPHA for sample in rng.normal(12.0, 0.5, (3000, n))]
+    assert np.mean(alarms) <= OUTLIER_ALPHA + 0.012, np.mean(alarms)
+
+
+def test_a_sweep_of_twelve_well_behaved_cells_rarely_warns():
+    """400 simulated 12-cell sweeps of 20 normal, independent runs each, through cell_warnings:
+    each of the drift, warm-up and outlier warnings appears in at most its level + 3 standard
+    errors of the sweeps (the outlier rule alone used to warn in 81-88% of them)."""
+    rng = np.random.default_rng(7)
+    template = pd.DataFrame([trial(run_id="sweep", cell=f"c{c}", repetition=r)
+                             for c in range(12) for r in range(20)])
+    warned = {"drift": 0, "warm-up": 0, "outliers": 0}
+    sweeps = 400
+    for _ in range(sweeps):
+        template["total_s"] = rng.normal(12.0, 0.5, len(template))
+        found = set(cell_warnings(template, [])["check"])
+        for check in warned:
+            warned[check] += check in found
+    for check, level in (("drift", DRIFT_ALPHA), ("warm-up", WARM_UP_ALPHA),
+                         ("outliers", OUTLIER_ALPHA)):
+        margin = 3 * np.sqrt(level * (1 - level) / sweeps)
+        assert warned[check] / sweeps <= level + margin, (check, warned)
+
+
+def test_a_cells_level_is_its_share_of_the_analysis():
+    """A run far enough out to warn alone (p about 1%) does not among 12 cells."""
+    values = np.array([*CLEAN, 13.1])
+    assert 0.004 < outlier_p(values) < OUTLIER_ALPHA
+    alone = cell(values)
+    assert "outliers" in list(cell_warnings(alone, [])["check"])
+    others = [cell(CLEAN).assign(cell=f"other{i}", run_id=f"r{i}") for i in range(11)]
+    together = cell_warnings(pd.concat([alone, *others], ignore_index=True), [])
+    assert "outliers" not in list(together["check"])
 
 
 def test_other_hypervisors_and_stolen_time_from_the_metadata():
