@@ -205,11 +205,11 @@ def test_runs_auto_measures_until_precise_and_says_why_it_stopped(tmp_path):
     result = run_in_process_in(tmp_path, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 warm-up + 7..30 runs until the median is within 90%" in result.stdout
-    assert "runs=auto: stopped after 7 runs (precision)" in result.stdout
+    assert "runs=auto: stopped after 8 runs (precision)" in result.stdout
     run_dir = tmp_path / "run"
     assert json.loads((run_dir / "metadata.json").read_text())["stop_reason"] == "precision"
-    assert pd.read_parquet(run_dir / "trials.parquet")["repetition"].max() == 7
-    assert "7 runs, stopped by precision" in (run_dir / "report.md").read_text()
+    assert pd.read_parquet(run_dir / "trials.parquet")["repetition"].max() == 8
+    assert "8 runs, stopped by precision" in (run_dir / "report.md").read_text()
     again = run_in_process_in(tmp_path, *args)
     assert "complete in" in again.stdout and "skipped" in again.stdout
 
