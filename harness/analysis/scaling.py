@@ -34,8 +34,11 @@ ASSUMPTION_ALPHA = 0.05
 
 COMPARISON_COLUMNS = ("series", "n_min", "n_max", "normalized_slope", "normalized_ci_low",
                       "normalized_ci_high", "published_n_min", "published_n_max",
-                      "published_slope", "published_t1", "published_normalized_slope", "ratio",
-                      "ratio_ci_low", "ratio_ci_high")
+                      "published_slope", "published_t1", "published_normalized_slope",
+                      "published_normalized_low", "published_normalized_high",
+                      "published_reading_error_s", "ratio", "ratio_ci_low", "ratio_ci_high")
+# A published point's reading precision (+/- seconds), where its figure gives one.
+READING_ERROR = "reading_error_s"
 
 
 def series_labels(trials: pd.DataFrame, columns: Sequence[str] = SERIES_COLUMNS) -> pd.Series:
@@ -225,23 +228,61 @@ def normalized_slope(fit: dict[str, float], x: np.ndarray,
                          x.size - 2)
 
 
+def published_range(x: np.ndarray, y: np.ndarray, error: np.ndarray,
+                    t1: float, t1_error: float) -> tuple[float, float]:
+    """The least and the greatest slope / T(1) of a least-squares line through points each
+    anywhere within +/- `error` of its reading (T(1) within +/- t1_error): the slope is a
+    weighted sum of the points, weights (x - mean) / Sxx, so its extremes move every point
+    by its error, in the direction of its weight."""
+    weights = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    slope, reach = float(weights @ y), float(np.abs(weights) @ error)
+    low, high = slope - reach, slope + reach
+    return (low / (t1 + t1_error if low >= 0 else t1 - t1_error),
+            high / (t1 - t1_error if high >= 0 else t1 + t1_error))
+
+
+def ratio_interval(low: float, high: float, published_low: float,
+                   published_high: float) -> tuple[float, float]:
+    """measured / published where the measured value lies in [low, high] (its CI) and the
+    published one surely in [published_low, published_high] (> 0 where it is bounded): the
+    ratio's interval covers as often as the measured CI does. Unbounded above when the
+    published range reaches 0; none without a measured CI."""
+    if np.isnan(high):
+        return (np.nan, np.nan)
+    if published_low <= 0:
+        return (low / published_high if low > 0 else np.nan, np.inf)
+    return (low / (published_high if low >= 0 else published_low),
+            high / (published_low if high >= 0 else published_high))
+
+
 def compare_reference(measured_fit: pd.DataFrame, reference_frame: pd.DataFrame) -> pd.DataFrame:
     """Measured against published normalised slope, one row per measured series.
 
     The published points (`n_parallel`, `seconds`) are fitted over the measured range of N
     only, since the published curve bends (flat up to 4, then steeper): a 1..3 sweep must not be
     held against the slope of 1..20. Published seconds are normalised by the published N=1
-    value. `ratio` is measured / published normalised slope, its CI the measured slope's CI
-    (the published figure has one sample per N and gives no uncertainty).
+    value. `ratio` is measured / published normalised slope. Its CI takes the measured
+    slope's CI against every published slope the points allow within their reading precision
+    (`reading_error_s`, e.g. a plot read by character position); points without one are taken
+    as exact.
     """
     published_x = reference_frame["n_parallel"].to_numpy(dtype=float)
     published_y = reference_frame["seconds"].to_numpy(dtype=float)
-    published_t1 = float(published_y[published_x == 1][0]) if (published_x == 1).any() else np.nan
+    errors = (reference_frame[READING_ERROR].to_numpy(dtype=float)
+              if READING_ERROR in reference_frame else np.zeros_like(published_y))
+    at_one = published_x == 1
+    published_t1 = float(published_y[at_one][0]) if at_one.any() else np.nan
+    t1_error = float(errors[at_one][0]) if at_one.any() else np.nan
     records = []
     for _, measured in measured_fit.iterrows():
         in_range = (published_x >= measured["n_min"]) & (published_x <= measured["n_max"])
         published = ols_fit(published_x[in_range], published_y[in_range])
         published_normalized = published["slope"] / published_t1
+        low, high = (published_range(published_x[in_range], published_y[in_range],
+                                     errors[in_range], published_t1, t1_error)
+                     if in_range.sum() >= 2 else (np.nan, np.nan))
+        ratio_low, ratio_high = ratio_interval(measured["normalized_ci_low"],
+                                               measured["normalized_ci_high"], low, high)
         records.append({
             "series": measured["series"], "n_min": measured["n_min"], "n_max": measured["n_max"],
             "normalized_slope": measured["normalized_slope"],
@@ -251,8 +292,10 @@ def compare_reference(measured_fit: pd.DataFrame, reference_frame: pd.DataFrame)
             "published_n_max": published_x[in_range].max() if in_range.any() else np.nan,
             "published_slope": published["slope"], "published_t1": published_t1,
             "published_normalized_slope": published_normalized,
+            "published_normalized_low": low, "published_normalized_high": high,
+            "published_reading_error_s": float(errors[in_range].max()) if in_range.any()
+            else np.nan,
             "ratio": measured["normalized_slope"] / published_normalized,
-            "ratio_ci_low": measured["normalized_ci_low"] / published_normalized,
-            "ratio_ci_high": measured["normalized_ci_high"] / published_normalized,
+            "ratio_ci_low": ratio_low, "ratio_ci_high": ratio_high,
         })
     return pd.DataFrame(records, columns=list(COMPARISON_COLUMNS))

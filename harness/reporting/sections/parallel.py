@@ -203,7 +203,17 @@ def _agreement_line(row: pd.Series) -> str:
         return (f"- {code(series)}: no comparison: the published points over N = "
                 f"{number(row['published_n_min'], 'g')}..{number(row['published_n_max'], 'g')} "
                 "give no slope to divide by.")
-    if math.isinf(row["ratio_ci_high"]):
+    reading = row.get("published_reading_error_s", 0.0)
+    reading = 0.0 if math.isnan(reading) else reading
+    published_side = (f"with each published point anywhere within its reading precision "
+                      f"(+/-{reading:g} s)" if reading > 0 else
+                      "the published points carry no uncertainty")
+    coarse = math.isinf(row["ratio_ci_high"]) and math.isfinite(row["normalized_ci_high"])
+    if coarse:
+        ci = (f"no upper bound: within its reading precision (+/-{reading:g} s) the published "
+              f"slope over N = {number(row['published_n_min'], 'g')}.."
+              f"{number(row['published_n_max'], 'g')} could be 0; a wider range of N compares")
+    elif math.isinf(row["ratio_ci_high"]):
         ci = ("95% CI unbounded: by the fit's scatter, T(1) could be near 0. The line fits "
               "these makespans loosely (a bent curve, or a spread growing with N), and few "
               "N=1 runs pin T(1) down; more N=1 repetitions or a narrower range of N help")
@@ -211,8 +221,10 @@ def _agreement_line(row: pd.Series) -> str:
         ci = "no CI (too few repetitions)"
     else:
         ci = (f"95% CI {row['ratio_ci_low']:.2f} to {row['ratio_ci_high']:.2f}, Fieller's on "
-              "the measured slope and T(1); the published points carry no uncertainty")
-    if math.isinf(row["ratio_ci_high"]):
+              f"the measured slope and T(1), {published_side}")
+    if coarse:
+        verdict = "inconclusive: the published figure is too coarse over this range of N"
+    elif math.isinf(row["ratio_ci_high"]):
         verdict = "inconclusive: these runs cannot bound the ratio"
     elif not math.isnan(row["ratio_ci_low"]) and row["ratio_ci_low"] <= 0:
         verdict = ("inconclusive: the CI reaches zero, so the measured slope is not pinned down "
