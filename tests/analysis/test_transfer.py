@@ -90,7 +90,9 @@ def test_model_ci_contains_the_truth_of_noisy_data():
     assert fit["overhead_ci_low"] < 100.0 < fit["overhead_ci_high"]
     assert fit["bandwidth_ci_low"] < 50.0 < fit["bandwidth_ci_high"]
     assert fit["overhead_ci_high"] - fit["overhead_ci_low"] < 100.0  # sd 50 ms, 20 points
-    assert fit["bandwidth_mib_s"] == pytest.approx(50.0, rel=0.02)
+    # Weighted for noise that grows with the time, the fit spends some precision when the
+    # noise is constant, as here.
+    assert fit["bandwidth_mib_s"] == pytest.approx(50.0, rel=0.05)
     assert fit["bandwidth_ci_low"] < fit["bandwidth_mib_s"] < fit["bandwidth_ci_high"]
 
 
@@ -101,7 +103,28 @@ def test_model_cis_cover_the_truth_95_percent_of_the_time():
         fit = transfer_model(frame(rows)).iloc[0]
         covered += [fit["overhead_ci_low"] <= 100.0 <= fit["overhead_ci_high"],
                     fit["bandwidth_ci_low"] <= 50.0 <= fit["bandwidth_ci_high"]]
-    assert all(0.91 <= share <= 0.99 for share in covered / 200)
+    # Constant noise, 3 points: the robust errors make the bandwidth's interval cautious.
+    assert all(0.91 <= share <= 1.0 for share in covered / 200), covered / 200
+
+
+def proportional(overhead_s, mib_s, seed, share):
+    """Transfers whose noise is `share` of each one's time (a slow channel wobbles more)."""
+    rng = np.random.default_rng(seed)
+    noise = {}
+    return lambda size, rep: (overhead_s + size / MiB / mib_s) * (
+        1 + noise.setdefault((size, rep), rng.normal(0.0, share)))
+
+
+@pytest.mark.parametrize(("sizes", "reps"), [(SIZES[:4], 3), (SIZES, 2), (SIZES[:3], 1)])
+def test_the_bandwidth_ci_holds_when_the_noise_grows_with_the_size(sizes, reps):
+    """Noise 5% of each transfer's time: over 400 simulated cells the bandwidth's CI covers
+    the truth 91-100% of the time (an unweighted fit with textbook errors: 64-72%)."""
+    covered = 0
+    for seed in range(400):
+        rows = transfers(proportional(0.1, 50.0, seed, 0.05), sizes=sizes, reps=reps)
+        fit = only_row(transfer_model(frame(rows)), direction="upload")
+        covered += fit["bandwidth_ci_low"] <= 50.0 <= fit["bandwidth_ci_high"]
+    assert 0.91 <= covered / 400 <= 1.0, covered / 400
 
 
 def test_a_slope_ci_reaching_zero_leaves_the_bandwidth_unbounded():
