@@ -304,23 +304,22 @@ def test_parallel_beyond_memory_is_infeasible_without_launching(cache_dir: Path,
 @pytest.mark.host
 def test_libvirt_past_its_client_limit_queues_and_tells_instances_apart(cache_dir: Path,
                                                                         tmp_path: Path) -> None:
-    """5 appliances under libvirtd max_clients=3: each row has its own qemu, the two past the
-    limit wait for a connection until an appliance closes (after the first launch), and
-    libvirtd's own limits are back afterwards. (That instance 1 is not confused with 10 and 11
-    is proven on the process lookup itself, tests/host/test_processes.py.)"""
+    """12 appliances under libvirtd max_clients=10: each row has its own qemu (instance 1 is
+    not confused with 10 and 11), the two past the limit wait for a connection until an
+    appliance closes (after the first launch), and libvirtd's own limits are back afterwards."""
     from harness.host.libvirtd import client_limits, ensure_daemons
 
     ensure_daemons()
     before = client_limits()
-    result = lgbench(cache_dir, "backend=libvirt", "backend.max_clients=3", "parallel=5",
+    result = lgbench(cache_dir, "backend=libvirt", "backend.max_clients=10", "parallel=12",
                      "memsize=256", "runs=1", "warmup=0", "timeline=true",
                      f"hydra.run.dir={tmp_path}", timeout=900)
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
-    assert len(trials) == 5 and (trials["status"] == "ok").all(), trials["error"].tolist()
-    assert trials["appliance_pid"].nunique() == 5
+    assert len(trials) == 12 and (trials["status"] == "ok").all(), trials["error"].tolist()
+    assert trials["appliance_pid"].nunique() == 12
     assert set(trials["accel_effective"]) == {"tcg"}
-    assert set(trials["libvirt_max_clients"]) == {3}
+    assert set(trials["libvirt_max_clients"]) == {10}
     queued = trials[trials["connected_s"] >= trials["launch_s"].min()]
     assert len(queued) == 2, trials[["instance", "connected_s", "total_s"]]
     assert (trials.drop(queued.index)["connected_s"] < 5).all()
@@ -328,7 +327,7 @@ def test_libvirt_past_its_client_limit_queues_and_tells_instances_apart(cache_di
     assert (trials["host_mem_peak_mib"] > trials["host_mem_start_mib"]).all()
     backend = json.loads((tmp_path / "metadata.json").read_text())["backend"]
     during = backend["libvirtd_limits"]
-    assert during["nclients_max"] == 3 and during["nclients_unauth_max"] == 3
+    assert during["nclients_max"] == 10 and during["nclients_unauth_max"] == 10
     # The private cache stays closed to others; libvirt's qemu user may only pass through.
     user = backend["qemu_user_granted_cache_traverse"]
     acl = subprocess.run(["getfacl", "-cp", str(cache_dir)], capture_output=True, text=True)
