@@ -177,6 +177,14 @@ def names_a_trial(cmdline: list[str] | None) -> bool:
     return any(trials_folder() in a for a in cmdline or ())
 
 
+def of_another_worker(cmdline: list[str] | None) -> bool:
+    """Whether a process's argv names another pytest-xdist worker's TMPDIR
+    (`<tmp>/lgbench-tests-gwN`, tests/conftest.py): a process of that worker's tests, which
+    may share this one's cache."""
+    mine = tempfile.gettempdir().rstrip("/") + "/"
+    return any("/lgbench-tests-gw" in a and mine not in a for a in cmdline or ())
+
+
 def appliance_pids() -> set[int]:
     """Living qemu and UML processes of lgbench trials (their argv names <TMPDIR>/lgb-...).
 
