@@ -134,12 +134,19 @@ def ols_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         slope_se = np.sqrt(variance / sxx)
         intercept_se = np.sqrt(variance * (1 / x.size + x.mean() ** 2 / sxx))
         quantile = sps.t.ppf(0.975, x.size - 2)
+    return fit_values(slope, slope_se, intercept, intercept_se, quantile,
+                      1 - sse / syy if syy > 0 else np.nan)
+
+
+def fit_values(slope: float, slope_se: float, intercept: float, intercept_se: float,
+               quantile: float, r_squared: float) -> dict[str, float]:
+    """A fitted line as ols_fit returns it: estimates with their CIs (quantile x error)."""
     return {"slope": float(slope), "slope_se": float(slope_se),
             "slope_ci_low": float(slope - quantile * slope_se),
             "slope_ci_high": float(slope + quantile * slope_se), "intercept": float(intercept),
             "intercept_ci_low": float(intercept - quantile * intercept_se),
             "intercept_ci_high": float(intercept + quantile * intercept_se),
-            "r_squared": float(1 - sse / syy) if syy > 0 else np.nan}
+            "r_squared": float(r_squared)}
 
 
 def linear_fit(trials: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from harness.analysis.fieller import fieller_ratio
-from harness.analysis.scaling import grouped_series, ols_fit
+from harness.analysis.scaling import fit_values, grouped_series, ols_fit
 from harness.analysis.summary import measured_trials
 from harness.results.records import CELL_COLUMNS, STATUS_OK
 
@@ -79,13 +79,8 @@ def weighted_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     meat = (design.T * (weights * residuals / (1 - leverage)) ** 2) @ design
     covariance = bread @ meat @ bread
     intercept_se, slope_se = np.sqrt(np.diag(covariance))
-    quantile = sps.t.ppf(0.975, x.size - 2)
-    return {"slope": float(slope), "slope_se": float(slope_se),
-            "slope_ci_low": float(slope - quantile * slope_se),
-            "slope_ci_high": float(slope + quantile * slope_se), "intercept": float(intercept),
-            "intercept_ci_low": float(intercept - quantile * intercept_se),
-            "intercept_ci_high": float(intercept + quantile * intercept_se),
-            "r_squared": first["r_squared"]}
+    return fit_values(slope, slope_se, intercept, intercept_se,
+                      sps.t.ppf(0.975, x.size - 2), first["r_squared"])
 
 
 def _model_values(fit: dict[str, float], n: int) -> dict[str, float]:
