@@ -10,7 +10,8 @@ def test_the_2013_figure_has_its_20_points():
     assert isinstance(reference, Reference)
     assert reference.name == "parallel-appliances-2013"
     points = reference.frame
-    assert list(points.columns) == ["n_parallel", "seconds"]
+    assert list(points.columns) == ["n_parallel", "seconds", "reading_error_s"]
+    assert set(points["reading_error_s"]) == {0.13}  # the plot's character grid
     assert list(points["n_parallel"]) == list(range(1, 21))
     assert points["seconds"].iloc[0] == 3.00
     assert points["seconds"].iloc[-1] == 11.74

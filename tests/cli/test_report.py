@@ -229,10 +229,11 @@ def test_the_gate_passes_another_run_of_the_same_cell(baseline, tmp_path, capsys
 
 
 def test_the_gate_allows_for_a_runs_own_level_end_to_end(tmp_path, capsys):
-    """An unchanged cell, its candidate measured in a run 8% off the baseline's (the fake host's
-    run level): judged as if the trials of two runs were exchangeable (--run-sd 0%) it FAILs;
-    against the run-to-run level (default 3%) it passes."""
-    for name, level in (("baseline", 1.0), ("candidate", 1.08)):
+    """An unchanged cell, its candidate measured in a run 12% off the baseline's (the fake
+    host's run level; lgbench's own overhead dilutes it a little): judged as if the trials of
+    two runs were exchangeable (--run-sd 0%) it FAILs; against the run-to-run level (default
+    3%) it passes."""
+    for name, level in (("baseline", 1.0), ("candidate", 1.12)):
         result = in_process("backend=fake", "backend.launch_s=0.3", "backend.spread=0.02",
                             f"backend.level={level}", "runs=12", "warmup=1",
                             f"hydra.run.dir={tmp_path / name}", cache=tmp_path / "cache",
