@@ -7,6 +7,7 @@ stopped at its end. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -38,6 +39,27 @@ def run_lgbench(tmp_path: Path):
 # be granted nothing), named to the workers in the environment, removed at the run's end.
 SHARED_FOLDERS = {"LGBENCH_TEST_IMAGES": "lgbench-test-images-",
                   "LGBENCH_TEST_CACHE": "lgbench-test-cache-"}
+
+
+def host_lock() -> Path:
+    """The run's lock for tests that use what the whole host shares, beside its shared cache."""
+    cache = Path(os.environ["LGBENCH_TEST_CACHE"])
+    return cache.with_name(cache.name + ".host-lock")
+
+
+@pytest.fixture(autouse=True)
+def one_host_test_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Root and `host` tests hold one lock while they run. pytest-xdist's loadgroup keeps them
+    on one worker (pytest_collection_modifyitems), yet one CI run had two libvirt-limit tests
+    on both workers at once, each changing libvirtd's limits under the other: the lock holds
+    whatever the scheduler does."""
+    node = request.node
+    if not (node.get_closest_marker("host") or node.get_closest_marker("root")):
+        yield
+        return
+    with open(host_lock(), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -152,6 +174,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _, alive = psutil.wait_procs(started, timeout=20)
     for daemon in alive:
         daemon.kill()
+    host_lock().unlink(missing_ok=True)
     for variable in SHARED_FOLDERS:
         shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
     matrix.stop()
