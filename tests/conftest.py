@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -47,18 +48,36 @@ def host_lock() -> Path:
     return cache.with_name(cache.name + ".host-lock")
 
 
+_HOST_LOCK: dict = {"depth": 0, "file": None}  # this process's hold on host_lock()
+
+
+@contextmanager
+def holding_the_host() -> Iterator[None]:
+    """The run's host lock, held by this process (again, if it holds it already: a module's
+    SLURM cluster and its tests both hold it)."""
+    if _HOST_LOCK["depth"] == 0:
+        _HOST_LOCK["file"] = open(host_lock(), "a")  # noqa: SIM115  (held past this block)
+        fcntl.flock(_HOST_LOCK["file"], fcntl.LOCK_EX)
+    _HOST_LOCK["depth"] += 1
+    try:
+        yield
+    finally:
+        _HOST_LOCK["depth"] -= 1
+        if _HOST_LOCK["depth"] == 0:
+            _HOST_LOCK["file"].close()  # closing it releases the lock
+
+
 @pytest.fixture(autouse=True)
 def one_host_test_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Root and `host` tests hold one lock while they run. pytest-xdist's loadgroup keeps them
-    on one worker (pytest_collection_modifyitems), yet one CI run had two libvirt-limit tests
-    on both workers at once, each changing libvirtd's limits under the other: the lock holds
-    whatever the scheduler does."""
+    """Root and `host` tests hold one lock while they run. pytest-xdist's loadgroup should keep
+    them on one worker (pytest_collection_modifyitems), yet CI runs had them on both workers at
+    once (two libvirt-limit tests changing libvirtd's limits under each other, two SLURM
+    clusters): the lock holds whatever the scheduler does."""
     node = request.node
     if not (node.get_closest_marker("host") or node.get_closest_marker("root")):
         yield
         return
-    with open(host_lock(), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with holding_the_host():
         yield
 
 
@@ -96,7 +115,11 @@ def slurm_cluster():
 def slurm(tmp_path_factory) -> Iterator[Path]:
     """A running one-node SLURM cluster's state folder (tests/cli/test_slurm*.py); SLURM_CONF
     points at it while the module's tests run. Its daemons are gone afterwards (checked)."""
-    state = tmp_path_factory.mktemp("slurm")
+    with holding_the_host():  # one cluster on the host at a time
+        yield from _running_slurm(tmp_path_factory.mktemp("slurm"))
+
+
+def _running_slurm(state: Path) -> Iterator[Path]:
     started = _slurm_cluster("up", state)
     assert started.returncode == 0, started.stderr
     pids = [d["pid"] for d in json.loads((state / "daemons.json").read_text())["daemons"].values()]
@@ -119,6 +142,7 @@ def slurm(tmp_path_factory) -> Iterator[Path]:
 ROOT_FIXTURES = {"attacker", "public", "mounts", "slurm", "slurm_cluster"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist names each item's group from its markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a root fixture carries the marker `root`, so `-m "not root"` (make
     test-fast) is a tier any user can run. Root tests and `host` tests (libvirtd, its domains)
