@@ -7,7 +7,6 @@ stopped at its end. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -40,45 +38,6 @@ def run_lgbench(tmp_path: Path):
 # be granted nothing), named to the workers in the environment, removed at the run's end.
 SHARED_FOLDERS = {"LGBENCH_TEST_IMAGES": "lgbench-test-images-",
                   "LGBENCH_TEST_CACHE": "lgbench-test-cache-"}
-
-
-def host_lock() -> Path:
-    """The run's lock for tests that use what the whole host shares, beside its shared cache."""
-    cache = Path(os.environ["LGBENCH_TEST_CACHE"])
-    return cache.with_name(cache.name + ".host-lock")
-
-
-_HOST_LOCK: dict = {"depth": 0, "file": None}  # this process's hold on host_lock()
-
-
-@contextmanager
-def holding_the_host() -> Iterator[None]:
-    """The run's host lock, held by this process (again, if it holds it already: a module's
-    SLURM cluster and its tests both hold it)."""
-    if _HOST_LOCK["depth"] == 0:
-        _HOST_LOCK["file"] = open(host_lock(), "a")  # noqa: SIM115  (held past this block)
-        fcntl.flock(_HOST_LOCK["file"], fcntl.LOCK_EX)
-    _HOST_LOCK["depth"] += 1
-    try:
-        yield
-    finally:
-        _HOST_LOCK["depth"] -= 1
-        if _HOST_LOCK["depth"] == 0:
-            _HOST_LOCK["file"].close()  # closing it releases the lock
-
-
-@pytest.fixture(autouse=True)
-def one_host_test_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Root and `host` tests hold one lock while they run. pytest-xdist's loadgroup should keep
-    them on one worker (pytest_collection_modifyitems), yet CI runs had them on both workers at
-    once (two libvirt-limit tests changing libvirtd's limits under each other, two SLURM
-    clusters): the lock holds whatever the scheduler does."""
-    node = request.node
-    if not (node.get_closest_marker("host") or node.get_closest_marker("root")):
-        yield
-        return
-    with holding_the_host():
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -115,8 +74,7 @@ def slurm_cluster():
 def slurm(tmp_path_factory) -> Iterator[Path]:
     """A running one-node SLURM cluster's state folder (tests/cli/test_slurm*.py); SLURM_CONF
     points at it while the module's tests run. Its daemons are gone afterwards (checked)."""
-    with holding_the_host():  # one cluster on the host at a time
-        yield from _running_slurm(tmp_path_factory.mktemp("slurm"))
+    yield from _running_slurm(tmp_path_factory.mktemp("slurm"))
 
 
 def _running_slurm(state: Path) -> Iterator[Path]:
@@ -145,10 +103,11 @@ ROOT_FIXTURES = {"attacker", "public", "mounts", "slurm", "slurm_cluster"}
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist names each item's group from its markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a root fixture carries the marker `root`, so `-m "not root"` (make
-    test-fast) is a tier any user can run. Root tests and `host` tests (libvirtd, its domains)
-    share one account, cluster or daemon: under pytest-xdist they all run on one worker, one
-    after another. The slow ones (appliances, and that worker's share) run first, so that the
-    quick ones fill the workers' ends."""
+    test-fast) is a tier any user can run. Root tests and `host` tests (libvirtd, its limits
+    and domains, the SLURM cluster, the attacker's account) share what the whole host has:
+    under pytest-xdist they all run on one worker, one after another. The slow ones
+    (appliances, and that worker's share) run first, so that the quick ones fill the workers'
+    ends."""
     for item in items:
         if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.root)
@@ -156,6 +115,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("host"))
     items.sort(key=lambda item: not (item.get_closest_marker("appliance")
                                      or item.get_closest_marker("xdist_group")))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has named the groups
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `--dist loadgroup`, a host test whose node id lacks its group would run beside
+    another one (pytest 9.2 made xdist 3.8 drop groups silently, pytest-dev/pytest-xdist#1386):
+    stop the run instead."""
+    if not (is_xdist_worker(session.config) and session.config.getvalue("loadgroup")):
+        return
+    lost = [item.nodeid for item in session.items
+            if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@host")]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist did not group the host tests (e.g. {lost[0]}): "
+                                "check the pytest and pytest-xdist versions in pyproject.toml")
 
 
 DAEMONS_BEFORE = pytest.StashKey[set[int]]()
@@ -198,7 +171,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _, alive = psutil.wait_procs(started, timeout=20)
     for daemon in alive:
         daemon.kill()
-    host_lock().unlink(missing_ok=True)
     for variable in SHARED_FOLDERS:
         shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
     matrix.stop()
