@@ -5,6 +5,7 @@ is proven beside it on the fake backend and on stored real runs (tests/data/runs
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,8 @@ CAPABILITIES = {
         "cli/test_resume.py",
         "test_resume_with_real_appliances_measures_only_the_missing_cell"),
     "search (Optuna)": (
-        "cli/test_search.py",
-        "test_a_tiny_search_over_real_tcg_launches"),
+        "backends/test_uml.py",
+        "test_a_tiny_search_over_uml_settings_measures_what_it_returns"),
     "submitit_local sweeps": (
         "cli/test_launchers.py",
         "test_submitit_local_sweeps_real_appliances"),
@@ -95,7 +96,9 @@ def appliance_tests() -> set[str]:
     """The ids of the tests marked `appliance`, parameters dropped, as pytest collects them."""
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                                 "-m", "appliance", "-p", "no:cacheprovider", "tests"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+                               cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               env={k: v for k, v in os.environ.items()
+                                    if k != "PYTEST_ADDOPTS"})  # its -v would change the lines
     return {line.split("[")[0] for line in collected.stdout.splitlines() if "::" in line}
 
 

@@ -7,7 +7,7 @@ import shlex
 
 import pandas as pd
 import pytest
-from helpers.lgbench import TCG, in_process, lgbench, within
+from helpers.lgbench import in_process, within
 from helpers.rows import trial
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -62,23 +62,6 @@ def test_the_printed_command_measures_the_best_again(search):
     assert again.returncode == 0, again.stderr[-2000:]
     rows = pd.read_parquet(tmp / "again" / "trials.parquet")
     assert len(rows) == 2 and (rows["total_s"] < 0.1).all()
-
-
-@pytest.mark.appliance
-def test_a_tiny_search_over_real_tcg_launches(shared_cache, tmp_path):
-    """Two real TCG cells of the search (memsize searched, the rest fixed): each returns its
-    median, and the best is the faster of the two as measured."""
-    result = lgbench("experiment=tune_launch", *TCG, "appliance=cached", "smp=1",
-                     "memsize=choice(512,768)", "hydra.sweeper.n_trials=2",
-                     f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=900,
-                     **within(tmp_path, cache=shared_cache))
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = pd.read_parquet(tmp_path / "sweep" / "trials.parquet")
-    assert set(trials["status"]) == {"ok"} and set(trials["accel_effective"]) == {"tcg"}
-    medians = trials.groupby("memsize")["total_s"].median()
-    best = re.search(r"median total_s ([\d.]+) s", result.stdout)
-    assert best and float(best.group(1)) == pytest.approx(medians.min(), abs=5e-4)
-    assert f"memsize={medians.idxmin()}" in result.stdout.split("measure it again with:")[1]
 
 
 @pytest.mark.parametrize(("value", "written"), [

@@ -100,14 +100,3 @@ def test_two_cloned_guests_in_one_appliance_or_one_each(tmp_path, lgbench, mode)
     assert "per guest" in (run_dir / "report.md").read_text()
 
 
-def test_a_disk_with_two_operating_systems_names_both(tmp_path, lgbench):
-    result, run_dir = lgbench("backend=tcg", "workload=inspect", "workload.image=two-os",
-                              "runs=1", "warmup=0")
-    assert result.returncode == 0, result.stderr[-3000:]
-    (row,) = pd.read_parquet(run_dir / "trials.parquet").to_dict("records")
-    record_fault("inspect a disk with two operating systems", f"{row['status']} row: "
-                 f"roots {row['roots']}, roots_found {row['roots_found']!r}", tmp=tmp_path)
-    assert row["status"] == "ok", row["error"]
-    assert row["roots"] == 2
-    assert row["roots_found"] == "/dev/sda1 debian 12; /dev/sda2 fedora 39"
-    assert row["distro"] == "debian"  # the first is the one described
