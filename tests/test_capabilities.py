@@ -35,8 +35,8 @@ CAPABILITIES = {
         "backends/test_uml.py",
         "test_uml_transfer_workload_uploads_and_downloads_verified"),
     "transfer (upload, download, checksums)": (
-        "test_appliance.py",
-        "test_transfer_both_ways_is_checksummed"),
+        "faults/test_appliance_faults.py",
+        "test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance"),
     "appliance types (fixed, fixed_shm, cached_cold)": (
         "test_appliance.py",
         "test_appliance_types_launch"),

@@ -70,7 +70,8 @@ def signalled(rows: pd.DataFrame) -> pd.DataFrame:
 def test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance(
         shared_cache, tmp_path, backend):
     """Three appliances at once: one is SIGKILLed while it boots, another while it uploads or
-    downloads; each of the two fails alone, and the third finishes ok."""
+    downloads; each of the two fails alone, and the third finishes ok, its transfer verified
+    (this is also the transfer workload's proof on a real TCG appliance)."""
     run_dir = tmp_path / "run"
     before = appliance_pids()
     proc = cli.start(f"backend={backend}", "workload=transfer",
@@ -108,6 +109,8 @@ def test_a_hypervisor_killed_during_launch_or_transfer_fails_only_its_instance(
     survivor = trials[~trials["instance"].isin(killed["instance"])]
     assert len(survivor) == 1 and (survivor["status"] == "ok").all(), \
         survivor[["status", "error"]]
+    # Its payload went up and came back whole (SHA-256 both ways).
+    assert survivor["sha_ok"].all() and (survivor[["upload_s", "download_s"]] > 0).all(axis=None)
 
 
 @pytest.mark.parametrize("backend", ["tcg", "uml"])
