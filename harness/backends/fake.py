@@ -1,9 +1,10 @@
 """A stand-in backend for fast tests of the runner, stats and plots: no appliance.
 
 Its handle starts a `sleep` child as the "hypervisor", so process clean-up is tested for real.
-Its launch can plant what real hosts do: times spread around launch_s, a run's own level (one
-run of a host is a few percent off another), and a host that slows down while the process runs
-(so comparisons and the gate are tested end to end through lgbench).
+Its launch can plant what real hosts do: times spread around launch_s, two modes (a share of
+launches slower by a factor, the shape of TCG launch times here), a run's own level (one run of
+a host is a few percent off another), and a host that slows down while the process runs (so
+comparisons and the gate are tested end to end through lgbench).
 """
 
 from __future__ import annotations
@@ -108,16 +109,20 @@ class FakeBackend(Backend):
 
     def __init__(self, name: str = "fake", accel: str = "tcg", launch_s: float = 0.05,
                  fail: bool = False, hang: bool = False, corrupt: bool = False,
-                 spread: float = 0.0, drift_per_min: float = 0.0, level: float = 1.0) -> None:
+                 spread: float = 0.0, slow_share: float = 0.0, slow_factor: float = 1.0,
+                 drift_per_min: float = 0.0, level: float = 1.0) -> None:
         super().__init__(name, accel)
         self.launch_s, self.fail, self.hang, self.corrupt = launch_s, fail, hang, corrupt
         self.spread, self.drift_per_min, self.level = spread, drift_per_min, level
+        self.slow_share, self.slow_factor = slow_share, slow_factor
 
     def planted_launch_s(self) -> float:
-        """launch_s at this run's level, spread (log-normal, sd `spread`) and slowed by
-        `drift_per_min` for every minute since this process began."""
+        """launch_s at this run's level, spread (log-normal, sd `spread`), `slow_factor` times
+        longer for a `slow_share` of launches, and slowed by `drift_per_min` for every minute
+        since this process began."""
         minutes = (time.monotonic() - STARTED) / 60
-        return (self.launch_s * self.level * math.exp(random.gauss(0.0, self.spread))
+        mode = self.slow_factor if random.random() < self.slow_share else 1.0
+        return (self.launch_s * self.level * mode * math.exp(random.gauss(0.0, self.spread))
                 * (1 + self.drift_per_min * minutes))
 
     def create_handle(self, memsize: int | None, smp: int, tmpdir: Path, verbose: bool) -> Any:

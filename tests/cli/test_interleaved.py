@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers.lgbench import interrupt_when, run_in_process_in, run_lgbench_in, start_in, wait_for
 
-from harness.analysis.compare import NOT_INTERLEAVED
+from harness.analysis.compare import NOT_INTERLEAVED, pair_up, with_verdicts
 
 SWEEP = ("-m", "backend=fake", "memsize=512,1024,2048", "warmup=1")
 
@@ -117,3 +117,24 @@ def test_a_drifting_host_misleads_cells_run_one_after_another_but_not_interleave
     assert NOT_INTERLEAVED in lines["basic"]
     assert "no clear difference between memsize=1024 and memsize=512" in lines["interleaved"]
     assert NOT_INTERLEAVED not in lines["interleaved"]
+
+
+def test_bimodal_launch_times_with_a_real_difference_are_called_in_its_direction(tmp_path):
+    """The fake plants TCG's two modes (half the launches 1.5x slower) and a cell 1.6x slower
+    (`backend.level`, which no row column names: the two cells are told apart by their
+    labels); the sweep's rows, interleaved and paired by round, are called in the planted
+    direction, with an interval around the planted ratio."""
+    sweep = tmp_path / "sweep"
+    result = run_in_process_in(tmp_path, "-m", "backend=fake", "backend.launch_s=0.1",
+                               "backend.spread=0.01", "backend.slow_share=0.5",
+                               "backend.slow_factor=1.5", "backend.level=1.0,1.6", "runs=12",
+                               "warmup=0", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    rows = pd.read_parquet(sweep / "trials.parquet")
+    base = rows[rows["cell"].str.endswith("backend.level=1.0")]
+    slow = base["launch_s"] > 0.1 * 1.25
+    assert 0 < slow.sum() < len(slow)  # both modes were drawn
+    (judged,) = with_verdicts(pair_up(rows, "cell", ("launch_s",))).to_dict("records")
+    assert judged["interleaved"] and judged["baseline"] == base["cell"].iloc[0]
+    assert 1 < judged["ratio_ci_low"] <= 1.6 <= judged["ratio_ci_high"], judged["verdict"]
+    assert " slower than " in judged["verdict"]
