@@ -36,6 +36,7 @@ METHOD = ("Ratio candidate / baseline: a Hodges-Lehmann estimate on log times wi
           "Mann-Whitney's otherwise); the intervals of all the report's comparisons hold "
           "jointly at 95%, and a direction is named only where the interval excludes 1.")
 COMPARISON_METRICS = ("launch_s", "total_s", "upload_s", "download_s")
+PER_TRIAL_METRICS = ("launch_s", "total_s", "makespan_s")  # one value per trial, any size
 # What with_verdicts adds to the sides' sizes and medians.
 VERDICT_COLUMNS = ("ratio", "ratio_ci_low", "ratio_ci_high", "interleaved", "family",
                    "verdict")
@@ -183,7 +184,15 @@ def pair_up(trials: pd.DataFrame, by: str, metrics: Sequence[str] = ("total_s",)
                     **dict(zip(keys, key, strict=True)), "baseline": baseline,
                     "candidate": candidate, "baseline_cell": base["cell"].iloc[0],
                     "metric": metric, **sides_of(base, other, metric)})
-    return pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS, SAMPLES])
+    paired_up = pd.DataFrame(records, columns=[*keys, *COMPARE_COLUMNS, SAMPLES])
+    if "size_bytes" not in keys:
+        return paired_up
+    # A transfer trial has one launch and one total for all its sizes: each is compared once
+    # (as many times, one comparison would repeat and widen every interval of the family).
+    per_trial = paired_up["metric"].isin(PER_TRIAL_METRICS)
+    paired_up.loc[per_trial, "size_bytes"] = float("nan")
+    repeated = per_trial & paired_up.duplicated([c for c in paired_up.columns if c != SAMPLES])
+    return paired_up[~repeated].reset_index(drop=True)
 
 
 def run_level_bound(low: float, ratio: float, run_sd: float, alpha: float) -> float:

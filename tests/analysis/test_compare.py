@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.lgbench import in_process
-from helpers.rows import judged, trial
+from helpers.rows import judged, transfers, trial
 from helpers.samples import SAMPLERS, directions_claimed, sweep_times
 from scipy import stats as sps
 
 from harness.analysis import ranks
 from harness.analysis.compare import (
     ALPHA,
+    COMPARISON_METRICS,
     GATE_ALPHA,
     NOT_INTERLEAVED,
     gate,
@@ -279,3 +280,17 @@ def test_the_gate_knows_when_it_cannot_fail(n, can_fail):
     assert bool(judged["gate_can_fail"].iloc[0]) is can_fail
     assert (judged["gate"].iloc[0] == "FAIL") is can_fail
     assert ranks.fewest_a_side(2 * GATE_ALPHA, paired=False) == 4
+
+
+def test_a_transfers_launch_and_total_are_compared_once_whatever_its_sizes():
+    """A transfer trial's launch and total are one value for all its sizes: the same
+    comparison three times would widen every interval of the family."""
+    sizes = (2**20, 2**22, 2**24)
+    trials = pd.DataFrame(transfers(lambda size, rep: size / 5e7, sizes=sizes, reps=6)
+                          + transfers(lambda size, rep: size / 1e7, sizes=sizes, reps=6,
+                                      backend="uml"))
+    paired = pair_up(trials, "backend", COMPARISON_METRICS)
+    counts = paired["metric"].value_counts().to_dict()
+    assert counts == {"launch_s": 1, "total_s": 1, "upload_s": 3, "download_s": 3}
+    assert paired.loc[paired["metric"] == "launch_s", "size_bytes"].isna().all()
+    assert set(paired.loc[paired["metric"] == "upload_s", "size_bytes"]) == set(sizes)
