@@ -119,15 +119,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist has named the groups
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Under `--dist loadgroup`, a host test whose node id lacks its group would run beside
-    another one (pytest 9.2 made xdist 3.8 drop groups silently, pytest-dev/pytest-xdist#1386):
-    stop the run instead."""
+    """Under `--dist loadgroup`, a grouped test whose node id lacks its group would run beside
+    the others of its group (pytest 9.2 made xdist 3.8 drop groups silently,
+    pytest-dev/pytest-xdist#1386): stop the run instead."""
     if not (is_xdist_worker(session.config) and session.config.getvalue("loadgroup")):
         return
-    lost = [item.nodeid for item in session.items
-            if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@host")]
+    lost = [item.nodeid for item in session.items if (group := item.get_closest_marker(
+        "xdist_group")) and not item.nodeid.endswith(f"@{group.args[0]}")]
     if lost:
-        raise pytest.UsageError(f"pytest-xdist did not group the host tests (e.g. {lost[0]}): "
+        raise pytest.UsageError(f"pytest-xdist did not group the tests (e.g. {lost[0]}): "
                                 "check the pytest and pytest-xdist versions in pyproject.toml")
 
 

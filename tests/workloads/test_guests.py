@@ -281,6 +281,7 @@ def test_a_disk_without_an_os_has_no_roots(no_os_image):
 
 
 @appliance
+@pytest.mark.xdist_group("debian")  # before the operations tests, which use this guest
 def test_the_debootstrapped_debian_is_inspected_with_its_packages(guest_images):
     path, seconds = timed_build("debian", guest_images)
     assert seconds < 900, f"the debian build took {seconds:.0f} s"
