@@ -296,6 +296,7 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         job.appliance.configure(another)
         return another
 
+    stage = "workload"  # where an error row says its trial failed (column failed_in)
     try:
         if job.workload.launches_own_appliances:
             # The handle is only configured: the workload passes its settings on.
@@ -304,8 +305,11 @@ def measure(job: Instance) -> list[dict[str, Any]]:
             fields["total_s"] = time.perf_counter() - released
             accel = measurements[0].get("accel_effective")
         else:
+            stage = "drives"
             job.workload.add_drives(handle)
+            stage = "launch"
             handle.launch()
+            stage = "workload"
             fields["launch_s"] = time.perf_counter() - released
             accel = job.backend.effective_accel(handle, job.tmpdir)
             appliance_pid = job.backend.appliance_pid(handle, job.tmpdir)
@@ -324,7 +328,7 @@ def measure(job: Instance) -> list[dict[str, Any]]:
         killed = deaths.killed()
         handle.close()
         error = tail.explain(exc) + (f" | {killed}" if killed else "")
-        fields.update(status=STATUS_ERROR, error=error, ended_at=time.time(),
+        fields.update(status=STATUS_ERROR, error=error, failed_in=stage, ended_at=time.time(),
                       finished=time.perf_counter())
         if log is not None:
             fields["events"] = log.flush()

@@ -9,6 +9,9 @@ Format history (bump SCHEMA_VERSION on any change of columns or meaning):
      `host_mem_start_mib` / `host_mem_peak_mib` (host memory in use at the repetition's
      release and at its peak); libvirt: `libvirt_max_clients` (the limit in force) and, in
      timeline trials, `connected_s` (release until libvirtd accepted the connection).
+  4: `failed_in` on a failed trial's row: `drives` (adding the guest's disks or domain,
+     before any launch), `launch`, or `workload` (after the launch; for a workload that
+     launches its own appliances, anywhere in it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # A timeline (verbose) trial is slower: its cell label ends so, never read as the plain cell.
 TIMELINE_SUFFIX = "/timeline"

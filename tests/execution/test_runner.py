@@ -18,6 +18,7 @@ from harness.analysis.precision import STOP_BUDGET, STOP_MAX_RUNS, STOP_PRECISIO
 from harness.appliances.cached import CachedAppliance
 from harness.backends.base import BackendUnavailable
 from harness.backends.fake import FakeBackend
+from harness.execution.diagnostics import launch_failed
 from harness.execution.runner import run_cell, run_repetition
 from harness.host import feasibility, processes
 from harness.plan import CellPlan
@@ -176,9 +177,27 @@ def test_a_failed_launch_is_an_error_row_with_the_message(tmp_path, hot, repetit
     assert [r.status for r in rows] == ["error"] * 3
     assert all("fake launch failed" in r.error for r in rows)
     assert all(r.launch_s is None and r.total_s is None for r in rows)
+    assert [r.extra["failed_in"] for r in rows] == ["launch"] * 3
+    assert launch_failed([r.to_dict() for r in rows])  # libguestfs-test-tool will be run
     assert [r.warmup for r in rows] == [True, False, False]
     assert len(children(started)) == 3  # one fake hypervisor per repetition, closed on failure
     assert_cleaned_up(repetition_dirs, caplog, started)
+
+
+class UnknownDomain(LaunchWorkload):
+    """libguestfs refuses the guest before any launch (as add_domain of an unknown name)."""
+
+    def add_drives(self, handle):
+        raise RuntimeError("no domain called lgbench-no-such")
+
+
+def test_a_guest_refused_before_the_launch_is_no_launch_failure(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.02), hot,
+                  UnknownDomain("launch"))
+    (row,) = rows
+    assert row.status == "error" and "lgbench-no-such" in row.error
+    assert row.extra["failed_in"] == "drives" and row.launch_s is None
+    assert not launch_failed([r.to_dict() for r in rows])  # nothing to diagnose by launching
 
 
 def test_a_hung_launch_times_out_and_everything_is_killed(tmp_path, hot, repetition_dirs,

@@ -4,6 +4,7 @@ libvirt backends, and undefine removes them; an unknown domain is an error row."
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -74,3 +75,6 @@ def test_an_unknown_domain_is_an_error_row_naming_it(tmp_path, guest_images, sha
     assert result.returncode == 3, result.stderr[-3000:]
     (row,) = pd.read_parquet(tmp_path / "trials.parquet").to_dict("records")
     assert row["status"] == "error" and "lgbench-no-such" in row["error"]
+    # No launch began: nothing for libguestfs-test-tool to diagnose (it would take 20 s).
+    assert row["failed_in"] == "drives"
+    assert "test_tool" not in json.loads((tmp_path / "metadata.json").read_text())

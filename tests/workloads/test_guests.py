@@ -213,18 +213,21 @@ def test_cli_build_list_remove_recipes(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------- real builds, real inspection
 
 
-def inspect(path: Path) -> dict:
-    """What a real appliance's inspection says about a disk (mounted as inspection says)."""
+def inspect(*paths: Path) -> dict:
+    """What a real appliance's inspection says about its disks, /dev/sda.. in that order (the
+    one root, if one, mounted as inspection says), and each partition's filesystem type."""
     import guestfs
 
     g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
     try:
         g.set_backend("direct")
         g.set_backend_settings(["force_tcg"])
-        g.add_drive_opts(str(path), readonly=True, format="raw")
+        for path in paths:
+            g.add_drive_opts(str(path), readonly=True, format="raw")
         g.launch()
         roots = g.inspect_os()
-        found: dict = {"roots": roots}
+        found: dict = {"roots": roots,
+                       "partitions": {p: g.vfs_type(p) for p in g.list_partitions()}}
         if len(roots) == 1:
             root = roots[0]
             mountpoints = g.inspect_get_mountpoints(root)
@@ -262,8 +265,12 @@ def no_os_image(guest_images) -> Path:
 
 
 @appliance
-def test_the_synthetic_lvm_guest_is_inspected_as_debian_12(lvm_image):
-    found = inspect(lvm_image)
+def test_the_synthetic_lvm_guest_is_inspected_as_debian_12_and_no_os_has_no_root(
+        lvm_image, no_os_image):
+    """Both recipes in one appliance: the LVM guest is /dev/sda, the no-os disk /dev/sdb,
+    whose ext4 partition inspection sees and finds no operating system on."""
+    found = inspect(lvm_image, no_os_image)
+    assert found["partitions"]["/dev/sdb1"] == "ext4"
     assert found["roots"] == [f"/dev/{synthetic.LVM['vg']}/root"]
     assert (found["type"], found["distro"], found["major"]) == ("linux", "debian", 12)
     assert found["hostname"] == synthetic.LVM["hostname"] and found["arch"] == "x86_64"
@@ -273,11 +280,6 @@ def test_the_synthetic_lvm_guest_is_inspected_as_debian_12(lvm_image):
     assert found["mountpoints"]["/var"] == f"/dev/{synthetic.LVM['vg']}/var"
     assert found["applications"] == synthetic.DPKG_PACKAGES.split()[::2]
     assert found["icon"] == synthetic.icon_png(synthetic.LVM["icon_px"])
-
-
-@appliance
-def test_a_disk_without_an_os_has_no_roots(no_os_image):
-    assert inspect(no_os_image)["roots"] == []
 
 
 @appliance
