@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from harness.analysis.summary import measured_trials, ok_values, outlier_count
+from harness.results.records import repetition_metric
 
 UNSTABLE_CV = 0.10  # robust coefficient of variation (1.4826 MAD / median) above which to warn
 MIN_SPREAD_VALUES = 6  # the spread and outlier rules need this many runs (a MAD of 3 is noise)
@@ -34,7 +35,7 @@ COLUMNS = ("run_id", "cell", "check", "message")
 def repetition_values(cell_rows: pd.DataFrame) -> np.ndarray:
     """One value per fully ok measured repetition, in repetition order."""
     rows = measured_trials(cell_rows).sort_values("repetition", kind="stable")
-    return ok_values(rows, "makespan_s" if rows["parallel"].max() > 1 else "total_s")
+    return ok_values(rows, repetition_metric(rows["parallel"].max()))
 
 
 def robust_cv(values: np.ndarray) -> float:

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analysis import guide
+from harness.analysis.guide import SAME_OR_SLIGHTLY_SLOWER, UML_TRANSFER_FACTOR
+
 HOLDS, FAILS, UNSETTLED, UNCHECKABLE = ("holds", "does not hold", "not settled by this run",
                                         "cannot be checked here")
-# "the same or slightly slower": UML's launch within 0.8x..1.25x of KVM's.
-SAME_OR_SLIGHTLY_SLOWER = (0.8, 1.25)
-GUIDE_TRANSFER_FACTOR = 10.0  # "as much as 10 times slower"
-CLAIMS = {
-    "baremetal": "UML usually performs the same or slightly slower than KVM, on baremetal.",
-    "virtualized": "UML often performs the same under virtualization as it does on baremetal, "
-                   "whereas KVM can run much slower under virtualization.",
-    "transfer": "Upload and download is as much as 10 times slower on UML than KVM.",
-    "qcow2": "UML lacks some features (eg. qcow2 support).",
-}
+CLAIMS = {"baremetal": guide.UML_BAREMETAL, "virtualized": guide.UML_VIRTUALIZED,
+          "transfer": guide.UML_TRANSFER, "qcow2": guide.UML_QCOW2}
 COLUMNS = ("claim", "measured", "verdict")
 
 
@@ -76,9 +71,9 @@ def _transfer(rows: pd.DataFrame, accel: str) -> tuple[str, str]:
                      for _, row in largest.iterrows())
     size = f"{largest['size_bytes'].iloc[0] / 2**20:g} MiB"
     slowest = largest.loc[largest["ratio"].idxmax()]
-    beyond = slowest["ratio_ci_low"] > GUIDE_TRANSFER_FACTOR
+    beyond = slowest["ratio_ci_low"] > UML_TRANSFER_FACTOR
     if accel == "kvm":
-        verdict = FAILS if beyond else _within(slowest, 0.0, GUIDE_TRANSFER_FACTOR)
+        verdict = FAILS if beyond else _within(slowest, 0.0, UML_TRANSFER_FACTOR)
         return f"UML/KVM at {size}: {said}", verdict
     if beyond:  # KVM moves data no slower than emulation: against it the gap only grows
         return (f"UML/{accel} at {size}: {said}; KVM transfers no slower than {accel}, so "
@@ -114,5 +109,5 @@ def check_claims(comparison: pd.DataFrame, trials: pd.DataFrame,
     found = {"baremetal": _baremetal(launch, other, accel, virtualization),
              "virtualized": _virtualized(launch, other, accel, virtualization),
              "transfer": _transfer(transfers, accel), "qcow2": _qcow2(trials)}
-    return pd.DataFrame([(CLAIMS[key], measured, verdict)
+    return pd.DataFrame([(CLAIMS[key].words, measured, verdict)
                          for key, (measured, verdict) in found.items()], columns=list(COLUMNS))

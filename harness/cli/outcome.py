@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pandas is imported where a run reports (lgbench --help stay
     import pandas as pd
 
 from harness.results import store
+from harness.results.records import repetition_metric
 
 # Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
 # allow_failures=true), 4 a cell ended without all its results (a sweep's job failed, or the
@@ -76,8 +77,7 @@ def report(run_dir: Path, swept: Sequence[str] = ()) -> None:
     from harness.reporting.sections.summary import table
 
     trials = store.read_trials([run_dir])
-    # With N > 1 a repetition's instances are not independent trials: one makespan each.
-    metric = "makespan_s" if (trials["parallel"] > 1).any() else "total_s"
+    metric = repetition_metric(int(trials["parallel"].max()))
     pairs = sweep_pairs(trials, swept, metric)
 
     def section(judged: pd.DataFrame) -> list[str]:

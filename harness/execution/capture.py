@@ -27,7 +27,8 @@ class ConsoleTail:
         """The libguestfs error plus the console lines that name the cause, on one line."""
         message = " ".join(str(exc).split())
         telling = [line for line in self.lines
-                   if any(word in line.lower() for word in ("error", "fail", "cannot", "abort"))]
+                   if any(word in line.lower()
+                          for word in ("error", "fail", "cannot", "abort", "panic"))]
         if telling:
             message += " | appliance: " + " / ".join(telling[-3:])
         return message

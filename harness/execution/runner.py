@@ -33,6 +33,7 @@ from harness.results.records import (
     STATUS_TIMEOUT,
     STATUS_UNSUPPORTED,
     TrialRow,
+    repetition_metric,
 )
 from harness.workloads.base import Workload, WorkloadError
 
@@ -63,7 +64,7 @@ def repetition_value(plan: CellPlan, rows: list[TrialRow]) -> float | None:
     repetition's makespan; None unless every instance is ok."""
     if any(r.status != STATUS_OK for r in rows):
         return None
-    return rows[0].makespan_s if plan.parallel > 1 else rows[0].total_s
+    return getattr(rows[0], repetition_metric(plan.parallel))
 
 
 def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: Workload,

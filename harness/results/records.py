@@ -38,6 +38,14 @@ TIMED_COLUMNS = (*RUNNER_COLUMNS, "connected_s", "upload_s", "download_s",
                  "lookup_s", "inspect_s", "mount_s", "applications_s", "icon_s", "umount_s",
                  "operations_s", "per_operation_s", "first_operation_s", "calls_s", "call_s")
 
+
+def repetition_metric(parallel: int) -> str:
+    """The value one repetition of a cell stands for: with N > 1 appliances at once, its
+    makespan (its N instances are not independent trials), else the trial's launch+close. The
+    one rule for runs=auto, the headline, the noise checks and a sweep's comparisons."""
+    return "makespan_s" if parallel > 1 else "total_s"
+
+
 # Columns that identify a cell (the swept factors), plus the transfer size, which splits one
 # trial into rows; stats group by those present.
 CELL_COLUMNS = ("cell", "backend", "accel_requested", "appliance", "cache_state", "workload",

@@ -155,6 +155,7 @@ def test_the_guide_expectation_uses_a_launch_cell_of_the_same_backend():
     meets = pd.DataFrame(inspect_rows(total=12.0) + launch)
     (line,) = expectation_lines(meets, step_medians(meets))
     assert "+3.00 s over the launch baseline" in line and " meets " in line
+    assert "the performance guide's \"≤ 5 seconds greater\"" in line  # its words
     misses = pd.DataFrame(inspect_rows(total=20.0) + launch)
     (line,) = expectation_lines(misses, step_medians(misses))
     assert "+11.00 s" in line and "does not meet" in line

@@ -55,7 +55,7 @@ def test_the_inspection_baseline_times_each_step_and_caches(tmp_path, lgbench):
     assert hit["mount_s"] > 0  # the filesystems are still mounted, from the cached layout
     report = (run_dir / "report.md").read_text()
     assert "## Inspection" in report
-    assert "the performance guide's \"no more than 5 seconds\"" in report
+    assert "the performance guide's \"≤ 5 seconds greater\"" in report
     assert "a hit saves" in report
 
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.compare import METHOD
 from harness.reporting.text import markdown_table, number
 
-GUIDE_FINDING = ('guestfs-performance(1), USING A FIXED APPLIANCE: "In our testing we did not '
-                'find that using a fixed appliance gave any measurable performance benefit, '
-                'even when the appliance was located in memory (ie. on "/dev/shm")."')
-
 
 def appliance_section(comparison: pd.DataFrame) -> list[str]:
-    lines = ["## Appliance types", "", f"> {GUIDE_FINDING}", ""]
+    lines = ["## Appliance types", "", *guide.FIXED_APPLIANCE.quote(), ""]
     if comparison.empty:
         return [*lines, "- No cell of another appliance matches a cached-hot cell."]
     shown = pd.DataFrame({

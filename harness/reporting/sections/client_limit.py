@@ -6,12 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.client_limit import CLIENT_LIMIT_COLUMNS, behaviour
 from harness.reporting.text import distinct, markdown_table
-
-GUIDE_LIMIT_SENTENCE = ("It is possible to run many more than 20 appliances in parallel, but if "
-                       "you are using the libvirt backend then you should be aware that out of "
-                       "the box libvirt limits the number of client connections to 20.")
 
 
 def _finding(table: pd.DataFrame, found: str) -> str:
@@ -45,7 +42,7 @@ def client_limit_section(table: pd.DataFrame, metadata: list[dict[str, Any]]) ->
     versions = distinct(m.get("host", {}).get("versions", {}).get("libvirt")
                         for m in metadata if m.get("host"))
     return ["## libvirt's client limit", "",
-            f"> {GUIDE_LIMIT_SENTENCE}", "> (guestfs-performance(1), PARALLEL APPLIANCES)", "",
+            *guide.CLIENT_LIMIT.quote(), "",
             f"libvirt here: {versions}. {_finding(table, behaviour(table))}", "",
             "An appliance counts as queued when libvirtd accepted its connection no earlier "
             "than the first appliance of its repetition had launched (`connected_s`, seconds "

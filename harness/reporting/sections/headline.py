@@ -9,9 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.summary import measured_trials
-from harness.reporting.sections.summary import GUIDE_LAUNCH_LIMIT_S
 from harness.reporting.text import code, md
+from harness.results.records import repetition_metric
 
 REASON_LENGTH = 160  # characters of a KVM verdict kept in the report (metadata.json has it all)
 
@@ -41,8 +42,8 @@ def cell_sentence(row: pd.Series, accel: str) -> str:
     sentence = (f"- {code(row['cell'])}: {what} **{row['median']:.3g} s** ({interval}) under "
                 f"{md(accel)}")
     if row.get("workload") == "launch" and row["metric"] == "total_s":
-        sentence += (f", {row['median'] / GUIDE_LAUNCH_LIMIT_S:.1f}x the performance guide's "
-                     f"{GUIDE_LAUNCH_LIMIT_S:g} s expectation")
+        sentence += (f", {row['median'] / guide.LAUNCH_UNDER_S:.1f}x the performance guide's "
+                     f"{guide.LAUNCH_UNDER_S:g} s expectation")
     if row["n_ok"] < row["n"]:
         sentence += f"; {row['n'] - row['n_ok']} of {row['n']} trials failed"
     return sentence + "."
@@ -57,7 +58,7 @@ def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
     ran = measured[measured["status"] == "ok"].groupby("cell")["accel_effective"].unique()
     lines = []
     for cell in pd.unique(summary["cell"]):
-        metric = "makespan_s" if parallel.get(cell, 1) > 1 else "total_s"
+        metric = repetition_metric(parallel.get(cell, 1))
         chosen = summary[(summary["cell"] == cell) & (summary["metric"] == metric)]
         if chosen.empty:
             continue

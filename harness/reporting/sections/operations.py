@@ -8,12 +8,9 @@ import math
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.compare import METHOD
 from harness.reporting.text import code, markdown_table, md, number
-
-GUIDE_ADVICE = ('guestfs-performance(1): "By far the most effective, though not always the '
-               'simplest way to get good performance is to ensure that the appliance is '
-               'launched the minimum number of times."')
 
 
 def _interval(low: float, high: float, digits: str = ".3g") -> str:
@@ -50,7 +47,7 @@ def _break_even_line(row: pd.Series) -> str:
 
 
 def operations_section(table: pd.DataFrame, break_even: pd.DataFrame) -> list[str]:
-    lines = ["## Fewer launches", "", GUIDE_ADVICE, ""]
+    lines = ["## Fewer launches", "", *guide.FEWER_LAUNCHES.quote(), ""]
     if table.empty:
         return [*lines, "- No operations trials."]
     lines += ["Per strategy and M operations: the trial's total (launches included) and the "

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.reference import Reference, available, configured_reference
 from harness.analysis.scaling import ASSUMPTION_ALPHA, compare_reference
 from harness.analysis.summary import measured_trials
@@ -22,14 +23,6 @@ SCALING_TABLE_COLUMNS = ["series", "parallel", "n_reps", "n_reps_ok", "median", 
                          "failure_rate"]
 
 
-# guestfs-performance(1), PARALLEL APPLIANCES.
-GUIDE_PARALLEL_CLAIM = ("Provided there is enough free memory, there should be little difference "
-                       "in launching 1 appliance vs N appliances in parallel.")
-
-
-# The performance guide gives no number for "little difference"; this report takes a makespan of N
-# appliances at most 1.25 times one appliance's (efficiency T(1)/T(N) of at least 0.8).
-LITTLE_DIFFERENCE = 1.25
 
 
 # How this run's conditions are set against a published figure's: (row, a word that picks the
@@ -81,7 +74,7 @@ def _claim_verdict(ns: pd.Series, efficiency: pd.Series) -> str:
     ns, efficiency = ns.to_numpy(), efficiency.to_numpy()
     largest = (f"at the largest N = {ns[-1]} the makespan is {1 / efficiency[-1]:.2f}x T(1) "
                f"(efficiency {efficiency[-1]:.2f})")
-    short = 1 / efficiency > LITTLE_DIFFERENCE
+    short = 1 / efficiency > guide.LITTLE_DIFFERENCE
     if not short.any():
         return f"holds at every N measured: {largest}"
     first = short.argmax()  # never N = 1, whose efficiency is 1 by definition
@@ -144,8 +137,8 @@ def _failure_lines(scaling: pd.DataFrame) -> list[str]:
 def _claim_lines(trials: pd.DataFrame, scaling: pd.DataFrame, metadata: list[dict[str, Any]],
                  reference: Reference | None) -> list[str]:
     """The guide's claim held against each series, its memory proviso, and the CPU count."""
-    lines = [f'Reading "little difference" as a makespan at most {LITTLE_DIFFERENCE:g}x T(1), '
-             "the makespan of one appliance:", ""]
+    lines = [f'Reading "little difference" as a makespan at most '
+             f'{guide.LITTLE_DIFFERENCE:g}x T(1), the makespan of one appliance:', ""]
     for series, rows in scaling.groupby("series", sort=False):
         judged = rows.dropna(subset=["efficiency"])
         if len(judged) < 2:
@@ -290,8 +283,7 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
              "", "### Linear fit: makespan = a + b·N", ""]
     lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
     lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
-    lines += ["", "### The performance guide's claim", "", f"> {GUIDE_PARALLEL_CLAIM}",
-              "> (guestfs-performance(1), PARALLEL APPLIANCES)", ""]
+    lines += ["", "### The performance guide's claim", "", *guide.PARALLEL.quote(), ""]
     lines += _claim_lines(trials, scaling, metadata, reference)
     name = configured_reference(metadata)
     if reference is not None:

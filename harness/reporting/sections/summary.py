@@ -6,17 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.summary import measured_trials
 from harness.analysis.transfer import (
     MODEL_METRICS,
 )
 from harness.reporting.text import code, md
 from harness.results.records import STATUS_OK
-
-# guestfs-performance(1), BASELINE: STARTING THE APPLIANCE: "You should expect to be getting
-# times under 6 seconds" (a KVM host, hot cache), for `time guestfish -a /dev/null run`.
-GUIDE_LAUNCH_LIMIT_S = 6.0
-
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
                  "ci_level", "mean", "stdev", "min", "max", "n_outliers"]
@@ -104,11 +100,12 @@ def guide_expectation(trials: pd.DataFrame) -> list[str]:
     for cell, rows in launch.groupby("cell", sort=False):
         median = rows["total_s"].median()
         accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
-        verdict = "meets" if median < GUIDE_LAUNCH_LIMIT_S else "does not meet"
+        verdict = "meets" if median < guide.LAUNCH_UNDER_S else "does not meet"
         note = "" if accels == "kvm" else (
             " The performance guide's figure assumes KVM; this cell ran without it, so a miss is "
             "expected.")
         lines.append(f"- {code(cell)}: median launch+close {median:.2f} s under **{md(accels)}** "
-                     f"{verdict} the performance guide's \"under {GUIDE_LAUNCH_LIMIT_S:g} "
+                     f"{verdict} the performance guide's \"under {guide.LAUNCH_UNDER_S:g} "
                      f"seconds\".{note}")
-    return lines or ["- No successful launch trials to compare."]
+    return [*guide.LAUNCH.quote(), "",
+            *(lines or ["- No successful launch trials to compare."])]

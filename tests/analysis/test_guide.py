@@ -1,0 +1,46 @@
+"""guestfs-performance(1) in one place: every claim lgbench checks is quoted in
+harness/analysis/guide.py alone, and judged by the one module it names."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.analysis import guide
+
+HARNESS = Path(guide.__file__).parents[1]
+CLAIMS = {name: value for name, value in vars(guide).items() if isinstance(value, guide.Claim)}
+
+
+def sources() -> dict[Path, str]:
+    return {path: path.read_text() for path in HARNESS.rglob("*.py")}
+
+
+@pytest.mark.parametrize("name", sorted(CLAIMS))
+def test_a_claim_is_quoted_only_in_the_guide_module(name):
+    words = CLAIMS[name].words
+    fragment = " ".join(words.split()[:6])  # enough to be the guide's, not ordinary prose
+    quoting = [path.relative_to(HARNESS) for path, text in sources().items()
+               if fragment in " ".join(text.split())]
+    assert quoting == [Path("analysis/guide.py")], quoting
+
+
+@pytest.mark.parametrize("name", sorted(CLAIMS))
+def test_a_claim_is_judged_by_the_module_it_names_and_only_quoted_elsewhere(name):
+    judge = importlib.import_module(CLAIMS[name].judged_in)
+    named, quoted = re.compile(rf"guide\.{name}\b"), f"guide.{name}.quote()"
+    assert named.search(inspect.getsource(judge))
+    for path, text in sources().items():
+        if path.name != "guide.py" and Path(judge.__file__) != path:
+            assert len(named.findall(text)) == text.count(quoted), path
+
+
+def test_a_quote_names_the_guide_and_its_section():
+    assert guide.PARALLEL.quote() == [
+        "> Provided there is enough free memory, there should be little difference in "
+        "launching 1 appliance vs N appliances in parallel.",
+        "> (guestfs-performance(1), PARALLEL APPLIANCES)"]
