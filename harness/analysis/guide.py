@@ -21,31 +21,31 @@ class Claim:
 
 LAUNCH = Claim("BASELINE: STARTING THE APPLIANCE",
                "You should expect to be getting times under 6 seconds.",
-               "harness.reporting.sections.summary")
+               "harness.reporting.studies.launch")
 LAUNCH_UNDER_S = 6.0
 
 INSPECTION = Claim("BASELINE: PERFORMING INSPECTION OF A GUEST",
                    "You should expect times which are ≤ 5 seconds greater than measured in the "
                    "first baseline test above.",
-                   "harness.reporting.sections.inspection")
+                   "harness.reporting.studies.inspection")
 INSPECTION_EXTRA_S = 5.0
 
 FIXED_APPLIANCE = Claim("USING A FIXED APPLIANCE",
                         "In our testing we did not find that using a fixed appliance gave any "
                         "measurable performance benefit, even when the appliance was located in "
                         'memory (ie. on "/dev/shm").',
-                        "harness.reporting.sections.appliances")
+                        "harness.reporting.studies.appliances")
 
 FEWER_LAUNCHES = Claim("REDUCING THE NUMBER OF TIMES THE APPLIANCE IS LAUNCHED",
                        "By far the most effective, though not always the simplest way to get "
                        "good performance is to ensure that the appliance is launched the minimum "
                        "number of times.",
-                       "harness.reporting.sections.operations")
+                       "harness.reporting.studies.operations")
 
 PARALLEL = Claim("PARALLEL APPLIANCES",
                  "Provided there is enough free memory, there should be little difference in "
                  "launching 1 appliance vs N appliances in parallel.",
-                 "harness.reporting.sections.parallel")
+                 "harness.reporting.studies.parallel")
 # The guide gives no number for "little difference": lgbench reads it as a makespan of N
 # appliances at most 1.25 times one appliance's (efficiency T(1)/T(N) of at least 0.8).
 LITTLE_DIFFERENCE = 1.25
@@ -54,7 +54,7 @@ CLIENT_LIMIT = Claim("PARALLEL APPLIANCES",
                      "It is possible to run many more than 20 appliances in parallel, but if you "
                      "are using the libvirt backend then you should be aware that out of the box "
                      "libvirt limits the number of client connections to 20.",
-                     "harness.reporting.sections.client_limit")
+                     "harness.reporting.studies.client_limit")
 
 UML = "USING USER-MODE LINUX"
 UML_BAREMETAL = Claim(UML, "UML usually performs the same or slightly slower than KVM, on "

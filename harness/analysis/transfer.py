@@ -130,19 +130,11 @@ def transfer_model(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=[*keys, *TRANSFER_MODEL_COLUMNS])
 
 
-def summary_with_model(summary: pd.DataFrame, model: pd.DataFrame) -> pd.DataFrame:
-    """summary.csv: the per-cell summary, then a row per series and direction of the transfer
-    model (`metric` upload_model or download_model, size_bytes empty, MODEL_STATS filled).
-
-    Counts and sizes are nullable integers, so they stay integers where the other rows leave
-    them empty.
-    """
+def model_rows(model: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv's rows of the model: one per series and direction (`metric` upload_model or
+    download_model, size_bytes empty, MODEL_STATS filled)."""
     keys = [c for c in TRANSFER_SERIES_COLUMNS if c in model.columns]
-    model_rows = model.assign(metric=model["direction"] + "_model")[[*keys, "metric",
-                                                                     *MODEL_STATS]]
-    combined = pd.concat([summary, model_rows], ignore_index=True)
-    integers = [c for c in ("size_bytes", "n", "n_ok", "n_outliers") if c in combined.columns]
-    return combined.astype(dict.fromkeys(integers, "Int64"))
+    return model.assign(metric=model["direction"] + "_model")[[*keys, "metric", *MODEL_STATS]]
 
 
 def _bandwidth_ratio_ci(a: float, se_a: float, b: float, se_b: float,

@@ -14,7 +14,6 @@ if TYPE_CHECKING:  # pandas is imported where a run reports (lgbench --help stay
     import pandas as pd
 
 from harness.results import store
-from harness.results.records import repetition_metric
 
 # Exit statuses: 2 a bad config or an untrusted folder, 3 some cell without an ok trial (unless
 # allow_failures=true), 4 a cell ended without all its results (a sweep's job failed, or the
@@ -27,68 +26,20 @@ class CellFailed(Exception):
     exits EXIT_JOB_FAILED at its end."""
 
 
-# The swept factors a sweep's end compares, level against level (N has its own section).
-COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache",
-                      "append", "uml_channel")
-# A swept config key whose row column has another name.
-COLUMN_OF_KEY = {"backend.relay": "uml_channel"}
+def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None = None
+           ) -> None:
+    """Summary, plots and report of run_dir (a run or a sweep root, its trials read unless
+    given); the table printed, then for a sweep each swept factor's comparisons (one line per
+    cell, judged with the report's comparisons in one family)."""
+    from harness.reporting.build import build_report, warning_text
+    from harness.reporting.studies.base import Options
+    from harness.reporting.summary import table
 
-
-def sweep_lines(judged: pd.DataFrame) -> list[str]:
-    return [f"{row.baseline_cell}: {row.verdict}" for row in judged.itertuples()]
-
-
-def _level(factor: str, level: object) -> str:
-    """`tcg` for a backend, appliance or workload; `memsize=512` for a number."""
-    if factor in ("backend", "appliance", "workload"):
-        return str(level)
-    return f"{factor}={level if level != '' else repr('')}"
-
-
-def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame | None:
-    """Each swept factor's levels against its first (harness.analysis.compare's rows, to be
-    judged with the report's), the levels named as `_level` names them; None if no compared
-    factor was swept."""
-    import pandas as pd
-
-    from harness.analysis.compare import pair_up
-
-    columns = {COLUMN_OF_KEY.get(key, key) for key in swept}
-    factors = [k for k in COMPARED_IN_SWEEPS if k in columns and k in trials
-               and trials[k].nunique() > 1]
-    if not factors:
-        return None
-    pairs = []
-    for by in factors:
-        rows = pair_up(trials, by, (metric,))
-        pairs.append(rows.assign(baseline=[_level(by, v) for v in rows["baseline"]],
-                                 candidate=[_level(by, v) for v in rows["candidate"]]))
-    # A transfer's sizes share one total: the same two cells are compared once.
-    return pd.concat(pairs, ignore_index=True).drop_duplicates(
-        ["baseline_cell", "baseline", "candidate", "metric"])
-
-
-def report(run_dir: Path, swept: Sequence[str] = ()) -> None:
-    """Summary, plots and report of run_dir (a run or a sweep root); the table printed, then
-    for a sweep each swept factor's comparisons, in report.md too: one line per cell, judged
-    with the report's comparisons in one family."""
-    from harness.analysis.compare import METHOD
-    from harness.reporting.build import CallerComparison, build_report, warning_text
-    from harness.reporting.sections.summary import table
-
-    trials = store.read_trials([run_dir])
-    metric = repetition_metric(int(trials["parallel"].max()))
-    pairs = sweep_pairs(trials, swept, metric)
-
-    def section(judged: pd.DataFrame) -> list[str]:
-        return ["## Sweep comparisons", "", f"`{metric}`. {METHOD}", "",
-                *(f"- {line}" for line in sweep_lines(judged))]
-    found = build_report([run_dir], run_dir, trials=trials,
-                         caller=None if pairs is None else CallerComparison(pairs, section))
-    lines = [] if found.caller is None else sweep_lines(found.caller)
+    found = build_report([run_dir], run_dir, trials=trials, options=Options(swept=tuple(swept)))
     print(table(found.summary), flush=True)
     if len(found.warnings):
         print(warning_text(found.warnings), flush=True)
+    lines = found.headline()
     if lines:
         print("\n".join(lines), flush=True)
 

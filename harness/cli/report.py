@@ -14,10 +14,11 @@ import pandas as pd
 from harness.analysis import compare as comparison
 from harness.analysis import ranks
 from harness.host import trust
-from harness.reporting.build import CallerComparison, build_report, warning_text
+from harness.reporting.build import build_report, warning_text
 from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
-from harness.reporting.sections.summary import table
-from harness.reporting.text import code, markdown_table, md
+from harness.reporting.studies.base import Options
+from harness.reporting.studies.comparison import comparison_text, hosts_note
+from harness.reporting.summary import table
 from harness.results import merge, store
 from harness.results.records import TIMED_COLUMNS
 
@@ -74,11 +75,6 @@ def grouping(choice: str, trials: pd.DataFrame) -> str | None:
     return choice
 
 
-def matched_on(result: pd.DataFrame) -> list[str]:
-    """The factors a comparison matched cells on: its columns before `baseline`."""
-    return list(result.columns[:list(result.columns).index("baseline")])
-
-
 def check_metrics(metrics: list[str], trials: pd.DataFrame) -> None:
     """Refuse a metric the trials do not have (a typo would otherwise compare nothing)."""
     unknown = [m for m in metrics if m not in trials.columns]
@@ -86,39 +82,6 @@ def check_metrics(metrics: list[str], trials: pd.DataFrame) -> None:
         timed = [c for c in TIMED_COLUMNS if c in trials.columns]
         raise ValueError(f"--metric {', '.join(unknown)}: not measured in these runs "
                          f"(try {', '.join(timed)})")
-
-
-def display_columns(result: pd.DataFrame) -> list[str]:
-    """The matching keys that vary between rows (else the cell), then what a reader needs."""
-    keys = [c for c in matched_on(result) if result[c].nunique(dropna=False) > 1]
-    return [*(keys or ["baseline_cell"]), "metric", "baseline", "candidate", "n_baseline",
-            "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-            "ratio_ci_high", "verdict"]
-
-
-def comparison_text(result: pd.DataFrame, extra: tuple[str, ...] = ()) -> str:
-    return result[[*display_columns(result), *extra]].to_string(
-        index=False, float_format=lambda v: f"{v:.4g}")
-
-
-def hosts_note(trials: pd.DataFrame, result: pd.DataFrame, by: str) -> str | None:
-    """A warning when the compared sides ran on different hosts, so the host is compared too."""
-    hosts = sorted(trials["host"].unique())
-    if by == "host" or len(hosts) < 2 or "host" in matched_on(result):
-        return None
-    return (f"note: the sides ran on different hosts ({', '.join(hosts)}), so each difference "
-            f"is the {by}'s and the host's together")
-
-
-def comparison_lines(result: pd.DataFrame, by: str, note: str | None) -> list[str]:
-    """The "## Comparison by ..." section of report.md."""
-    lines = [f"## Comparison by {md(by)}", "",
-             f"Each other {code(by)} against {code(result['baseline'].iloc[0])}, per cell of "
-             f"the factors both sides share ({', '.join(map(md, matched_on(result)))}). "
-             f"{comparison.METHOD} The report's comparisons and these are one family. Also in "
-             f"{code(f'comparison-{by}.csv')}.", "",
-             markdown_table(result[display_columns(result)], floatfmt=".4g")]
-    return lines + (["", f"**{md(note[0].upper() + note[1:])}.**"] if note else [])
 
 
 def default_out(run_dirs: list[Path]) -> Path:
@@ -139,29 +102,13 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = args.out or default_out(args.run_dirs)
     trust.secure_folder(out)  # before anything is written there (refused: one line, see main)
-    caller, note = None, None
-    if by is not None:
-        pairs = comparison.pair_up(trials, by, args.metric)
-        note = hosts_note(trials, pairs, by)
-
-        def section(judged: pd.DataFrame) -> list[str]:
-            return comparison_lines(judged, by, note) if len(judged) else [
-                f"## Comparison by {md(by)}", "", "No cell was measured on both sides."]
-        caller = CallerComparison(pairs, section, f"comparison-{by}", f"comparison by {by}")
-    found = build_report(args.run_dirs, out, trials=trials, caller=caller)
-    result = found.caller
-    if result is not None:
-        store.write_csv(out / f"comparison-{by}.csv", result)
+    found = build_report(args.run_dirs, out, trials=trials,
+                         options=Options(compare_by=by, metrics=tuple(args.metric)))
     print(table(found.summary))
     if len(found.warnings):
         print(warning_text(found.warnings))
-    if result is not None:
-        print(f"\ncomparison by {by} ({', '.join(args.metric)}):")
-        print(comparison_text(result) if len(result) else
-              "no cell was measured on both sides (cells are matched on "
-              f"{', '.join(comparison.matching_keys(trials, by))})")
-    if note:
-        print(note)
+    for line in found.headline():
+        print(line)
     if args.export == "pyperf":
         exported = export_pyperf(trials, args.metric, out / PYPERF_FILE)
         print(f"pyperf: {out / PYPERF_FILE} ({exported} benchmark(s); python -m pyperf stats, "

@@ -7,7 +7,7 @@ from helpers.rows import trial
 
 from harness.analysis.appliances import appliance_pairs, has_appliance_types
 from harness.analysis.compare import with_verdicts
-from harness.reporting.sections.appliances import appliance_section
+from harness.reporting.studies.appliances import appliance_section
 
 
 def kind_rows(appliance, cache_state, seconds, workload="launch", page_cache="hot", reps=6):

@@ -25,7 +25,7 @@ from harness.analysis.compare import (
     ratio_interval,
     with_verdicts,
 )
-from harness.reporting.sections.uml import stage_trials, uml_pairs
+from harness.reporting.studies.uml import stage_trials, uml_pairs
 
 
 def rows(backend, values, rounds=None, **extra):

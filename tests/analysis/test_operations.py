@@ -11,7 +11,7 @@ from helpers.rows import trial
 from harness.analysis.compare import with_verdicts
 from harness.analysis.operations import break_even, operations_pairs, operations_table
 from harness.plotting.operations import cost_per_operation
-from harness.reporting.sections.operations import operations_section
+from harness.reporting.studies.operations import operations_section
 
 LAUNCH_S, OPERATION_S = 10.0, 1.0
 

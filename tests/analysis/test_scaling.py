@@ -492,7 +492,7 @@ def test_report_states_peak_memory_appliance_cost_and_the_model(tmp_path):
 
 
 def test_an_unbounded_ratio_is_said_to_be_unbounded_and_why():
-    from harness.reporting.sections.parallel import _agreement_line
+    from harness.reporting.studies.parallel import _agreement_line
 
     row = pd.Series({"series": "auto", "n_min": 1.0, "n_max": 20.0, "normalized_slope": 0.77,
                      "normalized_ci_low": np.nan, "normalized_ci_high": np.inf,

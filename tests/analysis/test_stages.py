@@ -271,7 +271,7 @@ def test_uml_against_tcg_stage_by_stage_leads_the_uml_section(tmp_path):
                                                       "stages": {"markers": MARKERS}}}])
     store.write_frame_parquet(run / store.EVENTS_FILE, pd.concat(frames))
     found = build_report([run], run)
-    by_stage = found.stage_comparison.set_index("stage")
+    by_stage = found.results["uml"].by_stage.set_index("stage")
     assert list(by_stage.index) == ["build", "kernel", "init", "daemon", "shutdown"]
     assert by_stage.loc["kernel", "ratio"] == pytest.approx(0.5, rel=0.01)
     assert by_stage.loc["init", "ratio"] == pytest.approx(2.0, rel=0.01)

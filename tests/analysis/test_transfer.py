@@ -19,12 +19,12 @@ from harness.analysis.summary import summarize  # noqa: E402
 from harness.analysis.transfer import (  # noqa: E402
     aggregate_bandwidth,
     bandwidth_ratio,
-    summary_with_model,
+    model_rows,
     transfer_model,
 )
 from harness.plotting.transfer import throughput_vs_size  # noqa: E402
-from harness.reporting.build import build_report  # noqa: E402
-from harness.reporting.sections.summary import TABLE_COLUMNS, table_columns  # noqa: E402
+from harness.reporting.build import build_report, summary_with  # noqa: E402
+from harness.reporting.summary import TABLE_COLUMNS, table_columns  # noqa: E402
 from harness.results import store  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -194,7 +194,7 @@ def test_model_of_a_launch_run_is_empty():
 
 def test_summary_gets_a_model_row_per_series_and_direction():
     trials = frame(transfers(line(0.1, 50.0), sizes=SIZES))
-    summary = summary_with_model(summarize(trials), transfer_model(trials))
+    summary = summary_with(summarize(trials), [model_rows(transfer_model(trials))])
     timed = summary[summary["metric"] == "upload_s"]
     assert list(timed["size_bytes"]) == list(SIZES)  # one summary row per size
     models = summary[summary["metric"].isin(["upload_model", "download_model"])]

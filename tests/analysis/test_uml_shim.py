@@ -7,7 +7,7 @@ from helpers.rows import store_run, trial
 from harness.analysis.compare import with_verdicts
 from harness.analysis.uml_shim import has_both_channels, shim_cost, shim_pairs
 from harness.reporting.build import build_report
-from harness.reporting.sections.uml import shim_section
+from harness.reporting.studies.shim import shim_section
 from harness.results import store
 
 

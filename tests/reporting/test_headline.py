@@ -6,7 +6,7 @@ from helpers.rows import noisy, rows, store_run, sweep, trial
 
 from harness.analysis.summary import summarize
 from harness.reporting.build import build_report
-from harness.reporting.sections.headline import headline_lines, short_kvm_reason
+from harness.reporting.headline import headline_lines, short_kvm_reason
 
 VERDICT = ("a KVM appliance launch failed: guestfs_launch failed. This usually means the "
            "libguestfs appliance failed to start or crashed. Do: export LIBGUESTFS_DEBUG=1 "

@@ -6,7 +6,7 @@ from helpers.rows import trial
 
 from harness.analysis.summary import summarize
 from harness.reporting.build import run_lines
-from harness.reporting.sections.summary import displayed, noise_decimals, table
+from harness.reporting.summary import displayed, noise_decimals, table
 
 
 @pytest.mark.parametrize("stdev, decimals", [(0.12, 2), (2.1, 1), (15.0, 0), (0.0001, 3),

@@ -1,18 +1,13 @@
-"""The summary table (terminal and report.md) and the guide's launch baseline against each cell.
-"""
+"""The summary table, as the terminal and report.md show it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis import guide
-from harness.analysis.summary import measured_trials
 from harness.analysis.transfer import (
     MODEL_METRICS,
 )
-from harness.reporting.text import code, md
-from harness.results.records import STATUS_OK
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
                  "ci_level", "mean", "stdev", "min", "max", "n_outliers"]
@@ -90,22 +85,3 @@ def table(summary: pd.DataFrame) -> str:
         text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,
                                                               float_format=lambda v: f"{v:.3f}")
     return text
-
-
-def guide_expectation(trials: pd.DataFrame) -> list[str]:
-    """The guide's launch baseline held against each launch cell, saying which accel ran."""
-    lines = []
-    measured = measured_trials(trials)
-    launch = measured[(measured["workload"] == "launch") & (measured["status"] == STATUS_OK)]
-    for cell, rows in launch.groupby("cell", sort=False):
-        median = rows["total_s"].median()
-        accels = ", ".join(sorted(rows["accel_effective"].dropna().unique()))
-        verdict = "meets" if median < guide.LAUNCH_UNDER_S else "does not meet"
-        note = "" if accels == "kvm" else (
-            " The performance guide's figure assumes KVM; this cell ran without it, so a miss is "
-            "expected.")
-        lines.append(f"- {code(cell)}: median launch+close {median:.2f} s under **{md(accels)}** "
-                     f"{verdict} the performance guide's \"under {guide.LAUNCH_UNDER_S:g} "
-                     f"seconds\".{note}")
-    return [*guide.LAUNCH.quote(), "",
-            *(lines or ["- No successful launch trials to compare."])]

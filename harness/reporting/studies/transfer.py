@@ -1,9 +1,12 @@
-"""## Upload and download: the bandwidth model, checksums, aggregate bandwidth, UML's ratio.
-"""
+"""Upload and download: the bandwidth model t = t0 + size / bandwidth per series, checksums,
+the aggregate bandwidth of N appliances, and UML's bandwidth against the other backends'."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -14,10 +17,61 @@ from harness.analysis.transfer import (
     MiB,
     aggregate_bandwidth,
     bandwidth_ratio,
+    has_transfers,
+    model_rows,
+    transfer_model,
 )
-from harness.reporting.sections.uml import UML_BACKEND
+from harness.plotting.transfer import throughput_vs_size
+from harness.reporting.studies.base import Rows, Study
 from harness.reporting.text import code, distinct, estimate, markdown_table, md, number
 from harness.results.records import STATUS_OK, STATUSES
+
+UML_BACKEND = "uml"
+
+
+@dataclass(frozen=True)
+class Transfers:
+    trials: pd.DataFrame  # every trial of the run (the checksums count warm-ups too)
+    model: pd.DataFrame  # t = t0 + size / bandwidth per series and direction
+    aggregate: pd.DataFrame | None  # per cell, N, size and direction, when N > 1 ran
+    ratios: dict[str, pd.DataFrame]  # UML's bandwidth over each other backend's
+
+
+class TransferStudy(Study[Transfers]):
+    name = "transfer"
+
+    def applies(self, rows: Rows) -> bool:
+        return has_transfers(rows.trials)
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> Transfers:
+        trials = rows.trials
+        model = transfer_model(trials)
+        aggregate = aggregate_bandwidth(trials)
+        table = None
+        if (aggregate["parallel"] > 1).any():
+            aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / MiB)
+            table = (aggregate.groupby(["cell", "parallel", "size_mib", "direction"], sort=False)
+                     .agg(repetitions=("repetition", "size"),
+                          complete=("aggregate_mib_s", "count"),
+                          median_mib_s=("aggregate_mib_s", "median"),
+                          min_mib_s=("aggregate_mib_s", "min"),
+                          max_mib_s=("aggregate_mib_s", "max"),
+                          median_overlap=("overlap", "median"))
+                     .reset_index())
+        backends = set(measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])["backend"])
+        ratios = ({other: bandwidth_ratio(model, UML_BACKEND, other)
+                   for other in sorted(backends - {UML_BACKEND})}
+                  if UML_BACKEND in backends else {})
+        return Transfers(trials, model, table, ratios)
+
+    def summary_rows(self, result: Transfers) -> pd.DataFrame:
+        return model_rows(result.model)
+
+    def figures(self, result: Transfers) -> dict[str, Any]:
+        return {"throughput_vs_size.png": throughput_vs_size(result.trials, result.model)}
+
+    def section(self, result: Transfers) -> list[str]:
+        return transfer_section(result)
 
 
 def _model_table(model: pd.DataFrame) -> str:
@@ -58,17 +112,8 @@ def _checksum_lines(trials: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
+def _aggregate_lines(table: pd.DataFrame) -> list[str]:
     """Aggregate bandwidth per cell, size and direction: median over repetitions."""
-    aggregate = aggregate.assign(size_mib=aggregate["size_bytes"] / MiB)
-    table = (aggregate.groupby(["cell", "parallel", "size_mib", "direction"], sort=False)
-             .agg(repetitions=("repetition", "size"),
-                  complete=("aggregate_mib_s", "count"),
-                  median_mib_s=("aggregate_mib_s", "median"),
-                  min_mib_s=("aggregate_mib_s", "min"),
-                  max_mib_s=("aggregate_mib_s", "max"),
-                  median_overlap=("overlap", "median"))
-             .reset_index())
     return ["### Aggregate bandwidth (N appliances at once)", "",
             "Per repetition: N × size / (last end − first start) over the N instances' "
             "transfers of one size, in MiB/s; `complete` counts the repetitions in which every "
@@ -110,7 +155,8 @@ def _ratio_line(ratio: pd.Series) -> str:
     return f"{head} = **{value:.3g}** ({ci}), i.e. {slowdown}."
 
 
-def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+def _uml_lines(trials: pd.DataFrame, ratios_by_other: dict[str, pd.DataFrame]
+               ) -> list[str]:
     """The guide's UML claim held against the measured UML/other bandwidth ratios, or what
     the comparison still needs."""
     measured = measured_trials(trials[trials["workload"] == TRANSFER_WORKLOAD])
@@ -131,7 +177,7 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
              "run's other comparisons, in the UML comparison's table of the guide's sentences "
              "(a run of UML and one other backend).", ""]
     for other in others:
-        ratios = bandwidth_ratio(model, UML_BACKEND, other)
+        ratios = ratios_by_other[other]
         if ratios.empty:
             lines.append(f"- {code(other)}: no series matching a `{UML_BACKEND}` one in every "
                          "other factor (appliance, N, memsize, ...).")
@@ -146,8 +192,9 @@ def _uml_lines(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
     return lines
 
 
-def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
-    """The "## Upload and download" part of report.md, for runs of the transfer workload."""
+def transfer_section(result: Transfers) -> list[str]:
+    """The "## Upload and download" part of report.md."""
+    trials = result.trials
     lines = ["## Upload and download", "",
              "Each size is uploaded into the appliance (a file on a scratch ext4 disk) and "
              "downloaded back, SHA-256 checked both ways. Per series and direction, "
@@ -156,10 +203,9 @@ def transfer_section(trials: pd.DataFrame, model: pd.DataFrame) -> list[str]:
              "the size adds. 95% CIs are t-based; the bandwidth's is the slope's inverted, "
              "`inf` where the sizes measured cannot bound it. Also in `summary.csv` (metric "
              "`upload_model`, `download_model`).", "",
-             _model_table(model), "", "### Checksums", "", *_checksum_lines(trials)]
-    aggregate = aggregate_bandwidth(trials)
-    if (aggregate["parallel"] > 1).any():
-        lines += ["", *_aggregate_lines(aggregate)]
+             _model_table(result.model), "", "### Checksums", "", *_checksum_lines(trials)]
+    if result.aggregate is not None:
+        lines += ["", *_aggregate_lines(result.aggregate)]
     lines += ["", "### The performance guide's claim", "", *guide.UML_TRANSFER.quote(), "",
-              *_uml_lines(trials, model)]
+              *_uml_lines(trials, result.ratios)]
     return lines

@@ -1,19 +1,37 @@
-"""## Parallel appliances: the scaling table, the fit, the guide's claim and the published figure.
-"""
+"""Parallel appliances: the makespan of N at once against N, its linear fit, the guide's
+"little difference" claim, and the published figure the config names."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from harness.analysis import guide
-from harness.analysis.reference import Reference, available, configured_reference
-from harness.analysis.scaling import ASSUMPTION_ALPHA, compare_reference
+from harness.analysis.reference import (
+    Reference,
+    available,
+    configured_reference,
+    load_reference,
+)
+from harness.analysis.scaling import (
+    ASSUMPTION_ALPHA,
+    compare_reference,
+    linear_fit,
+    scaling_table,
+)
 from harness.analysis.summary import measured_trials
-from harness.reporting.sections.headline import short_kvm_reason
+from harness.plotting.scaling import (
+    failures_vs_parallel,
+    latency_vs_parallel,
+    makespan_vs_parallel,
+)
+from harness.reporting.headline import short_kvm_reason
+from harness.reporting.studies.base import Rows, Study
 from harness.reporting.text import code, distinct, markdown_table, md, number
 from harness.results import store
 from harness.results.records import STATUS_INFEASIBLE, STATUS_OK, STATUSES
@@ -23,6 +41,44 @@ SCALING_TABLE_COLUMNS = ["series", "parallel", "n_reps", "n_reps_ok", "median", 
                          "failure_rate"]
 
 
+@dataclass(frozen=True)
+class Scaling:
+    trials: pd.DataFrame
+    metadata: list[dict[str, Any]]
+    scaling: pd.DataFrame  # makespan against N per series (harness.analysis.scaling)
+    fits: pd.DataFrame  # the linear fit per series
+    reference_name: str | None  # the published figure the config names
+    reference: Reference | None  # that figure, when lgbench ships it
+    agreement: pd.DataFrame | None  # the fits against the published figure's
+    conditions: dict[str, str]  # this run's side of CONDITIONS
+
+
+class ParallelStudy(Study[Scaling]):
+    name = "parallel"
+    claims = (guide.PARALLEL,)
+
+    def applies(self, rows: Rows) -> bool:
+        return rows.trials["parallel"].nunique() > 1
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> Scaling:
+        scaling, fits = scaling_table(rows.trials), linear_fit(rows.trials)
+        name = configured_reference(rows.metadata)
+        reference = load_reference(name) if name in available() else None
+        agreement = None if reference is None else compare_reference(fits, reference.frame)
+        return Scaling(rows.trials, rows.metadata, scaling, fits, name, reference, agreement,
+                       _run_conditions(rows.trials, scaling, rows.metadata))
+
+    def files(self, result: Scaling) -> dict[str, pd.DataFrame]:
+        return {store.SCALING_FILE: result.scaling}
+
+    def figures(self, result: Scaling) -> dict[str, Any]:
+        return {"makespan_vs_parallel.png": makespan_vs_parallel(result.scaling, result.fits,
+                                                                  result.reference),
+                "latency_vs_parallel.png": latency_vs_parallel(result.trials),
+                "failures_vs_parallel.png": failures_vs_parallel(result.scaling)}
+
+    def section(self, result: Scaling) -> list[str]:
+        return parallel_section(result)
 
 
 # How this run's conditions are set against a published figure's: (row, a word that picks the
@@ -238,10 +294,9 @@ def _agreement_line(row: pd.Series) -> str:
             f"published **{row['ratio']:.2f}** ({ci}): {verdict}.")
 
 
-def _agreement_section(fits: pd.DataFrame, reference: Reference,
-                      conditions: dict[str, str]) -> list[str]:
+def _agreement_section(comparison: pd.DataFrame, reference: Reference,
+                       conditions: dict[str, str]) -> list[str]:
     """Measured against published slope, both normalised by their N=1 time, and what differs."""
-    comparison = compare_reference(fits, reference.frame)
     lines = ["### Agreement with the published figure", "",
              f"{code(reference.name)}, as its CSV's comment lines describe it:", ""]
     lines += [f"> - {note}" for note in reference.notes]
@@ -260,11 +315,10 @@ def _agreement_section(fits: pd.DataFrame, reference: Reference,
     return lines
 
 
-def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataFrame,
-                     metadata: list[dict[str, Any]], reference: Reference | None) -> list[str]:
-    """The "## Parallel appliances" part of report.md, for runs over several N: the scaling
-    table and fits of harness.analysis.scaling."""
-    conditions = _run_conditions(trials, scaling, metadata)
+def parallel_section(result: Scaling) -> list[str]:
+    """The "## Parallel appliances" part of report.md."""
+    trials, scaling, fits = result.trials, result.scaling, result.fits
+    metadata, reference, conditions = result.metadata, result.reference, result.conditions
     lines = ["## Parallel appliances", "",
              "N appliances are released together; the makespan runs from their release until "
              "the last one is closed. Median makespan of the repetitions in which every "
@@ -285,9 +339,9 @@ def parallel_section(trials: pd.DataFrame, scaling: pd.DataFrame, fits: pd.DataF
     lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
     lines += ["", "### The performance guide's claim", "", *guide.PARALLEL.quote(), ""]
     lines += _claim_lines(trials, scaling, metadata, reference)
-    name = configured_reference(metadata)
-    if reference is not None:
-        lines += ["", *_agreement_section(fits, reference, conditions)]
+    name = result.reference_name
+    if reference is not None and result.agreement is not None:
+        lines += ["", *_agreement_section(result.agreement, reference, conditions)]
     elif name:
         lines += ["", f"The configured reference {code(name)} is not a published figure lgbench "
                   f"ships ({distinct(available())}); nothing was overlaid."]

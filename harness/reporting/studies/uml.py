@@ -1,15 +1,86 @@
-"""## UML against the other backend of the run, and the guide's UML claims checked against it.
-"""
+"""UML against the other backend of the run (launch, transfers and, with timeline=true, each
+boot stage), and guestfs-performance(1)'s UML sentences checked against it."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.compare import COMPARISON_METRICS, METHOD, pair_up
+from harness.analysis.stages import stage_pairs
 from harness.analysis.summary import measured_trials
+from harness.analysis.uml_claims import check_claims
+from harness.plotting.comparison import ratio_chart
+from harness.reporting.studies.base import Rows, Study
 from harness.reporting.text import code, markdown_table, md, number
+from harness.results import store
 
 UML_BACKEND = "uml"
+
+
+@dataclass(frozen=True)
+class UmlComparison:
+    trials: pd.DataFrame
+    other: str  # the other backend
+    accel: str  # what the other backend ran under
+    virt: str  # the host's virtualization, for the guide's bare-metal/virtualized sentences
+    comparison: pd.DataFrame  # UML against the other per workload, size and metric
+    by_stage: pd.DataFrame | None  # the same per boot stage (timeline=true runs)
+    claims: pd.DataFrame | None = None  # the guide's sentences, once the comparison is judged
+
+
+class UmlStudy(Study[UmlComparison]):
+    name = "uml"
+    claims = (guide.UML_BAREMETAL, guide.UML_VIRTUALIZED, guide.UML_TRANSFER, guide.UML_QCOW2)
+
+    def applies(self, rows: Rows) -> bool:
+        backends = set(rows.trials["backend"])
+        return UML_BACKEND in backends and len(backends) == 2  # as uml_pairs needs
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> UmlComparison:
+        trials = rows.trials
+        pairs = uml_pairs(trials)
+        assert pairs is not None
+        other = sorted(set(trials["backend"]) - {UML_BACKEND})[0]
+        boot = earlier.get("boot")
+        by_stage = (stage_pairs(boot.stages, stage_trials(trials), other, UML_BACKEND)
+                    if boot is not None and len(pairs) else None)
+        measured = measured_trials(trials)
+        accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
+                                 .dropna().unique())) or "unknown"
+        host = next((m["host"] for m in rows.metadata if m.get("host")), {})
+        virt = host.get("virtual_machine") or host.get("virtualization")  # older runs
+        return UmlComparison(trials, other, accel, virt or "", pairs, by_stage)
+
+    def comparisons(self, result: UmlComparison) -> dict[str, pd.DataFrame]:
+        return {"uml": result.comparison,
+                **({} if result.by_stage is None else {"stages": result.by_stage})}
+
+    def judged(self, result: UmlComparison,
+               verdicts: dict[str, pd.DataFrame]) -> UmlComparison:
+        return dataclasses.replace(
+            result, comparison=verdicts["uml"], by_stage=verdicts.get("stages"),
+            claims=check_claims(verdicts["uml"], result.trials, result.virt))
+
+    def files(self, result: UmlComparison) -> dict[str, pd.DataFrame]:
+        return {store.COMPARISON_FILE: result.comparison}
+
+    def figures(self, result: UmlComparison) -> dict[str, Any]:
+        if result.comparison.empty:
+            return {}
+        labels = [f"{r.metric}, {r.workload}" + ("" if pd.isna(r.size_bytes) else
+                                                 f", {r.size_bytes / 2**20:g} MiB")
+                  for r in result.comparison.itertuples()]
+        return {"uml_ratios.png": ratio_chart(result.comparison, labels,
+                                              f"uml against {result.other}")}
+
+    def section(self, result: UmlComparison) -> list[str]:
+        return comparison_section(result)
 
 
 def plain_trials(trials: pd.DataFrame, timeline: bool = False) -> pd.DataFrame:
@@ -70,15 +141,12 @@ def stage_lines(by_stage: pd.DataFrame) -> list[str]:
             markdown_table(table, disable_numparse=True), ""]
 
 
-def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
-                       by_stage: pd.DataFrame | None = None,
-                       claims: pd.DataFrame | None = None) -> list[str]:
-    """UML/other ratios with CIs and p-values, the guide's UML claims checked against them; led
+def comparison_section(result: UmlComparison) -> list[str]:
+    """UML/other ratios with their intervals, the guide's UML claims checked against them; led
     by the stage-by-stage table when the run recorded a timeline."""
-    measured = measured_trials(trials)
+    comparison, by_stage, claims = result.comparison, result.by_stage, result.claims
     other = comparison["baseline"].iloc[0] if len(comparison) else "the other backend"
-    accel = ", ".join(sorted(measured.loc[measured["backend"] == other, "accel_effective"]
-                             .dropna().unique())) or "unknown"
+    accel = result.accel if len(comparison) else "unknown"
     lines = [f"## UML against {code(other)} (ran under {md(accel)})", ""]
     if by_stage is not None:
         lines += stage_lines(by_stage)
@@ -110,29 +178,3 @@ def comparison_section(comparison: pd.DataFrame, trials: pd.DataFrame,
                       "emulation: the performance guide's 'under virtualization' case, not its "
                       "bare-metal one."]
     return lines
-
-
-def shim_section(cost: pd.DataFrame) -> list[str]:
-    """What lgbench's relay adds to UML, against a direct channel measured in the same run."""
-    lines = ["## What lgbench's UML shim costs", "",
-             "libguestfs 1.48 has no UML backend: lgbench's shim runs linux.uml, and by default "
-             "a relay carries the appliance's channel (`uml_channel` relay). "
-             "`backend.relay=direct` gives libguestfs's socket to UML itself, as libguestfs's "
-             "own UML backend did. Overhead: the ratio relay / direct minus 1, with its "
-             f"interval. {METHOD}", ""]
-    if cost.empty:
-        return [*lines, "No metric has successful trials on both channels."]
-
-    def percent(value: float) -> str:
-        return "n/a" if pd.isna(value) else f"{value * 100:+.1f}%"
-
-    table = pd.DataFrame({
-        "cell (direct side)": cost["baseline_cell"], "metric": cost["metric"],
-        "n": [f"{a} vs {b}" for a, b in zip(cost["n_baseline"], cost["n_candidate"],
-                                              strict=True)],
-        "direct (s)": [number(v, ".3g") for v in cost["median_baseline"]],
-        "relay (s)": [number(v, ".3g") for v in cost["median_candidate"]],
-        "overhead (interval)": [f"{percent(r.overhead)} ({percent(r.overhead_ci_low)} to "
-                              f"{percent(r.overhead_ci_high)})" for r in cost.itertuples()],
-        "verdict": cost["verdict"]})
-    return [*lines, markdown_table(table, disable_numparse=True)]

@@ -1,16 +1,64 @@
-"""The report's "Fewer launches" section: each strategy's total and cost per operation, its
-speed-up over a launch per operation, and the M from which one launch pays for itself, next
-to the performance guide's advice."""
+"""Fewer launches: each strategy's total and cost per operation (one handle, a handle per
+operation, guestfish --listen, ...), its speed-up over a launch per operation, and the M from
+which one launch pays for itself, next to the performance guide's advice."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from harness.analysis import guide
 from harness.analysis.compare import METHOD
+from harness.analysis.operations import (
+    break_even,
+    has_operations,
+    operations_pairs,
+    operations_table,
+)
+from harness.plotting.operations import cost_per_operation
+from harness.reporting.studies.base import Rows, Study
 from harness.reporting.text import code, markdown_table, md, number
+from harness.results import store
+
+
+@dataclass(frozen=True)
+class Operations:
+    trials: pd.DataFrame
+    pairs: pd.DataFrame  # each strategy against a launch per operation, to be judged
+    break_even: pd.DataFrame  # where one launch pays for itself
+    table: pd.DataFrame | None = None  # per strategy and M, once the pairs are judged
+
+
+class OperationsStudy(Study[Operations]):
+    name = "operations"
+    claims = (guide.FEWER_LAUNCHES,)
+
+    def applies(self, rows: Rows) -> bool:
+        return has_operations(rows.trials)
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> Operations:
+        return Operations(rows.trials, operations_pairs(rows.trials), break_even(rows.trials))
+
+    def comparisons(self, result: Operations) -> dict[str, pd.DataFrame]:
+        return {"operations": result.pairs}
+
+    def judged(self, result: Operations, verdicts: dict[str, pd.DataFrame]) -> Operations:
+        return Operations(result.trials, verdicts["operations"], result.break_even,
+                          operations_table(result.trials, verdicts["operations"]))
+
+    def files(self, result: Operations) -> dict[str, pd.DataFrame]:
+        return {store.OPERATIONS_FILE: result.table}
+
+    def figures(self, result: Operations) -> dict[str, Any]:
+        return {"cost_per_operation.png": cost_per_operation(result.table)}
+
+    def section(self, result: Operations) -> list[str]:
+        assert result.table is not None
+        return operations_section(result.table, result.break_even)
 
 
 def _interval(low: float, high: float, digits: str = ".3g") -> str:

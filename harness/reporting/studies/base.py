@@ -1,0 +1,90 @@
+"""What a study is: one question guestfs-performance(1) asks, answered from a run's rows.
+
+A study says which rows it applies to, analyses them once into a typed result (pure: the
+statistics live in harness.analysis), and hands that result to its files, figures, report
+section and headline lines, which never recompute it. Comparisons a study makes are judged
+by the report together with every other study's (harness.analysis.compare: one family per
+run), so a study offers its pairs and takes them back judged. Modelled on benchopt's plot
+registry (a base class, one subclass per kind, a list the report iterates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pandas as pd
+
+from harness.analysis import guide
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the caller asks of the report besides its rows: the factors a sweep swept (each
+    compared level against level), or one column to compare along (`lgbench-report
+    --compare`), and the metrics compared."""
+
+    swept: tuple[str, ...] = ()
+    compare_by: str | None = None
+    metrics: tuple[str, ...] = ("total_s",)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What every study reads: the trials, the runs' metadata, the events of timeline=true
+    runs (None without), the per-cell summary (harness.analysis.summary, computed once) and
+    the caller's options."""
+
+    trials: pd.DataFrame
+    metadata: list[dict[str, Any]]
+    events: pd.DataFrame | None
+    summary: pd.DataFrame
+    options: Options = field(default_factory=Options)
+
+
+class Study(Generic[Result]):
+    """One study. Subclasses set `name` and `claims` and implement `applies` and `analyse`;
+    the other methods say what the result becomes (nothing, by default)."""
+
+    name: str = ""
+    claims: tuple[guide.Claim, ...] = ()  # the sentences of the guide this study judges
+
+    def applies(self, rows: Rows) -> bool:
+        raise NotImplementedError
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> Result:
+        """The result, from the rows and the results of the studies registered before it."""
+        raise NotImplementedError
+
+    def comparisons(self, result: Result) -> dict[str, pd.DataFrame]:
+        """Pairs to be judged in the run's family (harness.analysis.compare.pair_up's rows),
+        by a name of the study's choosing."""
+        return {}
+
+    def judged(self, result: Result, verdicts: dict[str, pd.DataFrame]) -> Result:
+        """The result with its comparisons judged, by the same names (only called when it
+        offered some)."""
+        raise NotImplementedError
+
+    def summary_rows(self, result: Result) -> pd.DataFrame | None:
+        """Rows this study adds to summary.csv after the per-cell ones."""
+        return None
+
+    def files(self, result: Result) -> dict[str, pd.DataFrame]:
+        """Tables written beside the report, by file name (.csv or .parquet)."""
+        return {}
+
+    def figures(self, result: Result) -> dict[str, Any]:
+        """Figures by file name under plots/, drawn from the result only."""
+        return {}
+
+    def section(self, result: Result) -> list[str]:
+        """The study's lines of report.md."""
+        return []
+
+    def headline(self, result: Result) -> list[str]:
+        """Lines for the terminal's end of a run (after the summary table)."""
+        return []

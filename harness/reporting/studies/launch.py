@@ -1,0 +1,50 @@
+"""The launch baseline: guestfs-performance(1)'s first measurement, each launch cell's median
+launch+close held against "under 6 seconds", saying which accelerator ran it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import guide
+from harness.analysis.summary import measured_trials
+from harness.reporting.studies.base import Rows, Study
+from harness.reporting.text import code, md
+from harness.results.records import STATUS_OK
+
+
+class LaunchBaseline(Study[pd.DataFrame]):
+    """Result: one row per launch cell (cell, median_s, accels, meets)."""
+
+    name = "launch"
+    claims = (guide.LAUNCH,)
+
+    def applies(self, rows: Rows) -> bool:
+        return True  # the report says so when there is no launch to hold against the guide
+
+    def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> pd.DataFrame:
+        measured = measured_trials(rows.trials)
+        launch = measured[(measured["workload"] == "launch") & (measured["status"] == STATUS_OK)]
+        records = []
+        for cell, cell_rows in launch.groupby("cell", sort=False):
+            median = cell_rows["total_s"].median()
+            records.append({
+                "cell": cell, "median_s": median,
+                "accels": ", ".join(sorted(cell_rows["accel_effective"].dropna().unique())),
+                "meets": median < guide.LAUNCH_UNDER_S})
+        return pd.DataFrame(records, columns=["cell", "median_s", "accels", "meets"])
+
+    def section(self, result: pd.DataFrame) -> list[str]:
+        lines = []
+        for row in result.itertuples():
+            verdict = "meets" if row.meets else "does not meet"
+            note = "" if row.accels == "kvm" else (
+                " The performance guide's figure assumes KVM; this cell ran without it, so a "
+                "miss is expected.")
+            lines.append(f"- {code(row.cell)}: median launch+close {row.median_s:.2f} s under "
+                         f"**{md(row.accels)}** {verdict} the performance guide's \"under "
+                         f"{guide.LAUNCH_UNDER_S:g} seconds\".{note}")
+        return ["## The performance guide's expectation", "", *guide.LAUNCH.quote(), "",
+                *(lines or ["- No successful launch trials to compare."])]
