@@ -157,8 +157,9 @@ def bandwidth_ratio(model: pd.DataFrame, numerator_backend: str,
     of freedom (conservative): unlike the delta method it says when the data cannot bound the
     ratio (ratio_ci_high inf, when the numerator's bandwidth has no upper limit).
     """
+    # uml_channel is UML's own setting (empty for any other backend): not a key to match on.
     keys = ["direction", *[c for c in TRANSFER_SERIES_COLUMNS if c in model.columns
-                           and c not in ("cell", "backend", "accel_requested")]]
+                           and c not in ("cell", "backend", "accel_requested", "uml_channel")]]
     numerator = model[model["backend"] == numerator_backend]
     denominator = model[model["backend"] == denominator_backend]
     records = []

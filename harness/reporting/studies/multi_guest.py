@@ -13,6 +13,9 @@ from harness.reporting.studies.base import Rows, Study
 from harness.reporting.text import markdown_table, md
 from harness.results.records import STATUS_OK
 
+# Counts of a multi_guest trial, shown as whole numbers.
+COUNTS = ("guests", "clones", "guests_found", "misattributed_mounts", "filtered_rescans")
+
 
 class MultiGuestStudy(Study[pd.DataFrame]):
     """Result: per_guest's table."""
@@ -41,7 +44,8 @@ def per_guest(trials: pd.DataFrame) -> pd.DataFrame:
                  per_guest_s=("per_guest_s", "median"), guests_found=("guests_found", "min"),
                  misattributed_mounts=("misattributed_mounts", "max"),
                  filtered_rescans=("filtered_rescans", "max"))
-            .reset_index())
+            .reset_index()
+            .astype(dict.fromkeys(COUNTS, "Int64")))  # the trials' columns are float
 
 
 def multi_guest_section(table: pd.DataFrame) -> list[str]:
