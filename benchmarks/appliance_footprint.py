@@ -11,9 +11,9 @@ import tempfile
 
 import psutil
 
-from harness.backends.base import guestfs_handle
 from harness.host import trust
 from harness.host.feasibility import OVERHEAD_MIB
+from harness.host.handles import guestfs_handle
 
 
 def footprint(memsize: int, accel: str, cache_dir: str) -> dict[str, float]:

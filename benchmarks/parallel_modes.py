@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.backends.base import guestfs_handle
 from harness.host import trust
+from harness.host.handles import guestfs_handle
 
 LGBENCH = Path(sys.executable).parent / "lgbench"
 TARGET = 0.05

@@ -17,7 +17,7 @@ from omegaconf import MISSING, OmegaConf
 
 from harness.host import trust
 from harness.host.accelerator import PROBE_TIMEOUT_S
-from harness.results.records import TIMED_COLUMNS
+from harness.results.records import RUNS_AUTO, TIMED_COLUMNS
 
 
 @dataclass
@@ -27,7 +27,6 @@ class BackendConf:
     accel: str = "auto"  # kvm | tcg | uml | auto (auto: KVM where a KVM appliance really boots)
 
 
-RUNS_AUTO = "auto"
 MIN_VALUES_FOR_CI = 6  # the fewest values with a 95% CI of the median ([min, max] of 5: 93.75%)
 LIBVIRTD_LIMIT_MAX = 2**32 - 1  # virt-admin takes limits as unsigned 32-bit integers
 

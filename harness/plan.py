@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.analysis.precision import StopRule
 from harness.results.cells import cell_identity
-from harness.results.records import TIMELINE_SUFFIX
+from harness.results.records import RUNS_AUTO, TIMELINE_SUFFIX
 
 
 def cell_label(cfg: DictConfig, workload_variant: str = "") -> str:
@@ -65,6 +65,20 @@ class CellPlan:
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     append: str = ""  # extra words for the appliance kernel's command line
     interleaved: bool = False  # measured in rounds with the sweep's other cells (rows: `round`)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, run_id: str, variant: str) -> CellPlan:
+        """The cell's plan from its composed config (the workload's `variant` goes in its label);
+        an interleaved cell's rounds are the launcher's, so it has no stop rule of its own."""
+        auto = cfg.runs == RUNS_AUTO
+        return cls(
+            run_id=run_id, cell=cell_label(cfg, variant), parallel=cfg.parallel,
+            runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
+            smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
+            probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
+            page_cache=cfg.page_cache, append=cfg.append, interleaved=cfg.round is not None,
+            stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
+            if auto and cfg.round is None else None)
 
     def kernel_append(self) -> str:
         """The appliance kernel's extra words: the configured ones, then (timeline) the one

@@ -1,7 +1,8 @@
 """Imports point one way: no module of harness/ reaches back up the chain (README, Layout).
 
 Read from the source with ast, so a lazy import inside a function counts as much as one at the
-top; and `import harness` plus config composition stay free of the heavy libraries.
+top, and so does a child process started as `python -m harness.x`; and `import harness` plus
+config composition stay free of the heavy libraries.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def harness_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names
                          if a.name.startswith("harness.") and a.name != TRUST)
+        elif isinstance(node, ast.List | ast.Tuple):  # a command line: [..., "-m", "harness.x"]
+            words = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            found.update(module for flag, module in zip(words, words[1:], strict=False)
+                         if flag == "-m" and str(module).startswith("harness."))
     return {part_of(m) for m in found}
 
 
@@ -65,6 +70,12 @@ def test_no_import_runs_back_up_the_chain(path: Path) -> None:
         return
     upward = harness_imports(path) - ALLOWED[part] - {part}
     assert not upward, f"harness/{relative} imports {sorted(upward)}"
+
+
+def test_a_child_started_with_python_m_counts_as_an_import(tmp_path: Path) -> None:
+    child = tmp_path / "child.py"
+    child.write_text('argv = [sys.executable, "-P", "-m", "harness.execution.probe", accel]\n')
+    assert harness_imports(child) == {"execution"}
 
 
 def test_import_harness_and_composing_a_config_stay_light() -> None:

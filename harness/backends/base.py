@@ -83,24 +83,6 @@ class Backend(ABC):
         return processes.kill_referencing(str(tmpdir))
 
 
-def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path | None, verbose: bool,
-                   backend: str, settings: list[str]) -> Any:
-    """A new guestfs handle with the settings every driver shares (the one place handles
-    are made: drivers, the accelerator probe and image builds)."""
-    import guestfs
-
-    g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
-    g.set_backend(backend)
-    g.set_backend_settings(settings)
-    if tmpdir is not None:
-        g.set_tmpdir(str(tmpdir))
-    if memsize is not None:
-        g.set_memsize(memsize)
-    g.set_smp(smp)
-    g.set_verbose(verbose)
-    return g
-
-
 def handle_environment(handle: Any) -> dict[str, str]:
     """A configured handle's settings as the LIBGUESTFS_* environment that guestfish and
     libguestfs-test-tool read (guestfs(3) ENVIRONMENT VARIABLES), on top of this process's."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
+from harness.backends.base import Backend, BackendUnavailable
 from harness.host import trust
 from harness.host.accelerator import accel_of_process, kvm_verdict
+from harness.host.handles import guestfs_handle
 
 
 class DirectBackend(Backend):

@@ -25,7 +25,7 @@ from hydra_plugins.lgbench_interleaved import InterleavedLauncher
 from omegaconf import DictConfig, OmegaConf
 from submitit.core.utils import UncompletedJobError
 
-from harness.analysis.precision import STOP_RUNS, StopRule
+from harness.analysis.precision import STOP_RUNS
 from harness.cli import precheck, sweep
 from harness.cli.outcome import (
     EXIT_BAD_INPUT,
@@ -37,12 +37,12 @@ from harness.cli.outcome import (
     report,
 )
 from harness.cli.precheck import BadConfig, drivers
-from harness.config import RUNS_AUTO, register_configs, validate
+from harness.config import register_configs, validate
 from harness.execution.diagnostics import TEST_TOOL, launch_failed, run_test_tool
 from harness.execution.progress import LiveProgress, Progress
 from harness.execution.runner import run_cell
 from harness.host import checks, facts, feasibility, trust
-from harness.plan import CellPlan, cell_label, identity
+from harness.plan import CellPlan, identity
 from harness.results import resume, store
 
 log = logging.getLogger("lgbench")
@@ -161,7 +161,7 @@ def measure(cfg: DictConfig) -> Path:
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
-    plan = cell_plan(cfg, f"{platform.node()}:{run_name}", workload.variant())
+    plan = CellPlan.from_config(cfg, f"{platform.node()}:{run_name}", workload.variant())
     metadata = {"run_id": plan.run_id, "cell": plan.cell, "host": facts.host_metadata(),
                 "doctor": (checks.host_facts(plan.cache_dir, plan.probe_timeout_s)
                            if backend.records_host_facts else None),
@@ -180,20 +180,6 @@ def measure(cfg: DictConfig) -> Path:
                     range(plan.warmup) if plan.interleaved else None)
 
 
-def cell_plan(cfg: DictConfig, run_id: str, variant: str) -> CellPlan:
-    """The cell's plan from its config; an interleaved cell's rounds are the launcher's, so
-    it has no stop rule of its own."""
-    auto = cfg.runs == RUNS_AUTO
-    return CellPlan(
-        run_id=run_id, cell=cell_label(cfg, variant), parallel=cfg.parallel,
-        runs=cfg.max_runs if auto else cfg.runs, warmup=cfg.warmup, memsize=cfg.memsize,
-        smp=cfg.smp, timeout_s=cfg.timeout_s, cache_dir=Path(cfg.paths.cache_dir),
-        probe_timeout_s=cfg.probe_timeout_s, verbose=cfg.verbose, timeline=cfg.timeline,
-        page_cache=cfg.page_cache, append=cfg.append, interleaved=cfg.round is not None,
-        stop_rule=StopRule(cfg.precision, cfg.min_runs, cfg.max_runs, cfg.budget_s)
-        if auto and cfg.round is None else None)
-
-
 def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any) -> Path:
     """Round `cfg.round` of an interleaved cell: its next measured repetition, its rows
     added to those in run_dir; nothing where round 0 found the cell complete or it ended
@@ -202,7 +188,7 @@ def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any) -> Path:
     if metadata is None or metadata.get("stop_reason") is not None \
             or (cfg.resume and resume.is_complete(run_dir, identity(cfg))):
         return run_dir
-    plan = cell_plan(cfg, metadata["run_id"], drivers[2].variant())
+    plan = CellPlan.from_config(cfg, metadata["run_id"], drivers[2].variant())
     rep = plan.warmup + cfg.round - 1
     if rep >= plan.repetitions:
         return run_dir

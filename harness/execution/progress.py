@@ -10,11 +10,46 @@ drawn inside an appliance's timed region, which runs in the workers.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("harness.execution.runner")
 
 REFRESH_PER_SECOND = 2  # a redraw costs the launching process little, and it is not timed
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How one appliance of a repetition ended (its first row: a transfer's trial has more)."""
+
+    status: str
+    total_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RepetitionDone:
+    """A repetition's rows were emitted: what the runner knows, for a display to word."""
+
+    number: int  # 1-based
+    of: int  # the most repetitions the cell runs, warm-ups included
+    warmup: bool
+    trials: tuple[TrialOutcome, ...]  # one per appliance launched
+    eta_s: float  # the cell's time left at its pace so far
+    eta_at_most: bool  # runs=auto: the cell may stop sooner
+
+
+def trial_line(done: RepetitionDone) -> str:
+    """The repetition's result and the cell's ETA, as one line."""
+    results = ", ".join(f"{t.status} {t.total_s:.2f} s" if t.total_s is not None
+                        else f"{t.status}: {t.error}" for t in done.trials)
+    return (f"trial {done.number}/{done.of}{' (warm-up)' if done.warmup else ''}: {results} | "
+            f"cell ETA {'at most ' if done.eta_at_most else ''}{_clock(done.eta_s)}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
 
 
 class Progress:
@@ -26,9 +61,9 @@ class Progress:
     def instance_finished(self, finished: int, instances: int) -> None:
         """`finished` of the repetition's `instances` have sent their rows."""
 
-    def end_repetition(self, line: str) -> None:
-        """The repetition's result and the cell's ETA, as one line."""
-        log.info("%s", line)
+    def end_repetition(self, done: RepetitionDone) -> None:
+        """The repetition's result and the cell's ETA, as a log line."""
+        log.info("%s", trial_line(done))
 
     def close(self) -> None:
         """The cell is over."""
@@ -63,9 +98,9 @@ class LiveProgress(Progress):
         self.appliances = f"appliances {finished}/{instances} finished"
         self.live.update(self._render())
 
-    def end_repetition(self, line: str) -> None:
-        super().end_repetition(line)  # the log (file and terminal), printed above the line
-        self.last = f"last: {line}"
+    def end_repetition(self, done: RepetitionDone) -> None:
+        super().end_repetition(done)  # the log (file and terminal), printed above the line
+        self.last = f"last: {trial_line(done)}"
         self.live.update(self._render())
 
     def close(self) -> None:

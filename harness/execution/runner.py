@@ -23,7 +23,7 @@ from typing import Any
 from harness.analysis.precision import STOP_RUNS
 from harness.appliances.base import Appliance, ApplianceError
 from harness.backends.base import Backend, BackendUnavailable
-from harness.execution.progress import Progress
+from harness.execution.progress import Progress, RepetitionDone, TrialOutcome
 from harness.host import feasibility, memory, page_cache, processes, trust
 from harness.plan import CellPlan
 from harness.results.records import (
@@ -90,13 +90,10 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
         return status
 
     repetitions = only if only is not None else range(plan.repetitions)
-    kind = f"{backend.name}/{appliance.type}/{workload.name}/m{plan.memsize}"
-    measured = feasibility.measured_footprint(plan.cache_dir, kind)
-    # Never measured here: the cell's own warm-up measures one appliance before N launch.
-    measure_first = measured is None and plan.warmup > 0 and plan.parallel > 1
-    infeasible = (feasibility.problems(plan.parallel, plan.memsize, measured,
-                                       check_memory=not measure_first)
-                  + workload.problems(tempfile.gettempdir(), plan.parallel))
+    fits = feasibility.CellFeasibility(
+        plan.cache_dir, f"{backend.name}/{appliance.type}/{workload.name}/m{plan.memsize}",
+        plan.parallel, plan.memsize, plan.warmup)
+    infeasible = fits.problems() + workload.problems(tempfile.gettempdir(), plan.parallel)
     if infeasible:
         return skip_from(repetitions.start, STATUS_INFEASIBLE, "; ".join(infeasible))
     if plan.page_cache == "cold" and (problem := page_cache.drop_problem()):
@@ -111,9 +108,7 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
         appliance.prepare()
         workload.setup(backend.accel)
         for rep in repetitions:
-            if rep == plan.warmup and measure_first and (problem := feasibility.memory_problem(
-                    plan.parallel, plan.memsize,
-                    feasibility.measured_footprint(plan.cache_dir, kind))):
+            if problem := fits.problem_before(rep):
                 return skip_from(rep, STATUS_INFEASIBLE, problem)
             rep_started = time.monotonic()
             progress.start_repetition(rep + 1, plan.repetitions, rep < plan.warmup,
@@ -122,17 +117,14 @@ def run_cell(plan: CellPlan, backend: Backend, appliance: Appliance, workload: W
                                   progress)
             emit(rows)
             done = rep + 1
-            costs = [r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK]
-            if costs := [c for c in costs if c is not None]:
-                feasibility.record_footprint(plan.cache_dir, kind, max(costs))
+            fits.record([r.extra.get("host_cost_mib") for r in rows if r.status == STATUS_OK])
             eta = ((time.monotonic() - started) / (done - repetitions.start)
                    * (repetitions.stop - done))
             first_row_per_instance = {r.instance: r for r in reversed(rows)}.values()
-            summary = ", ".join(f"{r.status} {r.total_s:.2f} s" if r.total_s is not None
-                                else f"{r.status}: {r.error}" for r in first_row_per_instance)
-            progress.end_repetition(
-                f"trial {done}/{plan.repetitions}{' (warm-up)' if rep < plan.warmup else ''}: "
-                f"{summary} | cell ETA {'at most ' if plan.stop_rule else ''}{_clock(eta)}")
+            progress.end_repetition(RepetitionDone(
+                done, plan.repetitions, rep < plan.warmup,
+                tuple(TrialOutcome(r.status, r.total_s, r.error) for r in first_row_per_instance),
+                eta, eta_at_most=plan.stop_rule is not None))
             if plan.stop_rule is None or rep < plan.warmup:
                 continue
             if (value := repetition_value(plan, rows)) is not None:
@@ -273,7 +265,8 @@ def measure(job: Instance) -> list[dict[str, Any]]:
     total_s excludes the untimed checks: which accelerator really ran, and the appliance's
     host memory (read after the workload, before close).
     """
-    from harness.execution.capture import ConsoleTail, EventLog
+    from harness.execution.capture import EventLog
+    from harness.host.handles import ConsoleTail
 
     deaths = processes.ChildDeaths()
     released = time.perf_counter()
@@ -379,8 +372,3 @@ def _with_repetition_fields(rows: list[TrialRow], host_memory: list[float],
         out.append(TrialRow(**{**r.__dict__, "extra": {**extra, **memory_fields, **fields},
                                "makespan_s": makespan}))
     return out
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s"

@@ -96,7 +96,7 @@ def launch_probe(accel: str, cache_dir: Path, timeout_s: float) -> tuple[bool, s
     try:
         result = processes.run_in_group(
             # -P: the working folder is not put on sys.path, so nothing there is imported.
-            [sys.executable, "-P", "-m", "harness.execution.probe", accel, str(supermin)],
+            [sys.executable, "-P", "-m", "harness.host.probe", accel, str(supermin)],
             timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"did not finish launching within {timeout_s:.0f} s"

@@ -102,3 +102,35 @@ def problems(parallel: int, memsize_mib: int | None, measured_mib: float | None 
         found.append(f"open files: {files_in_use} in use + {parallel} x {FILES_PER_APPLIANCE} "
                      f"> fs.file-max {files_max}")
     return found
+
+
+class CellFeasibility:
+    """Whether one cell's appliances fit this host, and what they cost here, in one place
+    because the memory check moves: with nothing of this kind measured here yet, a cell of
+    N > 1 appliances with warm-ups is judged after its warm-up measured one, not on the
+    guest's whole RAM before; and every repetition's cost is kept for the cells after it."""
+
+    def __init__(self, cache_dir: Path, kind: str, parallel: int, memsize_mib: int | None,
+                 warmup: int) -> None:
+        self.cache_dir, self.kind = cache_dir, kind  # kind: backend/appliance/workload/mMEMSIZE
+        self.parallel, self.memsize_mib, self.warmup = parallel, memsize_mib, warmup
+        self.measured_mib = measured_footprint(cache_dir, kind)
+        self.memory_deferred = self.measured_mib is None and warmup > 0 and parallel > 1
+
+    def problems(self) -> list[str]:
+        """Why the cell cannot start here (empty: it can); memory only if not deferred."""
+        return problems(self.parallel, self.memsize_mib, self.measured_mib,
+                        check_memory=not self.memory_deferred)
+
+    def problem_before(self, rep: int) -> str | None:
+        """Why repetition `rep` cannot run: at the first measured one, with the memory check
+        deferred, N appliances at the cost the warm-ups measured do not fit."""
+        if rep != self.warmup or not self.memory_deferred:
+            return None
+        return memory_problem(self.parallel, self.memsize_mib,
+                              measured_footprint(self.cache_dir, self.kind))
+
+    def record(self, costs: list[float | None]) -> None:
+        """Keep the largest host cost a repetition's appliances had (None: not measured)."""
+        if measured := [c for c in costs if c is not None]:
+            record_footprint(self.cache_dir, self.kind, max(measured))

@@ -24,6 +24,9 @@ SCHEMA_VERSION = 4
 # A timeline (verbose) trial is slower: its cell label ends so, never read as the plain cell.
 TIMELINE_SUFFIX = "/timeline"
 
+# The value of `runs` (config, metadata.json) that measures until the median is precise.
+RUNS_AUTO = "auto"
+
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"

@@ -117,7 +117,7 @@ PLANTED_HARNESS = "import pathlib\npathlib.Path({marker!r}).write_text('imported
 def test_the_kvm_probe_never_imports_a_harness_package_from_the_working_folder(
         public, tmp_path, monkeypatch):
     """Root runs lgbench (or lgbench-doctor) from a folder others can write in: the probe,
-    `python -m harness.execution.probe`, must not import the attacker's `harness/`."""
+    `python -m harness.host.probe`, must not import the attacker's `harness/`."""
     marker = public / "imported"
     as_attacker("mkdir", str(public / "harness"))
     planted = public / "planted.py"

@@ -45,3 +45,30 @@ def test_a_cost_record_others_could_write_is_not_believed(tmp_path):
     feasibility.record_footprint(tmp_path, "tcg/cached/launch/m512", 431.0)
     os.chmod(tmp_path / feasibility.FOOTPRINTS_FILE, 0o666)
     assert feasibility.measured_footprint(tmp_path, "tcg/cached/launch/m512") is None
+
+
+def test_a_cell_of_a_kind_never_measured_here_checks_memory_after_its_warm_up(tmp_path,
+                                                                              host_with):
+    host_with(1)
+    cell = feasibility.CellFeasibility(tmp_path, "tcg/cached/launch/m512", 3, 512, warmup=1)
+    assert cell.memory_deferred and not any(p.startswith("memory") for p in cell.problems())
+    assert cell.problem_before(0) is None  # the warm-up launches one appliance
+    cell.record([None, 400.0, 420.0])  # what the warm-up measured
+    assert cell.problem_before(1).startswith("memory: 3 x 525 MiB (measured 420 + 25% margin)")
+    assert cell.problem_before(2) is None  # checked once, before the first measured repetition
+
+
+def test_a_cell_of_a_kind_measured_before_checks_memory_before_anything_launches(tmp_path,
+                                                                                 host_with):
+    host_with(1)
+    feasibility.record_footprint(tmp_path, "tcg/cached/launch/m512", 400.0)
+    cell = feasibility.CellFeasibility(tmp_path, "tcg/cached/launch/m512", 3, 512, warmup=1)
+    assert not cell.memory_deferred
+    assert cell.problems()[0].startswith("memory: 3 x 500 MiB (measured 400 + 25% margin)")
+    assert cell.problem_before(1) is None
+
+
+def test_a_repetition_without_measured_costs_records_nothing(tmp_path):
+    cell = feasibility.CellFeasibility(tmp_path, "tcg/cached/launch/m512", 1, 512, warmup=0)
+    cell.record([None])
+    assert feasibility.measured_footprint(tmp_path, "tcg/cached/launch/m512") is None

@@ -18,10 +18,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, BackendUnavailable, guestfs_handle
+from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.uml.shim import DIRECT_CHANNEL
 from harness.host import trust
 from harness.host.accelerator import accel_of_process
+from harness.host.handles import guestfs_handle
 
 HERE = Path(__file__).resolve().parent
 SHIM = HERE / "shim.py"

@@ -30,8 +30,8 @@ from omegaconf import DictConfig, open_dict
 
 from harness.analysis.precision import STOP_RUNS, StopRule
 from harness.analysis.summary import ok_values
-from harness.config import RUNS_AUTO
 from harness.results import resume, store
+from harness.results.records import RUNS_AUTO
 
 log = logging.getLogger("lgbench")
 ROUNDS_FILE = "rounds.json"

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import guestfs_handle
 from harness.host import trust
 from harness.host.accelerator import PROBE_TIMEOUT_S, kvm_verdict
+from harness.host.handles import guestfs_handle
 
 MiB = 2**20
 

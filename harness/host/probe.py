@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from harness.backends.base import guestfs_handle
-from harness.execution.capture import ConsoleTail
 from harness.host.accelerator import accel_of_process
+from harness.host.handles import ConsoleTail, guestfs_handle
 
 
 def main(accel: str, cachedir: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.backends.fake import FakeBackend
-from harness.execution.capture import ConsoleTail
+from harness.host.handles import ConsoleTail
 
 
 def test_a_kernel_panic_is_named_in_the_error():
