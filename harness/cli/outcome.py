@@ -27,10 +27,10 @@ class CellFailed(Exception):
 
 
 def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None = None
-           ) -> None:
+           ) -> pd.DataFrame:
     """Summary, plots and report of run_dir (a run or a sweep root, its trials read unless
     given); the table printed, then for a sweep each swept factor's comparisons (one line per
-    cell, judged with the report's comparisons in one family)."""
+    cell, judged with the report's comparisons in one family). Returns the trials."""
     from harness.reporting.build import build_report, warning_text
     from harness.reporting.studies.base import Options
     from harness.reporting.summary import table
@@ -42,15 +42,22 @@ def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None
     lines = found.headline()
     if lines:
         print("\n".join(lines), flush=True)
+    return found.rows.trials
 
 
-def exit_unless_measured(run_dirs: list[Path], allow_failures: bool) -> None:
+def exit_unless_measured(run_dirs: list[Path], allow_failures: bool,
+                         trials: pd.DataFrame | None = None) -> None:
     """Exit EXIT_NO_OK_TRIAL, naming the cells and what happened in them, when some run (a
-    run, or each job of a sweep) has a cell without an ok trial, unless failures are allowed."""
+    run, or each job of a sweep) has a cell without an ok trial, unless failures are allowed.
+    `trials`: those of the one run given, when the caller holds them already (not read
+    again)."""
     from harness.analysis.summary import cells_without_ok
 
-    failed = {f"{cell} in {run_dir}": counts for run_dir in run_dirs
-              for cell, counts in cells_without_ok(store.read_trials([run_dir])).items()}
+    frames = ([trials] if trials is not None else
+              [store.read_trials([run_dir]) for run_dir in run_dirs])
+    failed = {f"{cell} in {run_dir}": counts for run_dir, frame in zip(run_dirs, frames,
+                                                                    strict=True)
+              for cell, counts in cells_without_ok(frame).items()}
     if not failed or allow_failures:
         return
     cells = "; ".join(f"{cell}: " + ", ".join(f"{n} {status}" for status, n in counts.items())

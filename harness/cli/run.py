@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -44,6 +44,9 @@ from harness.execution.runner import run_cell
 from harness.host import checks, facts, feasibility, trust
 from harness.plan import CellPlan, identity
 from harness.results import resume, store
+
+if TYPE_CHECKING:  # pandas is imported where a run reports (lgbench --help stays quick)
+    import pandas as pd
 
 log = logging.getLogger("lgbench")
 # A full, over-quota or read-only disk under the results: the cell ends, its rows so far kept.
@@ -119,7 +122,7 @@ def run(cfg: DictConfig) -> float:
         print(f"lgbench: error: {'; '.join(problems)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     try:
-        run_dir = measure(cfg)
+        run_dir, trials = measure(cfg)
     except (trust.UntrustedPath, BadConfig) as exc:
         print(f"lgbench: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
@@ -135,19 +138,21 @@ def run(cfg: DictConfig) -> float:
             raise CellFailed(said) from exc  # the sweep's other cells go on
         print(f"lgbench: error: {said}", file=sys.stderr)
         sys.exit(EXIT_JOB_FAILED)
+    if trials is None and (run_dir / store.TRIALS_FILE).exists():  # not reported by this job
+        trials = store.read_trials([run_dir])
     # A sweep's jobs run on; the sweep checks every cell at its end (SweepCallback).
     if HydraConfig.get().mode == RunMode.RUN:
-        exit_unless_measured([run_dir], cfg.allow_failures)
-    if not (Path(run_dir) / store.TRIALS_FILE).exists():  # an interleaved cell's warm-ups: none
+        exit_unless_measured([run_dir], cfg.allow_failures, trials)
+    if trials is None:  # an interleaved cell's warm-ups: none
         return float("nan")
     from harness.analysis.summary import objective
 
-    return objective(store.read_trials([run_dir]), cfg.objective)
+    return objective(trials, cfg.objective)
 
 
-def measure(cfg: DictConfig) -> Path:
+def measure(cfg: DictConfig) -> tuple[Path, pd.DataFrame | None]:
     """One cell: its folders checked before anything launches, then measured and reported.
-    Returns the run folder."""
+    Returns the run folder and the trials its report read (None where there was none)."""
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     hydra_cfg = HydraConfig.get()
@@ -157,7 +162,7 @@ def measure(cfg: DictConfig) -> Path:
     if cfg.round:  # a later round of an interleaved sweep: one more repetition
         return measure_round(cfg, run_dir, backend, appliance, workload)
     if _skip_if_complete(cfg, run_dir):
-        return run_dir
+        return run_dir, None
     # A sweep's jobs share the sweep's name; each job is a run of its own.
     run_name = (f"{run_dir.parent.name}/{run_dir.name}" if hydra_cfg.mode == RunMode.MULTIRUN
                 else run_dir.name)
@@ -180,18 +185,19 @@ def measure(cfg: DictConfig) -> Path:
                     range(plan.warmup) if plan.interleaved else None)
 
 
-def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any) -> Path:
+def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any
+                  ) -> tuple[Path, pd.DataFrame | None]:
     """Round `cfg.round` of an interleaved cell: its next measured repetition, its rows
     added to those in run_dir; nothing where round 0 found the cell complete or it ended
     (a failure, or its stop reason recorded)."""
     metadata = resume.metadata(run_dir)
     if metadata is None or metadata.get("stop_reason") is not None \
             or (cfg.resume and resume.is_complete(run_dir, identity(cfg))):
-        return run_dir
+        return run_dir, None
     plan = CellPlan.from_config(cfg, metadata["run_id"], drivers[2].variant())
     rep = plan.warmup + cfg.round - 1
     if rep >= plan.repetitions:
-        return run_dir
+        return run_dir, None
     return measured(cfg, run_dir, plan, drivers, metadata,
                     store.TrialWriter(run_dir, rows=store.read_rows(run_dir)),
                     store.TrialWriter(run_dir, store.EVENTS_FILE,
@@ -200,9 +206,11 @@ def measure_round(cfg: DictConfig, run_dir: Path, *drivers: Any) -> Path:
 
 
 def measured(cfg: DictConfig, run_dir: Path, plan: CellPlan, drivers: tuple, metadata: dict,
-             writer: store.TrialWriter, events: store.TrialWriter, only: range | None) -> Path:
+             writer: store.TrialWriter, events: store.TrialWriter, only: range | None
+             ) -> tuple[Path, pd.DataFrame | None]:
     """Run the cell's repetitions (`only` these in an interleaved round), keep its metadata
-    and, unless a round is to follow, report it. Returns the run folder."""
+    and, unless a round is to follow, report it. Returns the run folder and the trials
+    reported (read back once, through trust, as every report reads them)."""
     backend, appliance, workload = drivers
     interrupted, stop_reason = False, None
     # A live line on a terminal; log lines only where nobody watches (CI, jobs, redirects).
@@ -224,12 +232,13 @@ def measured(cfg: DictConfig, run_dir: Path, plan: CellPlan, drivers: tuple, met
                         ended_at=time.time(), interrupted=interrupted,
                         stop_reason=stop_reason, noise_after=facts.noise())
         store.write_json(run_dir / store.METADATA_FILE, metadata)
+    trials = None
     if writer.rows and not plan.interleaved:  # an interleaved cell: after its last round
-        report(run_dir)
+        trials = report(run_dir)
         print(f"results: {run_dir}", flush=True)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
-    return run_dir
+    return run_dir, trials
 
 
 def main() -> None:
