@@ -96,9 +96,18 @@ def plain_verdict(baseline: str, candidate: str, ratio: float, low: float, high:
         direction, factor, interval = "faster", 1 / ratio, (1 / high, 1 / low)
     else:
         return (f"no clear difference between {candidate} and {baseline} (95% CI of the "
-                f"ratio {low:.2f}-{high:.2f}{notes})")
+                f"ratio {ratio_bound(low)}-{ratio_bound(high)}{notes})")
     return (f"{candidate} {factor:.2f}x {direction} than {baseline} (95% CI "
-            f"{interval[0]:.2f}-{interval[1]:.2f}{notes})")
+            f"{ratio_bound(interval[0])}-{ratio_bound(interval[1])}{notes})")
+
+
+def ratio_bound(bound: float) -> str:
+    """An interval's end to two decimals, or as many more as keep it on its side of 1: a
+    direction claimed from 1.003 must not read "1.00"."""
+    digits = 2
+    while bound != 1 and round(bound, digits) == 1 and digits < 6:
+        digits += 1
+    return f"{bound:.{digits}f}"
 
 
 def with_verdicts(records: pd.DataFrame, family: int | None = None) -> pd.DataFrame:

@@ -13,6 +13,7 @@ changes never follow links either. tests/test_trust_boundary.py fails on a write
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -261,7 +262,8 @@ def atomic_write(path: Path, write: Callable[[str], None], mode: int = 0o644) ->
         os.chmod(tmp, mode & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):  # already renamed when Ctrl-C came late
+            os.unlink(tmp)
         raise
 
 

@@ -22,6 +22,7 @@ from harness.analysis.compare import (
     gate,
     gate_bound,
     pair_up,
+    plain_verdict,
     ratio_interval,
     with_verdicts,
 )
@@ -100,6 +101,17 @@ def test_a_clearly_slower_candidate_is_called_slower_in_the_one_wording():
                               f"{NOT_INTERLEAVED})")
     assert 1.3 < row["ratio_ci_low"] < row["ratio"] < row["ratio_ci_high"] < 1.5
     assert row["family"] == 1 and not row["interleaved"]
+
+
+@pytest.mark.parametrize(("ratio", "low", "high", "said"), [
+    (1.04, 1.003, 1.07, "b 1.04x slower than a (95% CI 1.003-1.07)"),
+    (0.96, 0.94, 0.9996, "b 1.04x faster than a (95% CI 1.0004-1.06)"),
+    (1.04, 0.996, 1.07, "no clear difference between b and a (95% CI of the ratio 0.996-1.07)"),
+    (1.04, 1.0, 1.07, "no clear difference between b and a (95% CI of the ratio 1.00-1.07)"),
+])
+def test_an_end_near_1_keeps_the_digits_that_put_it_on_its_side(ratio, low, high, said):
+    """A direction claimed from 1.003 read "(95% CI 1.00-1.07)" in a sweep's output."""
+    assert plain_verdict("a", "b", ratio, low, high, 1, True, 6) == said
 
 
 def test_same_distributions_are_no_clear_difference_and_failures_are_left_out():

@@ -258,3 +258,21 @@ def test_roots_own_wrapper_is_accepted_and_a_plain_file_is_not(tmp_path):
     (tmp_path / "notes").write_text("not a program")
     (tmp_path / "notes").chmod(0o644)
     assert trust.executable_problem(tmp_path / "notes") == "it is not executable"
+
+
+def test_an_interrupt_after_the_rename_leaves_the_new_file_and_is_raised_as_it_came(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C can land after os.replace has renamed the temporary file (a resumed sweep's
+    CI failed so): the interrupt, not a FileNotFoundError from the clean-up, reaches the caller."""
+    target = tmp_path / "trials.parquet"
+    rename = os.replace
+
+    def renamed_then_interrupted(src: str, dst: Path) -> None:
+        rename(src, dst)
+        raise KeyboardInterrupt("signal 2")
+
+    monkeypatch.setattr(trust.os, "replace", renamed_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trust.write_text(target, "rows")
+    assert target.read_text() == "rows"
+    assert [p.name for p in tmp_path.iterdir()] == ["trials.parquet"]
