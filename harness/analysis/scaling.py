@@ -5,13 +5,14 @@ its agreement with a published figure (guestfs-performance(1) PARALLEL APPLIANCE
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from harness.analysis.fieller import fieller_ratio
-from harness.analysis.summary import _describe, _outcomes, measured_trials
+from harness.analysis.summary import describe_groups, grouped_outcomes, measured_trials
 from harness.results.records import CELL_COLUMNS, STATUS_OK, STATUSES
 
 # The factors of a cell other than N: cells that differ only in `parallel` form one series
@@ -65,8 +66,41 @@ def grouped_series(trials: pd.DataFrame,
 
 
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
-    """A column of rows, all NaN where runs from before schema 3 lack it."""
-    return rows[name] if name in rows.columns else pd.Series(np.nan, index=rows.index)
+    """A column of rows as numbers, all NaN where runs from before schema 3 lack it (None
+    where only some of the runs merged do)."""
+    return rows[name].astype(float) if name in rows.columns else pd.Series(np.nan,
+                                                                           index=rows.index)
+
+
+@dataclass(frozen=True)
+class Points:
+    """The measured rows of a sweep by series and N, as grouped_series orders them."""
+
+    rows: pd.DataFrame  # measured rows of a known N
+    point: np.ndarray  # the point of each row: series by series, N ascending
+    series: np.ndarray  # the series of each point
+    parallel: np.ndarray  # the N of each point
+    factors: list[tuple]  # the factor values of each series (as groupby gives its keys)
+    labels: np.ndarray  # the label of each series
+    keys: list[str]  # the factors' columns
+
+
+def _points(trials: pd.DataFrame) -> Points:
+    """The measured rows by series and N, for every series at once."""
+    rows = measured_trials(trials)
+    labels = series_labels(rows).to_numpy()
+    keys = [c for c in SERIES_COLUMNS if c in rows.columns]
+    grouped = rows.groupby(keys, dropna=False, sort=False)
+    series = grouped.ngroup().to_numpy()
+    index = grouped.size().index
+    factors = list(index) if len(keys) > 1 else [(key,) for key in index]
+    labels = labels[np.unique(series, return_index=True)[1]]
+    known = rows["parallel"].notna().to_numpy()
+    rows, series = rows[known], series[known]
+    points = rows.groupby([series, rows["parallel"].to_numpy()], sort=True)
+    ids = points.size().index
+    return Points(rows, points.ngroup().to_numpy(), ids.get_level_values(0).to_numpy(),
+                  ids.get_level_values(1).to_numpy(), factors, labels, keys)
 
 
 def scaling_table(trials: pd.DataFrame) -> pd.DataFrame:
@@ -83,31 +117,35 @@ def scaling_table(trials: pd.DataFrame) -> pd.DataFrame:
     appliance (its hypervisor's peak resident size plus its helpers' private memory). NaN for
     runs without them.
     """
-    records = []
-    for factors, label, series_rows in grouped_series(trials):
-        per_n = []
-        for n, rows in series_rows.groupby("parallel", sort=True):
-            n_reps, n_reps_ok, values = _outcomes(rows, "makespan_s")
-            described = _describe(values)
-            statuses = rows["status"].value_counts()
-            n_failed = len(rows) - int(statuses.get(STATUS_OK, 0))
-            per_n.append({**factors, "series": label, "parallel": int(n), "n_reps": n_reps,
-                          "n_reps_ok": n_reps_ok, "median": described["median"],
-                          "ci_low": described["ci_low"], "ci_high": described["ci_high"],
-                          "ci_level": described["ci_level"],
-                          "n_instances": len(rows), "n_failed": n_failed,
-                          "failure_rate": n_failed / len(rows),
-                          "host_mem_peak_mib": _column(rows, "host_mem_peak_mib").max(),
-                          "appliance_cost_mib": _column(
-                              rows[rows["status"] == STATUS_OK], "host_cost_mib").median(),
-                          **{s: int(statuses.get(s, 0)) for s in STATUSES}})
-        t1 = next((r["median"] for r in per_n if r["parallel"] == 1), np.nan)
-        for record in per_n:
-            record["efficiency"] = t1 / record["median"]
-            record["speedup"] = record["parallel"] * record["efficiency"]
-        records += per_n
     keys = [c for c in SERIES_COLUMNS if c in trials.columns]
-    return pd.DataFrame(records, columns=[*keys, "series", "parallel", *SCALING_STATS])
+    columns = [*keys, "series", "parallel", *SCALING_STATS]
+    points = _points(trials)
+    count, rows, point = len(points.series), points.rows, points.point
+    if not count:
+        return pd.DataFrame([], columns=columns)
+    n_reps, n_reps_ok, of, values = grouped_outcomes(rows, point, count, "makespan_s")
+    described = describe_groups(of, values, count)
+    status = rows["status"].to_numpy()
+    statuses = {s: np.bincount(point[status == s], minlength=count) for s in STATUSES}
+    n_instances = np.bincount(point, minlength=count)
+    n_failed = n_instances - statuses[STATUS_OK]
+    ok = status == STATUS_OK
+    median = described["median"].to_numpy()
+    at_one = dict(zip(points.series[points.parallel == 1], median[points.parallel == 1],
+                      strict=True))
+    efficiency = np.array([at_one.get(s, np.nan) for s in points.series]) / median
+    parallel = points.parallel.astype(int)
+    table = pd.DataFrame([points.factors[s] for s in points.series], columns=points.keys)
+    table = table.assign(
+        series=list(points.labels[points.series]), parallel=parallel, n_reps=n_reps,
+        n_reps_ok=n_reps_ok, median=median, ci_low=described["ci_low"],
+        ci_high=described["ci_high"], ci_level=described["ci_level"], efficiency=efficiency,
+        speedup=parallel * efficiency, n_instances=n_instances, n_failed=n_failed,
+        failure_rate=n_failed / n_instances,
+        host_mem_peak_mib=_column(rows, "host_mem_peak_mib").groupby(point).max().to_numpy(),
+        appliance_cost_mib=_column(rows, "host_cost_mib")[ok].groupby(point[ok]).median()
+        .reindex(range(count)).to_numpy(), **statuses)
+    return table[columns]
 
 
 def ols_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -163,26 +201,29 @@ def linear_fit(trials: pd.DataFrame) -> pd.DataFrame:
     `lack_of_fit_p` and `spread_p` test both, so the report can say when b is only an average
     over the range and its CI approximate.
     """
+    keys = [c for c in SERIES_COLUMNS if c in trials.columns]
+    columns = [*keys, "series", *FIT_STATS]
+    points = _points(trials)
+    if not points.factors:
+        return pd.DataFrame([], columns=columns)
+    _, _, of, values = grouped_outcomes(points.rows, points.point, len(points.series),
+                                        "makespan_s")
+    cut = np.searchsorted(points.series[of], np.arange(1, len(points.factors)))  # in order
     records = []
-    for factors, label, series_rows in grouped_series(trials):
-        x, y = [], []
-        for n, rows in series_rows.groupby("parallel", sort=True):
-            values = _outcomes(rows, "makespan_s")[2]
-            x += [float(n)] * values.size
-            y += list(values)
-        x, y = np.asarray(x), np.asarray(y)
+    for factors, label, x, y in zip(points.factors, points.labels,
+                                    np.split(points.parallel[of].astype(float), cut),
+                                    np.split(values, cut), strict=True):
         fit = ols_fit(x, y)
         normalized = normalized_slope(fit, x, y)
         checks = {"lack_of_fit_p": lack_of_fit_p(x, y, fit), "spread_p": spread_p(x, y)}
-        records.append({**factors, "series": label, "n_points": x.size,
-                        "n_min": x.min() if x.size else np.nan,
+        records.append({**dict(zip(points.keys, factors, strict=True)), "series": label,
+                        "n_points": x.size, "n_min": x.min() if x.size else np.nan,
                         "n_max": x.max() if x.size else np.nan,
                         **fit, "t1": y[x == 1].mean() if (x == 1).any() else np.nan,
                         **dict(zip(("normalized_slope", "normalized_ci_low",
                                     "normalized_ci_high"), normalized, strict=True)),
                         **checks})
-    keys = [c for c in SERIES_COLUMNS if c in trials.columns]
-    return pd.DataFrame(records, columns=[*keys, "series", *FIT_STATS])
+    return pd.DataFrame(records, columns=columns)
 
 
 def lack_of_fit_p(x: np.ndarray, y: np.ndarray, fit: dict[str, float]) -> float:

@@ -38,12 +38,16 @@ def success_interval(k: int, n: int) -> tuple[float, float]:
     """Clopper-Pearson 95% interval of a success rate, k of n: exact, so it covers at least
     95% at every true rate, also near 100% where launches mostly work (Wilson's dips to 83-86%
     there at n = 5-30)."""
-    if n == 0:
-        return (np.nan, np.nan)
+    low, high = success_intervals(np.array([k]), np.array([n]))
+    return (float(low[0]), float(high[0]))
+
+
+def success_intervals(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """success_interval of every (k, n) pair at once (NaN where n is 0)."""
     alpha = 1 - CONFIDENCE
-    low = float(sps.beta.ppf(alpha / 2, k, n - k + 1)) if k > 0 else 0.0
-    high = float(sps.beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
-    return (low, high)
+    low = np.where(k > 0, sps.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+    high = np.where(k < n, sps.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
 def outlier_count(values: Sequence[float] | np.ndarray) -> int:
@@ -93,52 +97,152 @@ def order_statistic_rank(n: int, confidence: float) -> tuple[int, float]:
     return (k, float(1 - 2 * sps.binom.cdf(k, n, 0.5)))
 
 
+DESCRIBED = ("mean", "median", "stdev", "ci_low", "ci_high", "ci_level", "min", "max",
+             "n_outliers")
+
+
+def _pieces(group: np.ndarray, values: np.ndarray, groups: int
+            ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each group's values in their order (group[i] in 0..groups-1 is the group of
+    values[i]), and each group's size."""
+    size = np.bincount(group, minlength=groups)
+    order = np.argsort(group, kind="stable")
+    return np.split(values[order], np.cumsum(size)[:-1])[:groups], size
+
+
+def _middles(ordered: np.ndarray, start: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """np.median of each group of `ordered` (sorted within groups); NaN for an empty one."""
+    medians = np.full(size.size, np.nan)
+    full = size > 0
+    medians[full] = (ordered[(start + (size - 1) // 2)[full]]
+                     + ordered[(start + size // 2)[full]]) / 2
+    return medians
+
+
+def group_medians(group: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """np.median of each group's values (group[i] in 0..groups-1 is the group of values[i]);
+    NaN for a group without values."""
+    pieces = _pieces(group, values, groups)[0]
+    return np.array([np.median(piece) if piece.size else np.nan for piece in pieces])
+
+
+def describe_groups(group: np.ndarray, values: np.ndarray, groups: int) -> pd.DataFrame:
+    """Location, spread, median CI and outliers of each group's values at once (group[i] in
+    0..groups-1 is the group of values[i]): a row per group, in group order, with the columns
+    of DESCRIBED; an empty group has NaN statistics and no outlier.
+
+    Each statistic is the one np.mean, np.median, np.std, median_ci and outlier_count take of
+    a group alone; mean and stdev are taken per group by numpy itself, in the values' order,
+    so that they round to the last digit as they always have (a grouped sum adds in another
+    order)."""
+    pieces, size = _pieces(group, np.asarray(values, dtype=float), groups)
+    # Sorted within each group, group after group: a sort a group is far quicker than a
+    # lexsort of all the values by group and value.
+    ordered = np.concatenate([np.sort(piece) for piece in pieces] or [np.zeros(0)])
+    start, full = np.cumsum(size) - size, size > 0
+    k, level = np.array([order_statistic_rank(n, CONFIDENCE) for n in size]).T.reshape(2, -1)
+    has_ci = full & (k >= 0)
+    k = k.astype(int)
+    described = {name: np.full(groups, np.nan) for name in ("ci_low", "ci_high", "min", "max")}
+    described["ci_low"][has_ci] = ordered[(start + k)[has_ci]]
+    described["ci_high"][has_ci] = ordered[(start + size - 1 - k)[has_ci]]
+    described["min"][full] = ordered[start[full]]
+    described["max"][full] = ordered[(start + size - 1)[full]]
+    median = _middles(ordered, start, size)
+    # outlier_count: modified z-scores from each group's median and MAD
+    within = np.repeat(np.arange(groups), size)
+    distance = np.abs(ordered - median[within])
+    mad = group_medians(within, distance, groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        far = (0.6745 * distance / mad[within] > 3.5) & (mad[within] > 0)
+    return pd.DataFrame({
+        "mean": [np.mean(piece) if piece.size else np.nan for piece in pieces],
+        "median": median,
+        "stdev": [np.std(piece, ddof=1) if piece.size >= 2 else np.nan for piece in pieces],
+        **described, "ci_level": level,
+        "n_outliers": np.bincount(within[far], minlength=groups)}, columns=list(DESCRIBED))
+
+
 def _describe(values: np.ndarray) -> dict[str, float]:
     """Location, spread, median CI and outliers of one cell's successful values (may be empty)."""
-    if values.size == 0:
-        return {"mean": np.nan, "median": np.nan, "stdev": np.nan, "ci_low": np.nan,
-                "ci_high": np.nan, "ci_level": np.nan, "min": np.nan, "max": np.nan,
-                "n_outliers": 0}
-    ci_low, ci_high, ci_level = median_ci(values)
-    return {
-        "mean": float(np.mean(values)),
-        "median": float(np.median(values)),
-        "stdev": float(np.std(values, ddof=1)) if values.size >= 2 else np.nan,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "ci_level": ci_level,
-        "min": float(np.min(values)),
-        "max": float(np.max(values)),
-        "n_outliers": outlier_count(values),
-    }
+    row = describe_groups(np.zeros(len(values), dtype=int), values, 1)
+    return {name: row[name].iloc[0] for name in DESCRIBED}
 
 
-def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarray]:
-    """(n, n_ok, independent successful values) of one metric in one cell.
+def _repetitions(rows: pd.DataFrame) -> list[np.ndarray]:
+    """The keys of each row's repetition, which sort as groupby sorts them: its run and number
+    (numbers restart in every run, and every job of a sweep). NaN where missing, which groupby
+    leaves out; a run id by its rank, as strings group slowly."""
+    keys = []
+    for name in ("run_id", "repetition"):
+        if name in rows.columns:
+            column = rows[name]
+            if pd.api.types.is_numeric_dtype(column):
+                keys.append(column.to_numpy(dtype=float))
+            else:
+                codes = pd.factorize(column, sort=True)[0]
+                keys.append(np.where(codes < 0, np.nan, codes))
+    return keys
+
+
+def grouped_outcomes(rows: pd.DataFrame, group: np.ndarray, groups: int, metric: str
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """n and n_ok of each group of rows (group[i] in 0..groups-1 for row i; -1 leaves it out,
+    sparing a copy of the others), and the independent successful values of `metric` with the
+    group of each, in each group's order.
 
     A per-repetition metric is judged per repetition: it succeeded only if every instance of
     that repetition did, and its value (the same on every instance's row) is taken once.
-    A per-instance metric of a parallel cell gives one value per repetition, the median of its
-    ok instances: instances launched together share the host's contention, so they are not
-    independent, and counting each would make every interval and test far too sure.
+    A per-instance metric of a parallel group (some instance > 0) gives one value per
+    repetition, the median of its ok instances: instances launched together share the host's
+    contention, so they are not independent, and counting each would make every interval and
+    test far too sure. Values come in row order, or repetition order where taken per
+    repetition.
     """
-    ok = cell_rows["status"] == STATUS_OK
-    # Repetition numbers restart in every run (and every job of a sweep).
-    keys = [cell_rows[k] for k in ("run_id", "repetition") if k in cell_rows.columns]
-    if metric not in REPETITION_METRICS:
-        values = cell_rows.loc[ok, metric]
-        if "instance" in cell_rows.columns and (cell_rows["instance"] > 0).any():
-            values = values.groupby([key[ok] for key in keys]).median()
-        return len(cell_rows), int(ok.sum()), values.dropna().to_numpy(dtype=float)
-    all_ok = ok.groupby(keys).all()
-    value = cell_rows[metric].groupby(keys).max()  # max skips NaN
-    values = value[all_ok].dropna().to_numpy(dtype=float)
-    return len(all_ok), int(all_ok.sum()), values
+    kept = group >= 0
+    group = group[kept]
+    ok = (rows["status"] == STATUS_OK).to_numpy()[kept]
+    value = rows[metric].to_numpy(dtype=float)[kept]
+    if metric in REPETITION_METRICS:
+        keys = [group, *(key[kept] for key in _repetitions(rows))]
+        repetitions = pd.DataFrame({"ok": ok, "value": value}).groupby(keys).agg(
+            ok=("ok", "all"), value=("value", "max"))  # max skips NaN
+        of = repetitions.index.get_level_values(0).to_numpy()
+        kept = repetitions["ok"].to_numpy() & repetitions["value"].notna().to_numpy()
+        return (np.bincount(of, minlength=groups),
+                np.bincount(of, weights=repetitions["ok"].to_numpy(), minlength=groups
+                            ).astype(int),
+                of[kept], repetitions["value"].to_numpy()[kept])
+    n = np.bincount(group, minlength=groups)
+    n_ok = np.bincount(group[ok], minlength=groups)
+    parallel = np.zeros(groups, dtype=bool)
+    if "instance" in rows.columns:
+        parallel = np.bincount(group, weights=(rows["instance"] > 0).to_numpy()[kept],
+                               minlength=groups) > 0
+    single = ok & ~parallel[group] & ~np.isnan(value)
+    together = ok & parallel[group]
+    if not together.any():
+        return n, n_ok, group[single], value[single]
+    medians = pd.Series(value[together]).groupby(
+        [group[together], *(key[kept][together] for key in _repetitions(rows))]
+    ).median().dropna()
+    of = np.concatenate([group[single], medians.index.get_level_values(0).to_numpy()])
+    taken = np.concatenate([value[single], medians.to_numpy()])
+    order = np.argsort(of, kind="stable")
+    return n, n_ok, of[order], taken[order]
+
+
+def _outcomes(cell_rows: pd.DataFrame, metric: str) -> tuple[int, int, np.ndarray]:
+    """(n, n_ok, independent successful values) of one metric in one cell (grouped_outcomes
+    of one group)."""
+    n, n_ok, _, values = grouped_outcomes(cell_rows, np.zeros(len(cell_rows), dtype=int), 1,
+                                          metric)
+    return int(n[0]), int(n_ok[0]), values
 
 
 def ok_values(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """The independent successful values of `metric` in these rows (see _outcomes: one per
-    repetition in a parallel cell): the sample a statistic or a comparison is taken of."""
+    """The independent successful values of `metric` in these rows (see grouped_outcomes: one
+    per repetition in a parallel cell): the sample a statistic or a comparison is taken of."""
     return _outcomes(rows, metric)[2]
 
 
@@ -174,45 +278,70 @@ def summarize(trials: pd.DataFrame, timed_columns: Sequence[str] = TIMED_COLUMNS
     `ci_level` is that interval's exact coverage (at least 95%); all three are NaN below 6 ok
     values, where no such interval reaches 95%.
     """
-    rows = measured_trials(trials)
-    keys = [c for c in CELL_COLUMNS if c in rows.columns]
-    present = [m for m in timed_columns if m in rows.columns]
-    ok_rows = rows[rows["status"] == STATUS_OK]
-    metrics = [m for m in present if ok_rows[m].notna().any()] or present
+    keys = [c for c in CELL_COLUMNS if c in trials.columns]
+    columns = [*keys, "metric", *SUMMARY_STATS]
+    present = [m for m in timed_columns if m in trials.columns]
+    cell, index = measured_cells(trials, keys)
+    count, measured = len(index), cell >= 0
+    ok = (trials["status"] == STATUS_OK).to_numpy() & measured
+    metrics = [m for m in present if trials.loc[ok, m].notna().any()] or present
+    if not count or not metrics:
+        return pd.DataFrame([], columns=columns)
+    # A cell's own metrics: a launch cell beside inspection cells has no inspect_s row.
+    has = trials[metrics].notna().to_numpy()
+    ok_measured = pd.DataFrame(has[ok]).groupby(cell[ok]).any().reindex(
+        range(count), fill_value=False).to_numpy()
+    any_measured = pd.DataFrame(has[measured]).groupby(cell[measured]).any().to_numpy()
+    runner = np.array([m in RUNNER_COLUMNS for m in metrics])
+    chosen = np.where(ok_measured.any(axis=1, keepdims=True), ok_measured,
+                      np.where(any_measured.any(axis=1, keepdims=True), any_measured,
+                               runner if runner.any() else True))
 
-    records = []
-    for cell_key, cell_rows in rows.groupby(keys, dropna=False, sort=False):
-        # A cell's own metrics: a launch cell beside inspection cells has no inspect_s row.
-        cell_ok = cell_rows[cell_rows["status"] == STATUS_OK]
-        cell_metrics = ([m for m in metrics if cell_ok[m].notna().any()]
-                        or [m for m in metrics if cell_rows[m].notna().any()]
-                        or [m for m in metrics if m in RUNNER_COLUMNS] or metrics)
-        for metric in cell_metrics:
-            n, n_ok, values = _outcomes(cell_rows, metric)
-            success_ci_low, success_ci_high = success_interval(n_ok, n)
-            records.append({
-                **dict(zip(keys, cell_key, strict=True)),
-                "metric": metric,
-                "n": n,
-                "n_ok": n_ok,
-                "success_rate": n_ok / n,
-                "success_ci_low": success_ci_low,
-                "success_ci_high": success_ci_high,
-                **_describe(values),
-            })
-    return pd.DataFrame(records, columns=[*keys, "metric", *SUMMARY_STATS])
+    n, n_ok = (np.zeros((count, len(metrics)), dtype=int) for _ in range(2))
+    sample_of, sample = [], []
+    for j, metric in enumerate(metrics):
+        if chosen[:, j].any():
+            n[:, j], n_ok[:, j], of, values = grouped_outcomes(trials, cell, count, metric)
+            sample_of.append(of * len(metrics) + j)
+            sample.append(values)
+    described = describe_groups(np.concatenate(sample_of), np.concatenate(sample),
+                                count * len(metrics))
+    cell_index, metric_index = np.nonzero(chosen)  # cell by cell, metrics in order
+    n, n_ok = n[cell_index, metric_index], n_ok[cell_index, metric_index]
+    success_ci_low, success_ci_high = success_intervals(n_ok, n)
+    cell_keys = pd.DataFrame(list(index) if len(keys) > 1 else [(key,) for key in index],
+                             columns=keys)
+    summary = cell_keys.iloc[cell_index].reset_index(drop=True)
+    summary["metric"] = [metrics[j] for j in metric_index]
+    summary["n"], summary["n_ok"], summary["success_rate"] = n, n_ok, n_ok / n
+    summary["success_ci_low"], summary["success_ci_high"] = success_ci_low, success_ci_high
+    stats = described.iloc[cell_index * len(metrics) + metric_index].reset_index(drop=True)
+    return pd.concat([summary, stats], axis=1)[columns]
+
+
+def measured_cells(trials: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Index]:
+    """The cell of each row as the measured rows group by `keys` (a missing value a key of
+    its own; cells numbered in the order they first appear), -1 for a warm-up; and each
+    cell's keys. Told without copying the measured rows (a million: hundreds of MiB)."""
+    grouped = trials.groupby(keys, dropna=False, sort=False)
+    every, index = grouped.ngroup().to_numpy(), grouped.size().index
+    del grouped  # and its codes of every key
+    measured = ~trials["warmup"].astype(bool).to_numpy()
+    seen, first = np.unique(every[measured], return_index=True)
+    cells = seen[np.argsort(first)]
+    number = np.full(len(index), -1)
+    number[cells] = np.arange(cells.size)
+    return np.where(measured, number[every], -1), index[cells]
 
 
 def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per cell with a count column per status (all five, zeros included), warm-ups
     excluded: the data behind the success/failure grid."""
-    rows = measured_trials(trials)
-    keys = [c for c in CELL_COLUMNS if c in rows.columns]
-    indicators = pd.get_dummies(pd.Categorical(rows["status"], categories=STATUSES),
-                                dtype=int)
-    indicators.index = rows.index
-    counts = pd.concat([rows[keys], indicators], axis=1)
-    return counts.groupby(keys, dropna=False, sort=False)[list(STATUSES)].sum().reset_index()
+    cell, index = measured_cells(trials, [c for c in CELL_COLUMNS if c in trials.columns])
+    measured = cell >= 0
+    return pd.DataFrame({s: np.bincount(cell[measured & (trials["status"] == s).to_numpy()],
+                                        minlength=len(index))
+                         for s in STATUSES}, index=index).reset_index()
 
 
 def cells_without_ok(trials: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -17,6 +19,7 @@ MAX_POINTS = 200  # trial points drawn per box; a seeded subsample beyond
 MANY_CELLS = 30  # cells (or series) past which points, annotations and legends are left out
 MANY_SERIES = 8  # series (curves, hues) past which legends and per-series panels are left out
 MAX_WIDTH_IN = 30.0  # inches
+COMPACT_WIDTH_IN = 16.0  # a figure of many cells drawn compactly: room for MANY_CELLS names
 
 
 # Fixed colours, so a status looks the same in every figure and every run.
@@ -32,14 +35,15 @@ NOTE_LENGTH = 180  # characters kept of each note
 
 def subsample(rows: pd.DataFrame, by: str | list[str], limit: int = MAX_POINTS
               ) -> tuple[pd.DataFrame, bool]:
-    """At most `limit` rows per group, the same ones every time (seeded); and whether any group
-    was cut."""
-    sizes = rows.groupby(by, sort=False)[rows.columns[0]].transform("size")
-    if (sizes <= limit).all():
+    """At most `limit` rows per group, the same ones every time (seeded), in their order; and
+    whether any group was cut. (Drawn by position: shuffling every column of a million rows
+    took a second.)"""
+    groups = rows.groupby(by, sort=False).indices.values()
+    if all(len(at) <= limit for at in groups):
         return rows, False
-    shown = rows.groupby(by, sort=False, group_keys=False).sample(
-        frac=1.0, random_state=0).groupby(by, sort=False).head(limit)
-    return shown, True
+    rng = np.random.default_rng(0)
+    kept = [rng.choice(at, limit, replace=False) if len(at) > limit else at for at in groups]
+    return rows.iloc[np.sort(np.concatenate(kept))], True
 
 
 def no_data(ax: Axes, message: str) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 from harness.analysis.scaling import series_labels
 from harness.analysis.summary import measured_trials
 from harness.plotting.common import (
+    MANY_CELLS,
     MANY_SERIES,
     MAX_POINTS,
     NOTE_LENGTH,
@@ -25,6 +26,7 @@ from harness.plotting.common import (
 from harness.results.records import STATUS_OK, STATUSES
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from harness.analysis.reference import Reference
@@ -44,6 +46,9 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
 
     With a reference, its points are overlaid and a second panel shows both curves divided by
     their N=1 time, the scale on which the report compares them (hosts differ in speed).
+    Past MANY_CELLS series, every series' median curve and fit is one thin line of a shared
+    colour (drawn as one collection each), without bands: hundreds of bands hid each other
+    and took seconds to save.
     """
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
@@ -63,25 +68,17 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
             relative.set_axis_off()
         return fig
 
-    many = curves["series"].nunique() > MANY_SERIES
-    if many:
-        ax.set_title(f"makespan of N appliances released together (median, 95% CI; "
-                     f"{curves['series'].nunique()} series, no legend)")
-    for series, rows in curves.groupby("series", sort=False):
-        (line,) = ax.plot(rows["parallel"], rows["median"], marker="o",
-                          label=f"{series}: median makespan")
-        color = line.get_color()
-        ax.fill_between(rows["parallel"], rows["ci_low"], rows["ci_high"], color=color,
-                        alpha=0.2, label=f"{series}: 95% CI of the median")
-        fit = fits.loc[series]
-        if not np.isnan(fit["slope"]):
-            ns = np.array([fit["n_min"], fit["n_max"]])
-            ci = ("" if np.isnan(fit["slope_ci_low"]) else
-                  f" (95% CI {fit['slope_ci_low']:.3g} to {fit['slope_ci_high']:.3g})")
-            ax.plot(ns, fit["intercept"] + fit["slope"] * ns, linestyle="--", color=color,
-                    label=f"{series}: fit, {fit['slope']:.3g} s per extra appliance{ci}")
-        if relative is not None:
-            relative.plot(rows["parallel"], rows["median"] / fit["t1"], marker="o", color=color)
+    count = curves["series"].nunique()
+    many = count > MANY_SERIES
+    if count > MANY_CELLS:
+        ax.set_title(f"makespan of N appliances released together (median; {count} series, "
+                     "a line each, no CI bands)")
+        _series_lines(ax, relative, curves, fits)
+    else:
+        if many:
+            ax.set_title(f"makespan of N appliances released together (median, 95% CI; "
+                         f"{count} series, no legend)")
+        _series_bands(ax, relative, curves, fits)
     ax.set_xlabel("appliances launched in parallel (N)")
     ax.set_ylabel("makespan (seconds)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -102,14 +99,63 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
     if not many:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
                    fontsize="small")
+    elif count > MANY_CELLS:  # what the two kinds of line are
+        ax.legend(fontsize="small")
     return fig
+
+
+def _series_bands(ax: Axes, relative: Axes | None, curves: pd.DataFrame,
+                  fits: pd.DataFrame) -> None:
+    """Each series' median makespan against N in a colour of its own, its CI as a band and its
+    fit dashed (and the curve over its N=1 time in `relative`)."""
+    for series, rows in curves.groupby("series", sort=False):
+        (line,) = ax.plot(rows["parallel"], rows["median"], marker="o",
+                          label=f"{series}: median makespan")
+        color = line.get_color()
+        ax.fill_between(rows["parallel"], rows["ci_low"], rows["ci_high"], color=color,
+                        alpha=0.2, label=f"{series}: 95% CI of the median")
+        fit = fits.loc[series]
+        if not np.isnan(fit["slope"]):
+            ns = np.array([fit["n_min"], fit["n_max"]])
+            ci = ("" if np.isnan(fit["slope_ci_low"]) else
+                  f" (95% CI {fit['slope_ci_low']:.3g} to {fit['slope_ci_high']:.3g})")
+            ax.plot(ns, fit["intercept"] + fit["slope"] * ns, linestyle="--", color=color,
+                    label=f"{series}: fit, {fit['slope']:.3g} s per extra appliance{ci}")
+        if relative is not None:
+            relative.plot(rows["parallel"], rows["median"] / fit["t1"], marker="o", color=color)
+
+
+def _series_lines(ax: Axes, relative: Axes | None, curves: pd.DataFrame,
+                  fits: pd.DataFrame) -> None:
+    """Every series' median makespan against N, and its fit dashed, as two collections (and
+    the curves over their N=1 time in `relative`)."""
+    from matplotlib.collections import LineCollection
+
+    series = [rows for _, rows in curves.groupby("series", sort=False)]
+    ax.add_collection(LineCollection(
+        [rows[["parallel", "median"]].to_numpy(dtype=float) for rows in series],
+        colors="C0", linewidths=0.8, alpha=0.5, label="each series: median makespan"))
+    fitted = fits[fits["slope"].notna()]
+    ends = fitted[["n_min", "n_max"]].to_numpy(dtype=float)
+    ax.add_collection(LineCollection(
+        np.stack([ends, fitted["intercept"].to_numpy()[:, None]
+                  + fitted["slope"].to_numpy()[:, None] * ends], axis=-1),
+        colors="C1", linewidths=0.8, alpha=0.5, linestyles="--", label="each series: fit"))
+    ax.autoscale_view()
+    if relative is not None:
+        t1 = fits["t1"]
+        relative.add_collection(LineCollection(
+            [np.column_stack([rows["parallel"], rows["median"] / t1[rows["series"].iloc[0]]])
+             for rows in series], colors="C0", linewidths=0.8, alpha=0.5))
+        relative.autoscale_view()
 
 
 def latency_vs_parallel(trials: pd.DataFrame, metric: str = "total_s") -> Figure:
     """Per-instance times against N: does each appliance slow down as more run beside it?
 
     Every N measured keeps its slot on the x axis, even if no instance there succeeded.
-    Boxes are split by series when there are several (e.g. direct and libvirt).
+    Boxes are split by series when there are several (e.g. direct and libvirt); past
+    MANY_SERIES series they pool them, boxes and whiskers only.
     """
     plt = pyplot()
     import seaborn as sns
@@ -130,7 +176,8 @@ def latency_vs_parallel(trials: pd.DataFrame, metric: str = "total_s") -> Figure
     n_series = ok["series"].nunique()
     if n_series > MANY_SERIES:  # boxes per N over all series: one box per series is noise
         ax.set_title(f"{title}; {n_series} series pooled, boxes only)")
-        sns.boxplot(data=ok, x="parallel", y=metric, order=ns, color="C0", fill=False, ax=ax)
+        sns.boxplot(data=ok, x="parallel", y=metric, order=ns, color="C0", fill=False,
+                    showfliers=False, ax=ax)  # thousands of far points: slow and unreadable
     else:
         hue = "series" if n_series > 1 else None
         color = "C0" if hue is None else None  # else seaborn gives the points the next colour
@@ -152,7 +199,8 @@ def failures_vs_parallel(table: pd.DataFrame) -> Figure:
 
     Shares rather than counts, since N appliances per repetition make N times the rows; the
     statuses tell how things fail past a limit (refused, timed out, judged infeasible). Past
-    MANY_SERIES series, only those with a failure get a panel.
+    MANY_SERIES series, only those with a failure get a panel; past MANY_SERIES of those, one
+    panel shows the share that failed, a row per series and a column per N.
     """
     plt = pyplot()
 
@@ -163,6 +211,8 @@ def failures_vs_parallel(table: pd.DataFrame) -> Figure:
             columns=STATUS_OK).sum(axis=1)
         table = table[table["series"].isin(failed[failed > 0].index)]
         series = list(pd.unique(table["series"]))
+        if len(series) > MANY_SERIES:
+            return _failure_rates(table, series)
     fig, axes = plt.subplots(1, max(1, len(series)), squeeze=False, sharey=True,
                              figsize=(max(6.0, 4.5 * len(series)), 4.0), layout="constrained")
     if table.empty:
@@ -185,4 +235,24 @@ def failures_vs_parallel(table: pd.DataFrame) -> Figure:
     axes[0][0].set_ylabel("share of instances (warm-ups excluded)")
     fig.legend(*axes[0][0].get_legend_handles_labels(), title="status", fontsize="small",
                loc="outside right upper")
+    return fig
+
+
+def _failure_rates(table: pd.DataFrame, series: list[str]) -> Figure:
+    """failures_vs_parallel's compact form: the share of instances not ok as a colour, a row
+    per series (1 in k named) and a column per N (two series of one label: the worse)."""
+    rates = table.pivot_table(index="series", columns="parallel", values="failure_rate",
+                              aggfunc="max").reindex(series)
+    fig = pyplot().figure(figsize=(max(6.0, 3.0 + 0.6 * rates.shape[1]), 8.0),
+                          layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(rates.to_numpy(dtype=float), aspect="auto", cmap="Reds", vmin=0, vmax=1,
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="share of instances not ok (warm-ups excluded)")
+    step = -(-len(series) // MANY_CELLS)
+    ax.set_yticks(range(0, len(series), step), series[::step])
+    ax.set_xticks(range(rates.shape[1]), [str(n) for n in rates.columns])
+    ax.set_xlabel("appliances launched in parallel (N)")
+    ax.set_title(f"instance failures against N: the {len(series)} series with a failure, "
+                 f"1 in {step} named")
     return fig

@@ -119,10 +119,21 @@ def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
     except (pa.ArrowException, ValueError) as exc:
         raise UnreadableResults(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
     for column in frame.columns:
-        if frame[column].dtype.kind == "O":  # text (object or pandas' str)
+        if frame[column].dtype.kind == "O" and not _clean(frame[column]):  # object or str
             frame[column] = frame[column].map(
                 lambda v: CONTROL.sub(" ", v) if isinstance(v, str) else v)
     return frame
+
+
+def _clean(values: pd.Series) -> bool:
+    """Whether read_parquet's cleaning would leave this column exactly as it is, dtype
+    included, so that a million rows need not pass through it one by one: a text column none
+    of whose distinct values holds a control character, or a column of None alone. (Cleaning
+    any other object column also settles its dtype, as map does: ints and None become
+    floats.)"""
+    if isinstance(values.dtype, pd.StringDtype):
+        return not any(CONTROL.search(v) for v in values.dropna().unique())
+    return all(v is None for v in values.to_numpy())
 
 
 def read_rows(run_dir: Path, file_name: str = TRIALS_FILE) -> list[dict[str, Any]]:

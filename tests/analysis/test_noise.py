@@ -13,13 +13,20 @@ from helpers.samples import SAMPLERS
 from harness.analysis.noise import (
     DRIFT_ALPHA,
     OUTLIER_ALPHA,
+    SCREEN,
+    SIMULATED_UP_TO,
     WARM_UP_ALPHA,
+    _largest_z_null,
+    _screened,
     cell_warnings,
     drift_p,
+    largest_z_p,
     outlier_p,
     robust_cv,
     slow_start_p,
 )
+from harness.analysis.summary import measured_trials, ok_values
+from harness.results.records import repetition_metric
 
 
 def cell(values, **extra) -> pd.DataFrame:
@@ -162,3 +169,111 @@ def test_smp_a_backend_ignores_is_said_not_silently_dropped(smp, smp_effective, 
 def test_the_uml_backend_runs_every_appliance_on_one_vcpu():
     from harness.backends.uml import UmlBackend
     assert UmlBackend("uml").effective_smp(4) == 1
+
+
+def expected_checks(rows: pd.DataFrame, share: float) -> list[str]:
+    """The tests' verdicts on one cell alone, from the one-cell functions."""
+    measured = measured_trials(rows).sort_values("repetition", kind="stable")
+    values = ok_values(measured, repetition_metric(measured["parallel"].max()))
+    return [check for check, fired in (
+        ("unstable", robust_cv(values) > 0.10), ("drift", drift_p(values) < DRIFT_ALPHA * share),
+        ("warm-up", slow_start_p(values) < WARM_UP_ALPHA * share),
+        ("outliers", outlier_p(values) < OUTLIER_ALPHA * share)) if fired]
+
+
+def random_cells(count: int, seed: int) -> pd.DataFrame:
+    """Cells of 6 to 50 runs (exact and asymptotic tests alike), some rounded (ties), with
+    trends, slow starts and a far run of every strength, some widely spread, so that verdicts
+    fall either way of their levels."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for c in range(count):
+        n = int(rng.choice([6, 8, 12, 20, 33, 36, 50]))
+        spread = 0.1 if c % 7 == 0 else 0.01
+        values = 12.0 * (1 + rng.normal(0, spread, n) + rng.uniform(0, 0.002) * np.arange(n))
+        values[: n // 4] *= 1 + rng.uniform(0, 0.03)
+        values[n // 2] *= 1 + rng.uniform(0, 0.2)
+        values = np.round(values, 1) if c % 2 else values
+        frames.append(cell(values).assign(cell=f"c{c}", run_id=f"r{c}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_all_cells_at_once_are_judged_as_each_alone_would_be():
+    """cell_warnings judges every cell at once, sparing most cells scipy's tests by their
+    normal approximations; its verdicts are those of the one-cell tests, at the level each
+    cell has alone and among 150 others."""
+    trials = random_cells(150, seed=5)
+    together = cell_warnings(trials, [])
+    checks = {}
+    for name, rows in trials.groupby("cell", sort=False):
+        alone = list(cell_warnings(rows, [])["check"])
+        assert alone == expected_checks(rows, 1.0), name
+        checks[name] = expected_checks(rows, 1 / 150)
+    fired = {name: [] for name in checks}
+    for row in together.itertuples():
+        fired[row.cell].append(row.check)
+    assert fired == checks
+    assert {check for found in fired.values() for check in found} == {
+        "unstable", "drift", "warm-up", "outliers"}
+
+
+def test_past_the_simulated_sizes_the_outlier_null_is_the_limit_it_approaches():
+    """Beyond SIMULATED_UP_TO values the largest modified z-score is judged by its limit
+    law, without simulating 2000 samples of that many (a cell of 10^6 runs: 15 GiB); it
+    agrees with a simulation of 4000 such samples (another seed) within its noise."""
+    n = SIMULATED_UP_TO + 200
+    x = np.random.default_rng(11).normal(size=(4000, n))
+    median = np.median(x, axis=1, keepdims=True)
+    scores = 0.6745 * np.abs(x - median).max(axis=1) / np.median(np.abs(x - median), axis=1)
+    for level, margin in ((0.1, 0.025), (0.05, 0.015), (0.01, 0.006)):
+        assert largest_z_p(np.quantile(scores, 1 - level), n) == pytest.approx(level,
+                                                                               abs=margin)
+    before = _largest_z_null.cache_info().misses
+    assert 0 < outlier_p(np.random.default_rng(12).normal(12, 0.5, 100_000)) <= 1
+    assert _largest_z_null.cache_info().misses == before
+
+
+def test_up_to_the_simulated_sizes_the_outlier_null_is_simulated():
+    assert largest_z_p(np.array(1e9), SIMULATED_UP_TO) == 1 / (2000 + 1)
+
+
+def with_inversions(n: int, count: int) -> np.ndarray:
+    """A permutation of n values with exactly `count` pairs out of order (by its Lehmer code)."""
+    left, values = list(range(n)), []
+    for i in range(n):
+        step = min(count, n - 1 - i)
+        values.append(left.pop(step))
+        count -= step
+    return np.array(values, dtype=float)
+
+
+def with_u(n: int, u: int) -> np.ndarray:
+    """n values whose first quarter beats `u` pairs of the rest (Mann-Whitney's U)."""
+    first, rest = n // 4, n - n // 4
+    lead = []
+    for _ in range(first):  # from the last: each beats at most as many as the one above
+        lead.insert(0, min(u, lead[0] if lead else rest))
+        u -= lead[0]
+    ranks = [i + c for i, c in enumerate(lead)]
+    return np.array(ranks + [r for r in range(n) if r not in ranks], dtype=float)
+
+
+@pytest.mark.parametrize("n", [6, 7, 10, 20, 33])
+def test_the_drift_screen_never_spares_a_cell_the_exact_test_would_flag(n):
+    """Every outcome of a cell small enough for Kendall's exact test: wherever its p is below
+    the largest level a cell has (DRIFT_ALPHA, alone), the screen sends it to that test."""
+    for inversions in range(n * (n - 1) // 2 + 1):
+        values = with_inversions(n, inversions)
+        if drift_p(values) < DRIFT_ALPHA:
+            drift, _ = _screened(values, np.zeros(n, dtype=int), np.array([n]))
+            assert drift[0] < SCREEN * DRIFT_ALPHA, (n, inversions)
+
+
+@pytest.mark.parametrize("n", [8, 9, 12, 24, 35])
+def test_the_warm_up_screen_never_spares_a_cell_the_exact_test_would_flag(n):
+    first, rest = n // 4, n - n // 4
+    for u in range(first * rest + 1):
+        values = with_u(n, u)
+        if slow_start_p(values) < WARM_UP_ALPHA:
+            _, slow_start = _screened(values, np.zeros(n, dtype=int), np.array([n]))
+            assert slow_start[0] < SCREEN * WARM_UP_ALPHA, (n, u)

@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from harness.analysis.scaling import series_labels
 from harness.analysis.summary import (
+    describe_groups,
     median_ci,
     outlier_count,
     status_counts,
@@ -285,3 +286,52 @@ def test_each_cell_is_summarised_on_the_metrics_it_measured():
                        "inspect": ["launch_s", "total_s", "inspect_s"],
                        "failed": ["launch_s", "total_s"]}
     assert (summary.loc[summary["cell"] == "failed", "n_ok"] == 0).all()
+
+
+def mixed_cells(seed: int) -> pd.DataFrame:
+    """Twelve cells: N of 1 and 3, a few failed instances, ties, a missing memsize, two runs
+    of one cell (repetition numbers restart), warm-ups first."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(12):
+        n = 3 if c % 3 == 0 else 1
+        for run in (("a", "b") if c == 5 else ("a",)):
+            for r in range(int(rng.integers(3, 15))):
+                makespan = round(float(rng.normal(12, 0.5)), 1)
+                rows += [trial(cell=f"c{c}", run_id=f"{run}{c}", parallel=n, instance=i,
+                               repetition=r, warmup=r == 0, memsize=None if c == 7 else 512,
+                               total_s=round(float(rng.normal(12, 0.5)), 1),
+                               makespan_s=makespan if n > 1 else np.nan,
+                               status="error" if rng.random() < 0.05 else "ok")
+                         for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_cell_summarised_at_once_as_it_is_alone(seed):
+    """The statistics of all cells at once (grouped, vectorised) are those of each cell
+    summarised by itself, to the last digit."""
+    trials = mixed_cells(seed)
+    together = summarize(trials)
+    alone = pd.concat([summarize(trials[trials["cell"] == cell])
+                       for cell in pd.unique(trials["cell"])], ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone, check_exact=True)
+
+
+def test_describe_groups_takes_each_group_as_numpy_does():
+    rng = np.random.default_rng(4)
+    sizes = [0, 1, 2, 5, 6, 7, 40, 3]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    values = np.round(rng.normal(12, 0.5, group.size), 1)  # ties too
+    shuffled = rng.permutation(group.size)
+    described = describe_groups(group[shuffled], values[shuffled], len(sizes))
+    for g, size in enumerate(sizes):
+        x = values[shuffled][group[shuffled] == g]
+        row = described.iloc[g]
+        if size == 0:
+            assert row.drop("n_outliers").isna().all() and row["n_outliers"] == 0
+            continue
+        low, high, level = median_ci(x)
+        expected = [np.mean(x), np.median(x), np.std(x, ddof=1) if size > 1 else np.nan,
+                    low, high, level, x.min(), x.max(), outlier_count(x)]
+        np.testing.assert_array_equal(row.to_numpy(dtype=float), np.array(expected, dtype=float))

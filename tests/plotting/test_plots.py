@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 from helpers.rows import sweep, trial  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import StepPatch  # noqa: E402
 
 from harness.analysis.reference import Reference, load_reference  # noqa: E402
 from harness.analysis.scaling import linear_fit, scaling_table
@@ -254,6 +255,63 @@ def test_many_cells_show_only_the_failing_ones_in_the_status_bars():
     ax = fig.axes[0]
     assert "the 3 of 40 cells with a failure" in ax.get_title()
     assert len(tick_labels(ax, "y")) == 3
+
+
+def stairs(ax):
+    return [patch for patch in ax.patches if isinstance(patch, StepPatch)]
+
+
+def test_a_thousand_cells_draw_one_outline_per_part_and_name_one_in_k():
+    """Past MANY_CELLS cells: still one bar per cell (as two outlines), a CI per cell, and
+    at most MANY_CELLS names on the axis, as the title says."""
+    ax = drawn(many_cells(1000, 8)).axes[0]
+    launch, rest = stairs(ax)
+    assert len(launch.get_data().values) == len(rest.get_data().values) == 1000
+    assert rest.get_data().values[0] == pytest.approx(
+        np.median(many_cells(1000, 8)["total_s"][:8]))
+    named = tick_labels(ax)
+    assert len(named) == 30 and named[1] == "tcg/p1/m290"  # 1 in 34
+    assert "1 cell in 34 named" in ax.get_title()
+
+
+def test_a_big_cell_shows_its_run_order_as_medians_of_runs_in_a_row():
+    fig = drawn(many_cells(1, 5000))
+    order = fig.axes[1].get_lines()[0]
+    assert len(order.get_xdata()) == 200
+    assert "the median of up to 25 in a row" in fig.axes[1].get_title()
+
+
+def test_many_failing_cells_are_columns_of_statuses_with_one_in_k_named():
+    ax = status_bars(status_counts(many_cells(70, 5, failing=65))).axes[0]
+    ok, error = stairs(ax)
+    assert len(ok.get_data().values) == 65
+    assert list(error.get_data().values[:2]) == [5, 5]  # stacked: 4 ok, then 1 error
+    assert len(tick_labels(ax)) == 22 and "1 in 3 named" in ax.get_title()
+    assert "the 65 of 70 cells with a failure" in ax.get_title()
+
+
+def test_past_many_cells_every_series_is_a_line_of_one_collection():
+    rows = [r for m in range(40) for r in sweep(lambda n, rep: 12.0 + n + 0.1 * rep,
+                                                 ns=(1, 2), memsize=256 + m)]
+    fig = makespan_vs_parallel(*scaled(pd.DataFrame(rows)))
+    ax = fig.axes[0]
+    medians, fits = ax.collections
+    assert len(medians.get_segments()) == len(fits.get_segments()) == 40
+    assert "40 series, a line each" in ax.get_title()
+    assert legend_texts(ax.get_legend()) == ["each series: median makespan",
+                                             "each series: fit"]
+
+
+def test_many_failing_series_share_one_panel_of_failure_rates():
+    rows = [r for m in range(10) for r in sweep(lambda n, rep: 12.0 + n, ns=(1, 2),
+                                                 memsize=256 + m)]
+    trials = pd.DataFrame(rows)
+    trials.loc[(trials["parallel"] == 2) & (trials["instance"] == 0), "status"] = "timeout"
+    fig = failures_vs_parallel(scaling_table(trials))
+    (image,) = fig.axes[0].get_images()
+    assert image.get_array().shape == (10, 2)
+    assert list(image.get_array()[0]) == [0.0, 0.5]
+    assert "the 10 series with a failure" in fig.axes[0].get_title()
 
 
 def test_ratio_chart_one_row_per_comparison_coloured_and_worded_as_its_verdict():

@@ -135,3 +135,19 @@ def test_schema_1_trials_read_as_without_timeline(tmp_path):
     old.to_parquet(tmp_path / "trials.parquet")
     trials = store.read_trials([tmp_path])
     assert trials["timeline"].tolist() == [False]
+
+
+def test_read_parquet_blanks_control_characters_and_keeps_the_rest_as_it_was(tmp_path):
+    """Text with a terminal escape is cleaned wherever it is; the columns without one are
+    left as they are, a column of None alone too, and numbers with None become floats as
+    before."""
+    path = tmp_path / "frame.parquet"
+    store.write_frame_parquet(path, pd.DataFrame({
+        "clean": ["a", "b", None], "escaped": ["x", "\x1b[31mred\x9b", None],
+        "none": pd.Series([None] * 3, dtype=object),
+        "memsize": pd.Series([512, None, 1024], dtype=object)}))
+    frame = store.read_parquet(path)
+    assert frame["escaped"].tolist()[:2] == ["x", " [31mred "]
+    assert frame["clean"].tolist()[:2] == ["a", "b"] and frame["clean"].dtype == "str"
+    assert frame["none"].dtype == object and frame["none"].tolist() == [None] * 3
+    assert frame["memsize"].dtype == float
