@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from harness.analysis import ranks
 from harness.analysis.summary import measured_trials, ok_values, ok_values_by_round
@@ -209,7 +209,7 @@ def run_level_bound(low: float, ratio: float, run_sd: float, alpha: float) -> fl
     two runs measured at different times differ by the runs' levels too (sd `run_sd` each, on
     the log scale), which no number of trials within the runs averages away."""
     within = np.log(ratio) - np.log(low)
-    between = sps.norm.ppf(1 - alpha) * np.sqrt(2) * run_sd
+    between = special.ndtri(1 - alpha) * np.sqrt(2) * run_sd
     return float(np.exp(np.log(ratio) - np.hypot(within, between)))
 
 

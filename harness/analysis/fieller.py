@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
+from scipy import special
 
 
 def fieller_ratio(numerator: float, denominator: float, var_numerator: float,
@@ -23,7 +23,7 @@ def fieller_ratio(numerator: float, denominator: float, var_numerator: float,
     ratio = numerator / denominator
     if df < 1 or math.isnan(var_numerator + var_denominator + covariance):
         return (ratio, math.nan, math.nan)
-    q2 = sps.t.ppf(0.975, df) ** 2
+    q2 = special.stdtrit(df, 0.975) ** 2
     # (numerator - r * denominator)^2 <= q2 * Var(numerator - r * denominator), a quadratic in r.
     a = denominator**2 - q2 * var_denominator
     b = numerator * denominator - q2 * covariance

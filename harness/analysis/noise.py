@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from harness.analysis.summary import group_medians, grouped_outcomes
 from harness.results.records import repetition_metric
@@ -87,7 +87,15 @@ def drift_p(values: np.ndarray) -> float:
     a host warming up, throttling or filling a cache makes later runs faster or slower."""
     if values.size < MIN_DRIFT_VALUES or np.ptp(values) == 0:
         return float("nan")
-    return float(sps.kendalltau(np.arange(values.size), values).pvalue)
+    return float(_kendall(values).pvalue)
+
+
+def _kendall(values: np.ndarray) -> Any:
+    """scipy's Kendall tau of the values against their order (scipy.stats is imported here, where
+    a cell fails the screen: half a second that most reports never need to spend)."""
+    from scipy import stats
+
+    return stats.kendalltau(np.arange(values.size), values)
 
 
 def slow_start_p(values: np.ndarray) -> float:
@@ -96,8 +104,10 @@ def slow_start_p(values: np.ndarray) -> float:
     if values.size < MIN_WARM_UP_VALUES:
         return float("nan")
     first = values.size // 4
-    return float(sps.mannwhitneyu(values[:first], values[first:],
-                                  alternative="greater").pvalue)
+    from scipy import stats  # as in _kendall
+
+    return float(stats.mannwhitneyu(values[:first], values[first:],
+                                    alternative="greater").pvalue)
 
 
 def largest_modified_z(values: np.ndarray) -> float:
@@ -139,7 +149,7 @@ def largest_z_p(scores: np.ndarray, n: int) -> np.ndarray:
         return (null.size - np.searchsorted(null, scores) + 1) / (null.size + 1)
     nodes, weights = np.polynomial.hermite_e.hermegauss(32)
     scale = 1 + nodes * np.sqrt(MAD_VARIANCE / n)
-    below = n * np.log1p(-2 * sps.norm.sf(scores[..., None] * scale))
+    below = n * np.log1p(-2 * special.ndtr(-scores[..., None] * scale))
     return -np.expm1(below) @ (weights / weights.sum())
 
 
@@ -215,8 +225,8 @@ def _screened(values: np.ndarray, of: np.ndarray, size: np.ndarray
     n = size.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = _kendall_s(values, start, size)
-        drift = 2 * sps.norm.sf(np.abs(s) / np.sqrt((n * (n - 1) * (2 * n + 5)
-                                                     - kendall_ties) / 18))
+        drift = 2 * special.ndtr(-np.abs(s) / np.sqrt((n * (n - 1) * (2 * n + 5)
+                                                       - kendall_ties) / 18))
         # Mann-Whitney's U of the first quarter against the rest, from average ranks
         rank = np.empty(values.size)
         rank[order] = (np.flatnonzero(first)[run] - start[group]
@@ -226,7 +236,7 @@ def _screened(values: np.ndarray, of: np.ndarray, size: np.ndarray
         u = np.bincount(of[in_first], rank[in_first], size.size) - n1 * (n1 + 1) / 2
         n2 = size - n1
         sd = np.sqrt(n1 * n2 / 12 * ((n + 1) - rank_ties / (n * (n - 1))))
-        slow_start = sps.norm.sf((u - n1 * n2 / 2 - 0.5) / sd)
+        slow_start = special.ndtr(-(u - n1 * n2 / 2 - 0.5) / sd)
     # too few values to test: nothing to screen (NaN, what is left to scipy, is past its reach)
     return (np.where(size < MIN_DRIFT_VALUES, 1.0, drift),
             np.where(size < MIN_WARM_UP_VALUES, 1.0, slow_start))
@@ -255,7 +265,7 @@ def cell_warnings(trials: pd.DataFrame, metadata: list[dict[str, Any]]) -> pd.Da
     for c in np.flatnonzero(~(drift >= SCREEN * DRIFT_ALPHA)):
         cell_values = values[start[c]:start[c] + size[c]]
         if (p := drift_p(cell_values)) < DRIFT_ALPHA * share:
-            tau = sps.kendalltau(np.arange(cell_values.size), cell_values).statistic
+            tau = _kendall(cell_values).statistic
             found[c].append(("drift", f"runs got {'slower' if tau > 0 else 'faster'} in order "
                              f"(Kendall tau {tau:+.2f}, p {p:.2g}): the host changed under "
                              "the cell"))

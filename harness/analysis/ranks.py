@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 # Exact null distributions up to this many values a side (the counts stay small integers).
 EXACT_UP_TO = 60
@@ -51,7 +51,7 @@ def _order_rank(cdf: np.ndarray | None, pairs: int, mean: float, sd: float,
     of the `pairs` differences bounds the shift below at level 1 - alpha."""
     if cdf is not None:
         return int(np.searchsorted(cdf, alpha, side="right"))
-    k = int(np.floor(mean - sps.norm.ppf(1 - alpha) * sd + 0.5))
+    k = int(np.floor(mean - special.ndtri(1 - alpha) * sd + 0.5))
     return max(0, min(k, pairs))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from harness.analysis.fieller import fieller_ratio
 from harness.analysis.summary import describe_groups, grouped_outcomes, measured_trials
@@ -171,7 +171,7 @@ def ols_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         variance = sse / (x.size - 2)
         slope_se = np.sqrt(variance / sxx)
         intercept_se = np.sqrt(variance * (1 / x.size + x.mean() ** 2 / sxx))
-        quantile = sps.t.ppf(0.975, x.size - 2)
+        quantile = special.stdtrit(x.size - 2, 0.975)
     return fit_values(slope, slope_se, intercept, intercept_se, quantile,
                       1 - sse / syy if syy > 0 else np.nan)
 
@@ -236,7 +236,7 @@ def lack_of_fit_p(x: np.ndarray, y: np.ndarray, fit: dict[str, float]) -> float:
         return np.nan
     sse = np.sum((y - fit["intercept"] - fit["slope"] * x) ** 2)
     f = ((sse - pure_error) / df_lack) / (pure_error / df_pure)
-    return float(sps.f.sf(f, df_lack, df_pure))
+    return float(special.fdtrc(df_lack, df_pure, f))
 
 
 def spread_p(x: np.ndarray, y: np.ndarray) -> float:
@@ -255,7 +255,9 @@ def spread_p(x: np.ndarray, y: np.ndarray) -> float:
     kept = distance > 0
     if np.unique(x[repeated][kept]).size < 2 or np.ptp(distance[kept]) == 0:
         return np.nan
-    return float(sps.kendalltau(x[repeated][kept], distance[kept]).pvalue)
+    from scipy import stats  # half a second to import: only where a test runs
+
+    return float(stats.kendalltau(x[repeated][kept], distance[kept]).pvalue)
 
 
 def normalized_slope(fit: dict[str, float], x: np.ndarray,

@@ -7,11 +7,12 @@ count towards `n` and the success rate, so a cell that never worked still gets i
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from harness.results.records import (
     CELL_COLUMNS,
@@ -27,7 +28,7 @@ REPETITION_METRICS = ("makespan_s",)
 
 
 CONFIDENCE = 0.95  # of every interval lgbench prints
-Z_95 = float(sps.norm.ppf(0.5 + CONFIDENCE / 2))
+Z_95 = float(special.ndtri(0.5 + CONFIDENCE / 2))
 
 
 SUMMARY_STATS = ("n", "n_ok", "success_rate", "success_ci_low", "success_ci_high", "mean",
@@ -45,8 +46,8 @@ def success_interval(k: int, n: int) -> tuple[float, float]:
 def success_intervals(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """success_interval of every (k, n) pair at once (NaN where n is 0)."""
     alpha = 1 - CONFIDENCE
-    low = np.where(k > 0, sps.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
-    high = np.where(k < n, sps.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    low = np.where(k > 0, special.betaincinv(k, n - k + 1, alpha / 2), 0.0)
+    high = np.where(k < n, special.betaincinv(k + 1, n - k, 1 - alpha / 2), 1.0)
     return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
@@ -89,12 +90,14 @@ def order_statistic_rank(n: int, confidence: float) -> tuple[int, float]:
     """k and the exact coverage of [x(k+1), x(n-k)] for n values (-1 and NaN when no such
     interval reaches `confidence`). Cached: cells of a sweep share a few sizes."""
     alpha = 1 - confidence
-    if n == 0 or 2 * sps.binom.cdf(0, n, 0.5) > alpha:
+    if n == 0 or 2 * special.bdtr(0, n, 0.5) > alpha:
         return (-1, float("nan"))
-    k = int(sps.binom.ppf(alpha / 2, n, 0.5))
-    while 2 * sps.binom.cdf(k, n, 0.5) > alpha:
+    k = max(0, int(n / 2 - special.ndtri(1 - alpha / 2) * math.sqrt(n) / 2))  # near it
+    while 2 * special.bdtr(k + 1, n, 0.5) <= alpha:
+        k += 1
+    while 2 * special.bdtr(k, n, 0.5) > alpha:
         k -= 1
-    return (k, float(1 - 2 * sps.binom.cdf(k, n, 0.5)))
+    return (k, float(1 - 2 * special.bdtr(k, n, 0.5)))
 
 
 DESCRIBED = ("mean", "median", "stdev", "ci_low", "ci_high", "ci_level", "min", "max",

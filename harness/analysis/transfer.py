@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from harness.analysis.fieller import fieller_ratio
 from harness.analysis.scaling import fit_values, grouped_series, ols_fit
@@ -80,7 +80,7 @@ def weighted_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     covariance = bread @ meat @ bread
     intercept_se, slope_se = np.sqrt(np.diag(covariance))
     return fit_values(slope, slope_se, intercept, intercept_se,
-                      sps.t.ppf(0.975, x.size - 2), first["r_squared"])
+                      special.stdtrit(x.size - 2, 0.975), first["r_squared"])
 
 
 def _model_values(fit: dict[str, float], n: int) -> dict[str, float]:

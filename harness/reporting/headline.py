@@ -52,17 +52,19 @@ def cell_sentence(row: pd.Series, accel: str) -> str:
 def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
                    metadata: list[dict[str, Any]]) -> list[str]:
     """The answer per cell (makespan for N > 1, else launch+close), then KVM's verdict."""
-    measured = measured_trials(trials)
+    measured = measured_trials(trials[["cell", "warmup", "parallel", "workload", "status",
+                                       "accel_effective"]])
     parallel = measured.groupby("cell")["parallel"].max()
     workload = measured.groupby("cell")["workload"].first()
     ran = measured[measured["status"] == "ok"].groupby("cell")["accel_effective"].unique()
+    wanted = summary["metric"] == summary["cell"].map(
+        lambda cell: repetition_metric(parallel.get(cell, 1)))
+    first = summary[wanted].drop_duplicates("cell").set_index("cell", drop=False)
     lines = []
     for cell in pd.unique(summary["cell"]):
-        metric = repetition_metric(parallel.get(cell, 1))
-        chosen = summary[(summary["cell"] == cell) & (summary["metric"] == metric)]
-        if chosen.empty:
+        if cell not in first.index:
             continue
-        row = chosen.iloc[0].copy()
+        row = first.loc[cell].copy()
         row["workload"] = workload.get(cell)
         accels = sorted(str(a).upper() for a in ran.get(cell, []) if pd.notna(a))
         lines.append(cell_sentence(row, "/".join(accels) or "no accelerator"))

@@ -58,11 +58,12 @@ def displayed(timed: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         else:
             columns.append(column)
     shown = timed[columns].astype(object)
-    for index, row in timed.iterrows():
-        decimals = noise_decimals(row["stdev"], row["median"])
-        for column in (c for c in columns if c in (*TIME_COLUMNS, *RATE_COLUMNS)):
-            places = 3 if column in RATE_COLUMNS else decimals
-            shown.at[index, column] = "" if pd.isna(row[column]) else f"{row[column]:.{places}f}"
+    decimals = [noise_decimals(stdev, median)
+                for stdev, median in zip(timed["stdev"], timed["median"], strict=True)]
+    for column in (c for c in columns if c in (*TIME_COLUMNS, *RATE_COLUMNS)):
+        places = [3] * len(timed) if column in RATE_COLUMNS else decimals
+        shown[column] = ["" if pd.isna(v) else f"{v:.{p}f}"
+                         for v, p in zip(timed[column], places, strict=True)]
     return shown, omitted
 
 

@@ -96,17 +96,17 @@ def _run_conditions(trials: pd.DataFrame, scaling: pd.DataFrame,
     hosts = [m["host"] for m in metadata if "host" in m]
     verdicts = [short_kvm_reason(m.get("backend", {}).get("kvm_verdict")) for m in metadata
                 if m.get("backend", {}).get("kvm_verdict")]
-    memsizes = [None if pd.isna(v) else int(v) for v in measured["memsize"]]
+    memsizes = [None if pd.isna(v) else int(v) for v in measured["memsize"].unique()]
     memory = distinct(f"{h['memory_bytes'] / 2**30:.1f} GiB" for h in hosts
                      if h.get("memory_bytes"))
     warmups = distinct(m["config"]["warmup"] for m in metadata if "config" in m)
     return {
-        "accelerator": f"{distinct(ok['accel_effective'])} "
+        "accelerator": f"{distinct(ok['accel_effective'].unique())} "
                        f"(KVM: {distinct(verdicts) if any(verdicts) else 'not probed'})",
         "CPUs": f"{distinct(h.get('cores') for h in hosts)} logical CPUs "
                 f"(virtualization: {distinct(h.get('virtualization') for h in hosts)})",
         "host memory": memory,
-        "backend": distinct(measured["backend"]),
+        "backend": distinct(measured["backend"].unique()),
         "appliance memory": (f"{distinct(memsizes)} MiB" if any(memsizes) else
                              "libguestfs's default memsize"),
         "samples": f"{distinct(scaling['n_reps'])} repetitions per N, "

@@ -39,7 +39,7 @@ class UmlStudy(Study[UmlComparison]):
     claims = (guide.UML_BAREMETAL, guide.UML_VIRTUALIZED, guide.UML_TRANSFER, guide.UML_QCOW2)
 
     def applies(self, rows: Rows) -> bool:
-        backends = set(rows.trials["backend"])
+        backends = set(rows.trials["backend"].unique())
         return UML_BACKEND in backends and len(backends) == 2  # as uml_pairs needs
 
     def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> UmlComparison:
