@@ -349,3 +349,20 @@ def compare_reference(measured_fit: pd.DataFrame, reference_frame: pd.DataFrame)
             "ratio_ci_low": ratio_low, "ratio_ci_high": ratio_high,
         })
     return pd.DataFrame(records, columns=list(COMPARISON_COLUMNS))
+
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def capacity(scaling: pd.DataFrame) -> pd.DataFrame:
+    """What the host sustains: trials of the series' workload finished per hour with N
+    appliances at once (N x 3600 / the median makespan of the repetitions in which all N
+    succeeded), from scaling_table's rows. The interval is the median's 95% CI through the
+    same decreasing map, so it covers as often as that CI does (none below 6 repetitions).
+    `best`: the N of each series with the highest median throughput."""
+    per_hour = scaling["parallel"] * SECONDS_PER_HOUR
+    table = scaling[["series", "workload", "parallel", "n_reps_ok", "infeasible"]].assign(
+        per_hour=per_hour / scaling["median"], per_hour_ci_low=per_hour / scaling["ci_high"],
+        per_hour_ci_high=per_hour / scaling["ci_low"])
+    best = table.dropna(subset=["per_hour"]).groupby("series", sort=False)["per_hour"].idxmax()
+    return table.assign(best=table.index.isin(best.to_numpy()))

@@ -42,6 +42,7 @@ def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None
     lines = found.headline()
     if lines:
         print("\n".join(lines), flush=True)
+    print(f"report: {run_dir / 'report.html'}", flush=True)
     return found.rows.trials
 
 

@@ -256,3 +256,34 @@ def _failure_rates(table: pd.DataFrame, series: list[str]) -> Figure:
     ax.set_title(f"instance failures against N: the {len(series)} series with a failure, "
                  f"1 in {step} named")
     return fig
+
+
+def capacity_vs_parallel(capacity: pd.DataFrame) -> Figure:
+    """Trials finished per hour against N, one line per series (median, with the 95% CI as
+    error bars where there is one), the best N of each ringed: what the host sustains, from
+    analysis.scaling.capacity's table."""
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.5), layout="constrained")
+    many = capacity["series"].nunique() > MANY_SERIES
+    for series, rows in capacity.groupby("series", sort=False):
+        (line,) = ax.plot(rows["parallel"], rows["per_hour"], marker="o", label=series)
+        bounded = rows.dropna(subset=["per_hour_ci_low", "per_hour_ci_high"])
+        ax.errorbar(bounded["parallel"], bounded["per_hour"], capsize=4, fmt="none",
+                    ecolor=line.get_color(),
+                    yerr=[bounded["per_hour"] - bounded["per_hour_ci_low"],
+                          bounded["per_hour_ci_high"] - bounded["per_hour"]])
+        best = rows[rows["best"]]
+        ax.scatter(best["parallel"], best["per_hour"], s=160, facecolors="none",
+                   edgecolors=line.get_color(), linewidths=2, zorder=3)
+    ax.set_title("trials finished per hour with N appliances at once (median, 95% CI; the "
+                 "best N ringed)", fontsize="medium")
+    ax.set_xlabel("appliances launched in parallel (N)")
+    ax.set_ylabel("trials per hour")
+    ax.margins(y=0.12)  # room for the rings
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not many:
+        ax.legend(fontsize="small")
+    return fig

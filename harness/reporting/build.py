@@ -9,6 +9,7 @@ RUN_DIR...` to redo it without re-running.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from harness.plotting.save import PLOTS_DIR, save_figures
 from harness.reporting import html
 from harness.reporting.headline import headline_lines, short_kvm_reason
 from harness.reporting.studies import STUDIES, Study
-from harness.reporting.studies.base import Options, Rows
+from harness.reporting.studies.base import Options, Recommendation, Rows
 from harness.reporting.summary import displayed, timed_rows
 from harness.reporting.text import code, markdown_table, md
 from harness.results import store
@@ -52,9 +53,20 @@ class Analysis:
         return ((study, self.results[study.name]) for study in STUDIES
                 if study.name in self.results)
 
+    def recommendations(self) -> list[Recommendation]:
+        """Every change the studies measured, the surest gain first."""
+        found = [r for study, result in self.applied() for r in study.recommendations(result)]
+        return sorted(found, key=lambda r: r.rank, reverse=True)
+
     def headline(self) -> list[str]:
-        """The studies' lines for the terminal, after the summary table and the warnings."""
-        return [line for study, result in self.applied() for line in study.headline(result)]
+        """The studies' lines for the terminal, after the summary table and the warnings, then
+        what to change here."""
+        lines = [line for study, result in self.applied() for line in study.headline(result)]
+        changes = self.recommendations()
+        if changes:
+            lines += ["What to change here (the surest gain first):",
+                      *(f"- {r.line()}" for r in changes)]
+        return lines
 
 
 def load_rows(run_dirs: list[Path], trials: pd.DataFrame | None = None,
@@ -125,7 +137,10 @@ def summary_document(found: Analysis) -> dict[str, Any]:
     """summary.json: summary.csv's rows (missing values as null) beside the runs' metadata."""
     rows = found.summary.astype(object).where(found.summary.notna(), None)
     return {"format": "lgbench-summary", "version": 1, "runs": found.rows.metadata,
-            "summary": rows.to_dict(orient="records")}
+            "summary": rows.to_dict(orient="records"),
+            "recommendations": [{**{k: None if v != v else v  # NaN: no interval
+                                    for k, v in dataclasses.asdict(r).items()},
+                                 "line": r.line()} for r in found.recommendations()]}
 
 
 def draw(found: Analysis) -> dict[str, Any]:
@@ -191,6 +206,13 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path) -> s
     section, and the plots."""
     trials, summary, metadata = found.rows.trials, found.summary, found.rows.metadata
     parts = ["# lgbench report", "", *headline_lines(summary, trials, metadata), ""]
+    changes = found.recommendations()
+    if changes:
+        parts += ["## What to change here", "",
+                  "Each change this run measured, the surest gain first (ranked by the low end "
+                  "of its speed-up's interval), with the command that measures it again:", "",
+                  *(f"- {md(r.change)}, at {md(r.where)}: {md(r.effect())}; measure again: "
+                    f"{code(r.command)}" for r in changes), ""]
     parts += run_lines(metadata, trials)
     launchers = sorted({m["launcher"] for m in metadata
                         if m.get("launcher", "basic") not in ONE_CELL_AT_A_TIME})

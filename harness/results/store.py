@@ -28,6 +28,7 @@ METADATA_FILE = "metadata.json"
 EVENTS_FILE = "events.parquet"  # timestamped libguestfs events of timeline=true runs
 STAGES_FILE = "stages.parquet"  # boot stages of those trials (harness.analysis.stages)
 SCALING_FILE = "scaling.csv"  # makespan against N per series
+CAPACITY_FILE = "capacity.csv"  # trials per hour against N per series
 COMPARISON_FILE = "comparison.csv"  # UML against the other backend
 CLIENT_LIMIT_FILE = "client_limit.csv"  # libvirt cells past a max_clients of their own
 OPERATIONS_FILE = "operations.csv"  # workload=operations: per strategy and M

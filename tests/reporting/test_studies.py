@@ -23,7 +23,7 @@ def test_build_names_no_study():
     imported = {alias.name for node in ast.walk(ast.parse(inspect.getsource(build)))
                 if isinstance(node, ast.ImportFrom) and node.module
                 for alias in node.names if node.module.startswith("harness.reporting.studies")}
-    assert imported == {"STUDIES", "Study", "Options", "Rows"}
+    assert imported == {"STUDIES", "Study", "Options", "Recommendation", "Rows"}
 
 
 def test_every_study_module_is_registered_once_under_its_own_name():

@@ -13,9 +13,14 @@ from harness.analysis import guide
 from harness.analysis.appliances import appliance_pairs, has_appliance_types
 from harness.analysis.compare import METHOD
 from harness.plotting.comparison import ratio_chart
-from harness.reporting.studies.base import Rows, Study
+from harness.reporting.studies.base import Recommendation, Rows, Study
 from harness.reporting.text import markdown_table, number
 from harness.results import store
+
+
+def _choice(kind: str) -> str:
+    """The `appliance=` choice that makes an appliance kind: cached-cold is cached_cold."""
+    return {"cached-hot": "cached", "cached-cold": "cached_cold"}.get(kind, kind)
 
 
 class ApplianceStudy(Study[pd.DataFrame]):
@@ -35,6 +40,14 @@ class ApplianceStudy(Study[pd.DataFrame]):
 
     def judged(self, result: pd.DataFrame, verdicts: dict[str, pd.DataFrame]) -> pd.DataFrame:
         return verdicts["appliances"]
+
+    def recommendations(self, result: pd.DataFrame) -> list[Recommendation]:
+        return [Recommendation.from_judged(
+            row, f"appliance={_choice(row.candidate)} instead of {_choice(row.baseline)}",
+            f"{row.backend}, {row.workload}",
+            f"lgbench -m appliance={_choice(row.baseline)},{_choice(row.candidate)} "
+            f"backend={row.backend} workload={row.workload.split('[')[0]}")
+            for row in result.itertuples()]
 
     def files(self, result: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {store.APPLIANCES_FILE: result}

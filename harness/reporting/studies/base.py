@@ -10,6 +10,7 @@ registry (a base class, one subclass per kind, a list the report iterates).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 from harness.analysis import guide
+from harness.analysis.compare import ratio_bound
 
 Result = TypeVar("Result")
 
@@ -43,6 +45,53 @@ class Rows:
     events: pd.DataFrame | None
     summary: pd.DataFrame
     options: Options = field(default_factory=Options)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A change this run measured: how many times faster it made the work (the baseline's
+    time over the changed one's, with the interval of the judged comparison it comes from, so
+    its wording and that comparison's verdict cannot disagree), where, and the command that
+    measures it again."""
+
+    change: str  # e.g. "backend=uml instead of backend=tcg"
+    where: str  # the cell or condition it was measured at
+    speedup: float
+    low: float  # NaN: too few trials for an interval
+    high: float
+    jointly: int  # the comparisons judged together in the run
+    command: str
+
+    @classmethod
+    def from_judged(cls, row: Any, change: str, where: str, command: str) -> Recommendation:
+        """From one judged comparison (harness.analysis.compare.with_verdicts' row)."""
+        bounded = row.ratio_ci_low > 0 and math.isfinite(row.ratio_ci_high)
+        return cls(change, where, 1 / row.ratio,
+                   1 / row.ratio_ci_high if bounded else math.nan,
+                   1 / row.ratio_ci_low if bounded else math.nan, int(row.family), command)
+
+    @property
+    def rank(self) -> float:
+        """What ranks it: the gain it surely has (its interval's lower end)."""
+        return -math.inf if math.isnan(self.low) else self.low
+
+    def line(self) -> str:
+        """One line: the change, its measured effect and how to measure it again."""
+        return f"{self.change}, at {self.where}: {self.effect()}; measure again: {self.command}"
+
+    def effect(self) -> str:
+        """What the change did: a direction only where the interval excludes 1."""
+        joint = f", jointly over {self.jointly} comparisons" if self.jointly > 1 else ""
+        if math.isnan(self.low):
+            return "too few trials to tell"
+        if self.low > 1:
+            return (f"{self.speedup:.2f}x faster (95% CI {ratio_bound(self.low)}-"
+                    f"{ratio_bound(self.high)}{joint})")
+        if self.high < 1:
+            return (f"{1 / self.speedup:.2f}x slower (95% CI {ratio_bound(1 / self.high)}-"
+                    f"{ratio_bound(1 / self.low)}{joint}): keep what you have")
+        return (f"no clear gain (95% CI of the speed-up {ratio_bound(self.low)}-"
+                f"{ratio_bound(self.high)}{joint})")
 
 
 class Study(Generic[Result]):
@@ -87,4 +136,8 @@ class Study(Generic[Result]):
 
     def headline(self, result: Result) -> list[str]:
         """Lines for the terminal's end of a run (after the summary table)."""
+        return []
+
+    def recommendations(self, result: Result) -> list[Recommendation]:
+        """The changes this study measured, for the report's "What to change here"."""
         return []

@@ -8,17 +8,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis import compare
 from harness.plotting.comparison import ratio_chart
-from harness.reporting.studies.base import Rows, Study
+from harness.reporting.studies.base import Recommendation, Rows, Study
 from harness.reporting.text import code, markdown_table, md
 from harness.results.records import repetition_metric
 
 # The swept factors a sweep's end compares, level against level (N has its own study).
 COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "page_cache",
                       "append", "uml_channel")
+# The levels a command need not name (str of the row value).
+DEFAULTS = {"workload": "launch", "parallel": "1", "timeline": "False"}
 # A swept config key whose row column has another name.
 COLUMN_OF_KEY = {"backend.relay": "uml_channel"}
 
@@ -75,6 +78,15 @@ class ComparisonStudy(Study[Comparison]):
             return [f"## Comparison by {md(result.by)}", "", "No cell was measured on both sides."]
         return comparison_lines(result.pairs, result.by, result.note)
 
+    def recommendations(self, result: Comparison) -> list[Recommendation]:
+        if result.by is None:
+            return [_recommendation(row, row.factor, row.baseline_level, row.candidate_level)
+                    for row in result.pairs.itertuples()]
+        if result.by in COMPARED_IN_SWEEPS:  # not a host or a run: a setting to change
+            return [_recommendation(row, result.by, row.baseline, row.candidate)
+                    for row in result.pairs.itertuples()]
+        return []
+
     def headline(self, result: Comparison) -> list[str]:
         if result.by is None:
             return sweep_lines(result.pairs)
@@ -99,12 +111,36 @@ def _level(factor: str, level: object) -> str:
     return f"{factor}={level if level != '' else repr('')}"
 
 
+def _setting(column: str, level: object) -> str:
+    """The config override that chooses `level` of a row column: `backend=uml`."""
+    key = next((k for k, c in COLUMN_OF_KEY.items() if c == column), column)
+    if isinstance(level, float) and level.is_integer():
+        level = int(level)  # memsize 512, not 512.0
+    return f"{key}={str(level).lower() if isinstance(level, (bool, np.bool_)) else level}"
+
+
+def _recommendation(row: Any, factor: str, baseline: object, candidate: object
+                    ) -> Recommendation:
+    """One judged pair as a change to make, with the sweep that measures it again: the
+    factor's two levels, in the cell's backend, workload, N, memsize and timeline."""
+    context = [_setting(column, value) for column in ("backend", "workload", "parallel",
+                                                       "memsize", "timeline")
+               if column != factor and (value := getattr(row, column, None)) is not None
+               and not pd.isna(value) and str(value) != DEFAULTS.get(column)]
+    levels = f"{_setting(factor, baseline)},{_setting(factor, candidate).split('=', 1)[1]}"
+    return Recommendation.from_judged(
+        row, f"{_setting(factor, candidate)} instead of {_setting(factor, baseline)}",
+        row.baseline_cell, " ".join(["lgbench -m", levels, *context]))
+
+
 def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame:
     """Each swept factor's levels against its first, the levels named as `_level` names them."""
     pairs = []
     for by in swept_factors(trials, swept):
         rows = compare.pair_up(trials, by, (metric,))
-        pairs.append(rows.assign(baseline=[_level(by, v) for v in rows["baseline"]],
+        pairs.append(rows.assign(factor=by, baseline_level=rows["baseline"],
+                                 candidate_level=rows["candidate"],
+                                 baseline=[_level(by, v) for v in rows["baseline"]],
                                  candidate=[_level(by, v) for v in rows["candidate"]]))
     # A transfer's sizes share one total: the same two cells are compared once.
     return pd.concat(pairs, ignore_index=True).drop_duplicates(

@@ -20,7 +20,7 @@ from harness.analysis.operations import (
     operations_table,
 )
 from harness.plotting.operations import cost_per_operation
-from harness.reporting.studies.base import Rows, Study
+from harness.reporting.studies.base import Recommendation, Rows, Study
 from harness.reporting.text import code, markdown_table, md, number
 from harness.results import store
 
@@ -49,6 +49,14 @@ class OperationsStudy(Study[Operations]):
     def judged(self, result: Operations, verdicts: dict[str, pd.DataFrame]) -> Operations:
         return Operations(result.trials, verdicts["operations"], result.break_even,
                           operations_table(result.trials, verdicts["operations"]))
+
+    def recommendations(self, result: Operations) -> list[Recommendation]:
+        return [Recommendation.from_judged(
+            row, f"workload.strategy={row.candidate} instead of {row.baseline}",
+            f"{row.backend}, {row.count} operations on one guest",
+            f"lgbench -m workload=operations workload.strategy={row.baseline},{row.candidate} "
+            f"workload.count={row.count} backend={row.backend}")
+            for row in result.pairs.itertuples()]
 
     def files(self, result: Operations) -> dict[str, pd.DataFrame]:
         return {store.OPERATIONS_FILE: result.table}

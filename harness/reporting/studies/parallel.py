@@ -20,12 +20,14 @@ from harness.analysis.reference import (
 )
 from harness.analysis.scaling import (
     ASSUMPTION_ALPHA,
+    capacity,
     compare_reference,
     linear_fit,
     scaling_table,
 )
 from harness.analysis.summary import measured_trials
 from harness.plotting.scaling import (
+    capacity_vs_parallel,
     failures_vs_parallel,
     latency_vs_parallel,
     makespan_vs_parallel,
@@ -51,6 +53,7 @@ class Scaling:
     reference: Reference | None  # that figure, when lgbench ships it
     agreement: pd.DataFrame | None  # the fits against the published figure's
     conditions: dict[str, str]  # this run's side of CONDITIONS
+    capacity: pd.DataFrame  # trials per hour against N per series
 
 
 class ParallelStudy(Study[Scaling]):
@@ -66,19 +69,23 @@ class ParallelStudy(Study[Scaling]):
         reference = load_reference(name) if name in available() else None
         agreement = None if reference is None else compare_reference(fits, reference.frame)
         return Scaling(rows.trials, rows.metadata, scaling, fits, name, reference, agreement,
-                       _run_conditions(rows.trials, scaling, rows.metadata))
+                       _run_conditions(rows.trials, scaling, rows.metadata), capacity(scaling))
 
     def files(self, result: Scaling) -> dict[str, pd.DataFrame]:
-        return {store.SCALING_FILE: result.scaling}
+        return {store.SCALING_FILE: result.scaling, store.CAPACITY_FILE: result.capacity}
 
     def figures(self, result: Scaling) -> dict[str, Any]:
         return {"makespan_vs_parallel.png": makespan_vs_parallel(result.scaling, result.fits,
                                                                   result.reference),
                 "latency_vs_parallel.png": latency_vs_parallel(result.trials),
-                "failures_vs_parallel.png": failures_vs_parallel(result.scaling)}
+                "failures_vs_parallel.png": failures_vs_parallel(result.scaling),
+                "capacity_vs_parallel.png": capacity_vs_parallel(result.capacity)}
 
     def section(self, result: Scaling) -> list[str]:
         return parallel_section(result)
+
+    def headline(self, result: Scaling) -> list[str]:
+        return [f"capacity, {line}" for line in capacity_lines(result)]
 
 
 # How this run's conditions are set against a published figure's: (row, a word that picks the
@@ -139,6 +146,34 @@ def _claim_verdict(ns: pd.Series, efficiency: pd.Series) -> str:
         return f"{held}; {largest}"
     return (f"{held}; at N = {ns[first]} the makespan is already "
             f"{1 / efficiency[first]:.2f}x T(1); {largest}")
+
+
+def capacity_lines(result: Scaling) -> list[str]:
+    """Per series: the most trials per hour, at which N, and what limits it (memory where an
+    N was refused for it, else whether larger N gave less)."""
+    cores = distinct({m["host"].get("cores") for m in result.metadata if "host" in m} - {None})
+    lines = []
+    for series, rows in result.capacity.groupby("series", sort=False):
+        best = rows[rows["best"]]
+        if best.empty:
+            lines.append(f"{series}: no N had a repetition in which every appliance succeeded")
+            continue
+        top = best.iloc[0]
+        unit = "launches" if top["workload"] == "launch" else f"{top['workload']} trials"
+        interval = (f"95% CI {top['per_hour_ci_low']:.0f}-{top['per_hour_ci_high']:.0f}"
+                    if math.isfinite(top["per_hour_ci_low"]) else
+                    "no 95% CI below 6 repetitions")
+        refused = rows.loc[rows["infeasible"] > 0, "parallel"]
+        if len(refused):
+            limit = f"memory: N = {refused.min()} was not launched, the footprint allows fewer"
+        elif top["parallel"] == rows["parallel"].max():
+            limit = "the highest at the largest N measured: a larger N may give more"
+        else:
+            limit = f"larger N gave lower medians, the CPUs ({cores} here) are the limit"
+        lines.append(f"{series}: {top['per_hour']:.0f} {unit} per hour at N = "
+                     f"{top['parallel']} ({interval}), the highest median of N = "
+                     f"{rows['parallel'].min()}..{rows['parallel'].max()}; {limit}")
+    return lines
 
 
 def _fit_line(fit: pd.Series, scaling: pd.DataFrame) -> str:
@@ -336,6 +371,11 @@ def parallel_section(result: Scaling) -> list[str]:
              markdown_table(scaling[SCALING_TABLE_COLUMNS], floatfmt=".3f"),
              "", "### Linear fit: makespan = a + b·N", ""]
     lines += [_fit_line(fit, scaling) for _, fit in fits.iterrows()]
+    lines += ["", "### Capacity: what the host sustains", "",
+              "Trials finished per hour with N appliances at once: N x 3600 / the median "
+              "makespan, its 95% CI the median's (also in "
+              f"`{store.CAPACITY_FILE}`); the best N has the highest median.", "",
+              *(f"- {md(line)}" for line in capacity_lines(result))]
     lines += ["", "### Failures against N", "", *_failure_lines(scaling)]
     lines += ["", "### The performance guide's claim", "", *guide.PARALLEL.quote(), ""]
     lines += _claim_lines(trials, scaling, metadata, reference)

@@ -1,0 +1,140 @@
+"""What to change here, and what the host sustains (issue 32): each change a run measured,
+ranked by the gain it surely has, worded by the same interval as its comparison's verdict, with
+the command that measures it again; and trials per hour against N with the best N."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.rows import noisy, store_run, sweep, trial
+
+from harness.analysis.scaling import capacity, scaling_table
+from harness.analysis.summary import median_ci
+from harness.reporting.build import build_report
+from harness.reporting.studies.base import Options, Recommendation
+from harness.results import store
+
+
+def judged_row(ratio: float, low: float, high: float, family: int = 1) -> SimpleNamespace:
+    return SimpleNamespace(ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, family=family)
+
+
+@pytest.mark.parametrize(("ratio", "low", "high", "said"), [
+    (0.5, 0.4, 0.6, "2.00x faster (95% CI 1.67-2.50)"),
+    (1.25, 1.1, 1.4, "1.25x slower (95% CI 1.10-1.40): keep what you have"),
+    (1.0, 0.9, 1.1, "no clear gain (95% CI of the speed-up 0.91-1.11)"),
+    (1.0, 0.0, math.inf, "too few trials to tell"),
+])
+def test_the_effect_is_worded_by_the_comparisons_interval(ratio, low, high, said):
+    change = Recommendation.from_judged(judged_row(ratio, low, high), "x", "cell", "lgbench")
+    assert change.effect() == said
+
+
+def test_changes_rank_by_the_gain_they_surely_have():
+    made = [Recommendation.from_judged(judged_row(*r, family=3), name, "c", "lgbench")
+            for name, r in (("big but unsure", (0.4, 0.1, 0.95)), ("sure", (0.6, 0.55, 0.65)),
+                            ("unknown", (1.0, 0.0, math.inf)), ("worse", (1.3, 1.2, 1.4)))]
+    ranked = [r.change for r in sorted(made, key=lambda r: r.rank, reverse=True)]
+    assert ranked == ["sure", "big but unsure", "worse", "unknown"]
+    assert "jointly over 3 comparisons" in made[1].effect()
+
+
+def appliance_trials() -> list[dict]:
+    """A fixed appliance clearly faster than the cached one, 12 trials a side."""
+    rows = []
+    for kind, median in (("cached", 12.0), ("fixed", 9.0)):
+        rows += [trial(cell=f"tcg/{kind}-hot/launch/p1", appliance=kind, repetition=i,
+                       run_id=kind, total_s=v) for i, v in enumerate(noisy(median, 12, 1))]
+    return rows
+
+
+def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path, capsys):
+    run = store_run(tmp_path / "run", appliance_trials())
+    found = build_report([run], run)
+    changes = found.recommendations()
+    assert [c.change for c in changes] == ["appliance=fixed instead of cached"]
+    assert changes[0].low > 1 and 1.2 < changes[0].speedup < 1.45
+    assert changes[0].command == "lgbench -m appliance=cached,fixed backend=tcg workload=launch"
+    verdict = found.results["appliances"]["verdict"].iloc[0]
+    assert verdict.startswith("fixed ") and "faster" in verdict  # the same interval's words
+    report = (run / store.REPORT_FILE).read_text()
+    assert report.index("## What to change here") < report.index("## Summary")
+    assert "measure again: `lgbench -m appliance=cached,fixed backend=tcg workload=launch`" \
+        in report
+    document = json.loads((run / store.SUMMARY_JSON_FILE).read_text())
+    assert document["recommendations"][0]["command"] == changes[0].command
+    assert document["recommendations"][0]["line"] == changes[0].line()
+    assert found.headline()[-1] == f"- {changes[0].line()}"
+
+
+def test_a_sweeps_swept_factor_becomes_a_change_with_its_sweep_command(tmp_path):
+    rows = []
+    for memsize, median in ((512, 12.0), (1024, 12.0)):
+        rows += [trial(cell=f"tcg/cached-hot/launch/p2/m{memsize}", memsize=memsize,
+                       parallel=2, run_id=str(memsize), repetition=i, round=i, total_s=v,
+                       makespan_s=v) for i, v in enumerate(noisy(median, 8, memsize))]
+    run = store_run(tmp_path / "run", rows)
+    found = build_report([run], run, options=Options(swept=("memsize",)))
+    (change,) = found.recommendations()
+    assert change.change == "memsize=1024 instead of memsize=512"
+    assert change.command == "lgbench -m memsize=512,1024 backend=tcg parallel=2"
+
+
+def test_hosts_and_runs_are_not_changes_to_make(tmp_path):
+    rows = [dict(r, host="a") for r in appliance_trials() if r["appliance"] == "cached"]
+    rows += [dict(r, host="b", run_id="other") for r in rows]
+    run = store_run(tmp_path / "run", rows)
+    found = build_report([run], run, options=Options(compare_by="host"))
+    assert found.recommendations() == []
+
+
+def test_a_recommendation_names_data_as_text_in_the_report(tmp_path):
+    rows = [dict(r, backend="tcg*<b>") for r in appliance_trials()]
+    run = store_run(tmp_path / "run", rows)
+    build_report([run], run)
+    report = (run / store.REPORT_FILE).read_text()
+    line = next(line for line in report.splitlines() if "instead of cached" in line)
+    assert "tcg\\*&lt;b&gt;" in line and "<b>" not in line.split("`")[0]
+
+
+# --- capacity ----------------------------------------------------------------------------
+
+def test_capacity_is_n_trials_an_hour_over_the_median_makespan_with_the_best_n():
+    trials = pd.DataFrame(sweep(lambda n, r: 10.0 + 3.0 * n + 0.1 * r, ns=(1, 2, 4, 8),
+                                reps=7))
+    table = capacity(scaling_table(trials))
+    medians = {1: 13.3, 2: 16.3, 4: 22.3, 8: 34.3}
+    for row in table.itertuples():
+        assert row.per_hour == pytest.approx(row.parallel * 3600 / medians[row.parallel])
+        assert row.per_hour_ci_low <= row.per_hour <= row.per_hour_ci_high
+    assert table.loc[table["best"], "parallel"].tolist() == [8]
+
+
+def test_the_throughput_interval_covers_as_often_as_the_medians():
+    """Skewed makespans (lognormal): the true throughput N x 3600 / true median is inside
+    the interval at least 95% of the time, as the median's CI is."""
+    rng = np.random.default_rng(5)
+    n, true_median, covered, repeats = 4, 30.0, 0, 400
+    for _ in range(repeats):
+        makespans = true_median * rng.lognormal(0, 0.2, 9)
+        low, high, _ = median_ci(makespans)
+        covered += n * 3600 / high <= n * 3600 / true_median <= n * 3600 / low
+    assert covered / repeats >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / repeats)
+
+
+def test_capacity_names_memory_when_an_n_was_refused_for_it(tmp_path):
+    rows = sweep(lambda n, r: 10.0 + n, ns=(1, 2), reps=6)
+    rows += [trial(cell="tcg/cached-hot/launch/p4", parallel=4, run_id="tcg-p4", repetition=r,
+                   instance=0, status="infeasible", error="not enough memory",
+                   total_s=np.nan, makespan_s=np.nan) for r in range(6)]
+    run = store_run(tmp_path / "run", rows)
+    found = build_report([run], run)
+    (line,) = [line for line in found.headline() if line.startswith("capacity, ")]
+    assert "at N = 2" in line and "memory: N = 4 was not launched" in line
+    assert (run / store.CAPACITY_FILE).exists()
+    assert (run / "plots" / "capacity_vs_parallel.png").exists()
