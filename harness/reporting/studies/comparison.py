@@ -4,6 +4,8 @@ host`), per cell of the factors both sides share; judged with the run's other co
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +24,10 @@ COMPARED_IN_SWEEPS = ("backend", "appliance", "workload", "memsize", "smp", "pag
                       "append", "uml_channel")
 # The levels a command need not name (str of the row value).
 DEFAULTS = {"workload": "launch", "parallel": "1", "timeline": "False"}
+# experiment=assess sweeps `step` (conf/step/), each step a few settings at once; the
+# factors its sweep compares level against level (appliance kinds, operation strategies and N
+# have studies of their own).
+STEP_FACTORS = ("backend", "append")
 # A swept config key whose row column has another name.
 COLUMN_OF_KEY = {"backend.relay": "uml_channel"}
 
@@ -98,8 +104,11 @@ class ComparisonStudy(Study[Comparison]):
 
 
 def swept_factors(trials: pd.DataFrame, swept: Sequence[str]) -> list[str]:
-    """The swept config keys that a sweep compares, as row columns with two levels or more."""
+    """The swept config keys that a sweep compares, as row columns with two levels or more
+    (a swept `step` of experiment=assess: STEP_FACTORS)."""
     columns = {COLUMN_OF_KEY.get(key, key) for key in swept}
+    if "step" in swept:
+        columns |= set(STEP_FACTORS)
     return [k for k in COMPARED_IN_SWEEPS if k in columns and k in trials
             and trials[k].nunique() > 1]
 
@@ -114,9 +123,17 @@ def _level(factor: str, level: object) -> str:
 def _setting(column: str, level: object) -> str:
     """The config override that chooses `level` of a row column: `backend=uml`."""
     key = next((k for k, c in COLUMN_OF_KEY.items() if c == column), column)
+    return f"{key}={_value(level)}"
+
+
+def _value(level: object) -> str:
+    """A level as Hydra's override grammar reads it: 512 (not 512.0), true, 'two words'."""
     if isinstance(level, float) and level.is_integer():
-        level = int(level)  # memsize 512, not 512.0
-    return f"{key}={str(level).lower() if isinstance(level, (bool, np.bool_)) else level}"
+        return str(int(level))
+    if isinstance(level, (bool, np.bool_)):
+        return str(level).lower()
+    text = str(level)
+    return text if re.fullmatch(r"[\w.:/+-]+", text) else repr(text)
 
 
 def _recommendation(row: Any, factor: str, baseline: object, candidate: object
@@ -127,10 +144,10 @@ def _recommendation(row: Any, factor: str, baseline: object, candidate: object
                                                        "memsize", "timeline")
                if column != factor and (value := getattr(row, column, None)) is not None
                and not pd.isna(value) and str(value) != DEFAULTS.get(column)]
-    levels = f"{_setting(factor, baseline)},{_setting(factor, candidate).split('=', 1)[1]}"
+    levels = f"{_setting(factor, baseline)},{_value(candidate)}"
     return Recommendation.from_judged(
         row, f"{_setting(factor, candidate)} instead of {_setting(factor, baseline)}",
-        row.baseline_cell, " ".join(["lgbench -m", levels, *context]))
+        row.baseline_cell, shlex.join(["lgbench", "-m", levels, *context]))
 
 
 def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame:

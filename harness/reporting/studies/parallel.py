@@ -154,6 +154,8 @@ def capacity_lines(result: Scaling) -> list[str]:
     cores = distinct({m["host"].get("cores") for m in result.metadata if "host" in m} - {None})
     lines = []
     for series, rows in result.capacity.groupby("series", sort=False):
+        if rows["parallel"].nunique() < 2:  # a cell of experiment=assess beside the N sweep
+            continue
         best = rows[rows["best"]]
         if best.empty:
             lines.append(f"{series}: no N had a repetition in which every appliance succeeded")
