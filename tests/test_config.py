@@ -58,7 +58,7 @@ def test_help_lists_every_choice_a_user_picks_from():
     template = OmegaConf.load(CONF / "config.yaml").hydra.help.template
     for name in EXPERIMENT_NAMES:
         assert name in template, name
-    for group in ("backend", "appliance", "workload"):
+    for group in ("backend", "appliance", "workload", "step"):
         listed = template.split(f"{group}=", 1)[1].split()[0].split("|")
         assert sorted(listed) == [c for c in choices(group) if c != "fake"], group
 

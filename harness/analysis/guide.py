@@ -18,6 +18,28 @@ class Claim:
         """The claim as report.md quotes it: the words, then where the guide says them."""
         return [f"> {self.words}", f"> (guestfs-performance(1), {self.section})"]
 
+    def short(self) -> str:
+        """The claim's first words, for a one-line list."""
+        return self.words if len(self.words) <= 72 else self.words[:69].rstrip() + "..."
+
+
+# What a run says of a claim: the one wording of every verdict on the guide.
+HOLDS, FAILS, UNSETTLED, UNCHECKABLE = ("holds", "does not hold", "not settled by this run",
+                                        "cannot be checked here")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A claim held against one run: its verdict (HOLDS, FAILS, UNSETTLED, UNCHECKABLE) and
+    what was measured, or why it cannot be."""
+
+    claim: Claim
+    verdict: str
+    measured: str
+
+    def line(self) -> str:
+        return f'"{self.claim.short()}": {self.verdict}: {self.measured}'
+
 
 LAUNCH = Claim("BASELINE: STARTING THE APPLIANCE",
                "You should expect to be getting times under 6 seconds.",

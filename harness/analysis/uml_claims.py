@@ -10,10 +10,15 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis import guide
-from harness.analysis.guide import SAME_OR_SLIGHTLY_SLOWER, UML_TRANSFER_FACTOR
+from harness.analysis.guide import (
+    FAILS,
+    HOLDS,
+    SAME_OR_SLIGHTLY_SLOWER,
+    UML_TRANSFER_FACTOR,
+    UNCHECKABLE,
+    UNSETTLED,
+)
 
-HOLDS, FAILS, UNSETTLED, UNCHECKABLE = ("holds", "does not hold", "not settled by this run",
-                                        "cannot be checked here")
 CLAIMS = {"baremetal": guide.UML_BAREMETAL, "virtualized": guide.UML_VIRTUALIZED,
           "transfer": guide.UML_TRANSFER, "qcow2": guide.UML_QCOW2}
 COLUMNS = ("claim", "measured", "verdict")

@@ -14,7 +14,7 @@ import pandas as pd
 from harness.analysis import compare as comparison
 from harness.analysis import ranks
 from harness.host import trust
-from harness.reporting.build import build_report, warning_text
+from harness.reporting.build import build_report, summary_document, warning_text
 from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
 from harness.reporting.studies.base import Options
 from harness.reporting.studies.comparison import comparison_text, hosts_note
@@ -104,6 +104,9 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     trust.secure_folder(out)  # before anything is written there (refused: one line, see main)
     found = build_report(args.run_dirs, out, trials=trials,
                          options=Options(compare_by=by, metrics=tuple(args.metric)))
+    if args.json:  # for programs: summary.json's document alone on stdout
+        print(store.json_text(summary_document(found)))
+        return 0
     print(table(found.summary))
     if len(found.warnings):
         print(warning_text(found.warnings))
@@ -188,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gate's run-to-run level: how much a run's times as a whole "
                         "vary between runs on this host, e.g. 3%% (default) or 0; 0 where the "
                         "two sides were measured in one interleaved sweep")
+    parser.add_argument("--json", action="store_true",
+                        help="print summary.json (the summary, recommendations and the runs' "
+                        "metadata) on stdout instead of the tables")
     parser.add_argument("--export", choices=("pyperf",),
                         help="also write the trials for another tool: pyperf (pyperf.json: a "
                         "benchmark per cell and --metric, a run per ok measured trial)")

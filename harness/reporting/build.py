@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import guide
 from harness.analysis.compare import with_verdicts
 from harness.analysis.noise import cell_warnings
 from harness.analysis.summary import status_counts, summarize
@@ -58,14 +59,22 @@ class Analysis:
         found = [r for study, result in self.applied() for r in study.recommendations(result)]
         return sorted(found, key=lambda r: r.rank, reverse=True)
 
+    def expectations(self) -> list[guide.Expectation]:
+        """The guide's claims held against this run, in the registry's order."""
+        return [e for study, result in self.applied() for e in study.expectations(result)]
+
     def headline(self) -> list[str]:
         """The studies' lines for the terminal, after the summary table and the warnings, then
-        what to change here."""
+        what to change here and the guide's expectations."""
         lines = [line for study, result in self.applied() for line in study.headline(result)]
         changes = self.recommendations()
         if changes:
             lines += ["What to change here (the surest gain first):",
                       *(f"- {r.line()}" for r in changes)]
+        expectations = self.expectations()
+        if len(expectations) > 1:  # one is the launch baseline's, which the headline gives
+            lines += ["The performance guide's expectations here:",
+                      *(f"- {e.line()}" for e in expectations)]
         return lines
 
 
@@ -140,7 +149,10 @@ def summary_document(found: Analysis) -> dict[str, Any]:
             "summary": rows.to_dict(orient="records"),
             "recommendations": [{**{k: None if v != v else v  # NaN: no interval
                                     for k, v in dataclasses.asdict(r).items()},
-                                 "line": r.line()} for r in found.recommendations()]}
+                                 "line": r.line()} for r in found.recommendations()],
+            "expectations": [{"claim": e.claim.words, "section": e.claim.section,
+                              "verdict": e.verdict, "measured": e.measured}
+                             for e in found.expectations()]}
 
 
 def draw(found: Analysis) -> dict[str, Any]:
@@ -213,6 +225,11 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path) -> s
                   "of its speed-up's interval), with the command that measures it again:", "",
                   *(f"- {md(r.change)}, at {md(r.where)}: {md(r.effect())}; measure again: "
                     f"{code(r.command)}" for r in changes), ""]
+    expectations = found.expectations()
+    if len(expectations) > 1:
+        parts += ["## The performance guide's expectations on this host", "",
+                  "Each claim this run could hold measurements to (its section says how):", "",
+                  *(f"- {md(e.line())}" for e in expectations), ""]
     parts += run_lines(metadata, trials)
     launchers = sorted({m["launcher"] for m in metadata
                         if m.get("launcher", "basic") not in ONE_CELL_AT_A_TIME})

@@ -31,6 +31,7 @@ UNSAFE_BLOCKS = ("html_block",)
 UNSAFE_INLINES = ("html", "link", "reference", "short_reference", "autolink", "automail")
 IMG_TAG = re.compile(r"<img\b[^>]*>")
 SRC_ATTR = re.compile(r'\bsrc="([^"]*)"')
+H2_TAG = re.compile(r'<h2 id="([\w-]+)">(.*?)</h2>')  # ids from the toc extension's slugs
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em;
@@ -44,6 +45,8 @@ tr:nth-child(even) td { background: #fafafa; }
 code { background: #f4f4f4; padding: 0 .2em; }
 blockquote { border-left: 4px solid #ccc; margin-left: 0; padding-left: 1em; color: #555; }
 img { max-width: 100%; display: block; margin: 1em 0; border: 1px solid #eee; }
+nav.contents { background: #f7f7f7; border: 1px solid #ddd; padding: .5em 1em; }
+nav.contents ul { margin: .3em 0; columns: 2; }
 """
 
 
@@ -90,7 +93,7 @@ def hosts_table(metadata: list[dict[str, Any]]) -> str:
 
 def to_html(markdown_text: str) -> str:
     """The HTML of markdown_text, with raw HTML and links shown as text."""
-    converter = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"])
+    converter = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists", "toc"])
     for name in UNSAFE_BLOCKS:
         converter.preprocessors.deregister(name)
     for name in UNSAFE_INLINES:
@@ -98,12 +101,24 @@ def to_html(markdown_text: str) -> str:
     return converter.convert(markdown_text)
 
 
+def contents(body: str) -> str:
+    """A table of contents of the page's sections (its <h2> headings, whose text markdown
+    has already escaped), linking within the page only; placed after the headline, before
+    the first section."""
+    sections = H2_TAG.findall(body)
+    if not sections:
+        return ""
+    items = "".join(f'<li><a href="#{anchor}">{text}</a></li>' for anchor, text in sections)
+    return f'<nav class="contents"><strong>Contents</strong><ul>{items}</ul></nav>\n'
+
+
 def render(markdown_text: str, out_dir: Path, metadata: list[dict[str, Any]],
            figures: Collection[str]) -> str:
     """The HTML page of report.md, with the figures (names in out_dir/plots) it shows embedded
     and the hosts table after it."""
     body = IMG_TAG.sub(lambda m: _embed(m.group(0), out_dir, figures), to_html(markdown_text))
-    title = re.search(r"<h1>(.*?)</h1>", body)
+    body = re.sub(r"<h2", lambda m: contents(body) + m.group(0), body, count=1)
+    title = re.search(r"<h1[^>]*>(.*?)</h1>", body)
     heading = re.sub(r"<[^>]*>", "", title.group(1)) if title else "lgbench report"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{heading}</title>\n"

@@ -51,8 +51,13 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     trust.atomic_write(_checked(path), lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def json_text(data: Any) -> str:
+    """The JSON lgbench writes (and prints with --json)."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+    write_text(path, json_text(data))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ from harness.results import store
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PARALLEL_PLOTS = ["makespan_vs_parallel.png", "latency_vs_parallel.png",
-                  "failures_vs_parallel.png"]
+                  "capacity_vs_parallel.png"]
 
 
 def frame(rows):
@@ -426,6 +426,7 @@ def test_report_shows_what_failed_past_a_limit(tmp_path):
     report = (run / "report.md").read_text()
     assert "failed instances at N = 64: 128 of 128 (infeasible 128)" in report
     assert "- Memory: N = 64 was not launched: memory: 64 x (memsize 512" in report
+    assert "(plots/failures_vs_parallel.png)" in report  # drawn when something failed
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +446,7 @@ def test_a_fake_sweep_over_n_draws_the_parallel_plots(fake_sweep):
         assert f"(plots/{name})" in report
     for job in ("0", "1", "2"):  # one N each: no parallel analysis there
         assert not (fake_sweep / job / "plots" / PARALLEL_PLOTS[0]).exists()
+    assert not (fake_sweep / "plots" / "failures_vs_parallel.png").exists()  # none failed
 
 
 def test_a_fake_sweep_over_n_writes_the_scaling_table(fake_sweep):

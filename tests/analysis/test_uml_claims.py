@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.uml_claims import FAILS, HOLDS, UNCHECKABLE, UNSETTLED, check_claims
+from harness.analysis.guide import FAILS, HOLDS, UNCHECKABLE, UNSETTLED
+from harness.analysis.uml_claims import check_claims
 
 
 def comparison(other: str, launch: tuple[float, float, float],

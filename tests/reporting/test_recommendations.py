@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 from helpers.rows import noisy, store_run, sweep, trial
 
+from harness.analysis import guide
 from harness.analysis.scaling import capacity, scaling_table
 from harness.analysis.summary import median_ci
 from harness.reporting.build import build_report
@@ -53,7 +56,7 @@ def appliance_trials() -> list[dict]:
     return rows
 
 
-def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path, capsys):
+def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path):
     run = store_run(tmp_path / "run", appliance_trials())
     found = build_report([run], run)
     changes = found.recommendations()
@@ -69,7 +72,7 @@ def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path, c
     document = json.loads((run / store.SUMMARY_JSON_FILE).read_text())
     assert document["recommendations"][0]["command"] == changes[0].command
     assert document["recommendations"][0]["line"] == changes[0].line()
-    assert found.headline()[-1] == f"- {changes[0].line()}"
+    assert f"- {changes[0].line()}" in found.headline()
 
 
 def test_a_sweeps_swept_factor_becomes_a_change_with_its_sweep_command(tmp_path):
@@ -138,3 +141,74 @@ def test_capacity_names_memory_when_an_n_was_refused_for_it(tmp_path):
     assert "at N = 2" in line and "memory: N = 4 was not launched" in line
     assert (run / store.CAPACITY_FILE).exists()
     assert (run / "plots" / "capacity_vs_parallel.png").exists()
+
+
+def test_an_assess_step_is_compared_along_backend_and_the_kernel_words(tmp_path):
+    """experiment=assess sweeps `step`, each a few settings at once: UML with the tty words
+    against plain UML, plain UML against TCG; the command quotes what the shell would split."""
+    words = "pty.legacy_count=0 con=none ssl=none"
+    rows = []
+    for backend, append, median in (("tcg", "", 12.0), ("uml", "", 9.0), ("uml", words, 4.5)):
+        cell = f"{backend}/cached-hot/launch/p1" + ("/tty" if append else "")
+        rows += [trial(cell=cell, backend=backend, append=append, run_id=cell, repetition=i,
+                       round=i, total_s=v) for i, v in enumerate(noisy(median, 10, 7))]
+    run = store_run(tmp_path / "run", rows)
+    found = build_report([run], run, options=Options(swept=("step",)))
+    changes = {c.change: c for c in found.recommendations()}
+    assert set(changes) == {"backend=uml instead of backend=tcg",
+                            f"append='{words}' instead of append=''"}
+    assert all(c.low > 1 for c in changes.values())
+    tty = changes[f"append='{words}' instead of append=''"]
+    assert shlex.split(tty.command) == ["lgbench", "-m", f"append='','{words}'", "backend=uml",
+                                        "memsize=512"]
+
+
+def test_the_page_opens_with_the_answer_then_its_contents(tmp_path):
+    run = store_run(tmp_path / "run", [dict(r, cell=f"tcg/{r['appliance']}*<i>/launch/p1")
+                                       for r in appliance_trials()])
+    build_report([run], run)
+    page = (run / "report.html").read_text()
+    nav = page[page.index('<nav class="contents">'):page.index("</nav>")]
+    headings = re.findall(r'<h2 id="([\w-]+)">', page)
+    assert re.findall(r'href="#([\w-]+)"', nav) == headings
+    assert headings[0] == "what-to-change-here"
+    assert page.index("</h1>") < page.index("<ul>") < page.index("<nav")  # the headline first
+    assert "<i>" not in page  # a cell's markup stays text, in the contents too
+
+
+def test_json_prints_summary_json_for_programs(tmp_path, capsys):
+    from harness.cli.report import main
+
+    run = store_run(tmp_path / "run", appliance_trials())
+    assert main([str(run), "--out", str(tmp_path / "out"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "out" / store.SUMMARY_JSON_FILE).read_text())
+    assert printed["recommendations"][0]["change"] == "appliance=fixed instead of cached"
+
+
+# --- the guide's expectations, in one place ---------------------------------------------
+
+def test_the_guides_expectations_are_listed_with_the_one_verdict_wording(tmp_path):
+    run = store_run(tmp_path / "run", appliance_trials())
+    found = build_report([run], run)
+    said = {e.claim: e for e in found.expectations()}
+    assert said[guide.LAUNCH].verdict == guide.FAILS  # 9-12 s, under TCG
+    assert "the guide assumes KVM" in said[guide.LAUNCH].measured
+    assert said[guide.FIXED_APPLIANCE].verdict == guide.FAILS  # fixed measurably faster
+    report = (run / store.REPORT_FILE).read_text()
+    section = report.split("## The performance guide's expectations on this host", 1)[1]
+    assert guide.FIXED_APPLIANCE.short() in section.split("##", 1)[0]
+    document = json.loads((run / store.SUMMARY_JSON_FILE).read_text())
+    assert {e["verdict"] for e in document["expectations"]} == {guide.FAILS}
+    assert "The performance guide's expectations here:" in found.headline()
+
+
+def test_a_fixed_appliance_like_the_cached_one_holds_the_guides_finding(tmp_path):
+    rows = []
+    for seed, kind in enumerate(("cached", "fixed")):
+        rows += [trial(cell=f"tcg/{kind}-hot/launch/p1", appliance=kind, repetition=i,
+                       round=i, run_id=kind, total_s=v)
+                 for i, v in enumerate(noisy(12.0, 12, seed))]  # alike, a few % apart
+    run = store_run(tmp_path / "run", rows)
+    said = {e.claim: e for e in build_report([run], run).expectations()}
+    assert said[guide.FIXED_APPLIANCE].verdict == guide.HOLDS

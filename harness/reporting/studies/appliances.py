@@ -49,6 +49,19 @@ class ApplianceStudy(Study[pd.DataFrame]):
             f"backend={row.backend} workload={row.workload.split('[')[0]}")
             for row in result.itertuples()]
 
+    def expectations(self, result: pd.DataFrame) -> list[guide.Expectation]:
+        fixed = result[result["candidate"].isin(["fixed", "fixed_shm"])]
+        if fixed.empty:
+            return [guide.Expectation(guide.FIXED_APPLIANCE, guide.UNCHECKABLE,
+                                      "no fixed appliance beside a cached one in this run")]
+        bounded = (fixed["ratio_ci_low"] > 0) & (fixed["ratio_ci_high"] < float("inf"))
+        faster = fixed[fixed["ratio_ci_high"] < 1]
+        verdict = (guide.FAILS if len(faster) else guide.UNSETTLED if not bounded.all()
+                   else guide.HOLDS)
+        measured = "; ".join(f"{row.candidate} at {row.backend}, {row.workload}: {row.verdict}"
+                             for row in fixed.itertuples())
+        return [guide.Expectation(guide.FIXED_APPLIANCE, verdict, measured)]
+
     def files(self, result: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {store.APPLIANCES_FILE: result}
 

@@ -141,3 +141,7 @@ class Study(Generic[Result]):
     def recommendations(self, result: Result) -> list[Recommendation]:
         """The changes this study measured, for the report's "What to change here"."""
         return []
+
+    def expectations(self, result: Result) -> list[guide.Expectation]:
+        """Its claims of the guide held against this run, for the report's overview."""
+        return []

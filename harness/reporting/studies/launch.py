@@ -38,6 +38,20 @@ class LaunchBaseline(Study[pd.DataFrame]):
                              "meets": (median < guide.LAUNCH_UNDER_S).to_numpy()},
                             columns=["cell", "median_s", "accels", "meets"])
 
+    def expectations(self, result: pd.DataFrame) -> list[guide.Expectation]:
+        if result.empty:
+            return [guide.Expectation(guide.LAUNCH, guide.UNCHECKABLE,
+                                      "no successful launch trial in this run")]
+        missed = result[~result["meets"]]
+        worst = result.loc[result["median_s"].idxmax()]
+        measured = (f"{len(result) - len(missed)} of {len(result)} launch cells under "
+                    f"{guide.LAUNCH_UNDER_S:g} s; the slowest {worst['cell']}, median "
+                    f"{worst['median_s']:.1f} s under {worst['accels'] or 'no accelerator'}"
+                    + ("" if (result["accels"] == "kvm").all() else
+                       " (the guide assumes KVM)"))
+        return [guide.Expectation(guide.LAUNCH, guide.FAILS if len(missed) else guide.HOLDS,
+                                  measured)]
+
     def section(self, result: pd.DataFrame) -> list[str]:
         lines = []
         for row in result.itertuples():

@@ -58,6 +58,19 @@ class OperationsStudy(Study[Operations]):
             f"workload.count={row.count} backend={row.backend}")
             for row in result.pairs.itertuples()]
 
+    def expectations(self, result: Operations) -> list[guide.Expectation]:
+        single = result.pairs[result.pairs["candidate"] == "one_handle"]
+        if single.empty:
+            return [guide.Expectation(guide.FEWER_LAUNCHES, guide.UNCHECKABLE,
+                                      "one handle was not measured against a launch per "
+                                      "operation")]
+        faster = single["ratio_ci_high"] < 1
+        verdict = (guide.HOLDS if faster.all() else guide.FAILS
+                   if (single["ratio_ci_low"] > 1).any() else guide.UNSETTLED)
+        measured = "; ".join(f"{row.backend}, {row.count} operations: {row.verdict}"
+                             for row in single.itertuples())
+        return [guide.Expectation(guide.FEWER_LAUNCHES, verdict, measured)]
+
     def files(self, result: Operations) -> dict[str, pd.DataFrame]:
         return {store.OPERATIONS_FILE: result.table}
 

@@ -75,17 +75,35 @@ class ParallelStudy(Study[Scaling]):
         return {store.SCALING_FILE: result.scaling, store.CAPACITY_FILE: result.capacity}
 
     def figures(self, result: Scaling) -> dict[str, Any]:
-        return {"makespan_vs_parallel.png": makespan_vs_parallel(result.scaling, result.fits,
-                                                                  result.reference),
-                "latency_vs_parallel.png": latency_vs_parallel(result.trials),
-                "failures_vs_parallel.png": failures_vs_parallel(result.scaling),
-                "capacity_vs_parallel.png": capacity_vs_parallel(result.capacity)}
+        figures = {"makespan_vs_parallel.png": makespan_vs_parallel(result.scaling, result.fits,
+                                                                     result.reference),
+                   "latency_vs_parallel.png": latency_vs_parallel(result.trials),
+                   "capacity_vs_parallel.png": capacity_vs_parallel(result.capacity)}
+        if result.scaling["n_failed"].sum():  # a plot of nothing failing says nothing
+            figures["failures_vs_parallel.png"] = failures_vs_parallel(result.scaling)
+        return figures
 
     def section(self, result: Scaling) -> list[str]:
         return parallel_section(result)
 
     def headline(self, result: Scaling) -> list[str]:
         return [f"capacity, {line}" for line in capacity_lines(result)]
+
+    def expectations(self, result: Scaling) -> list[guide.Expectation]:
+        found = []
+        for series, rows in result.scaling.groupby("series", sort=False):
+            judged = rows.dropna(subset=["efficiency"])
+            if len(judged) >= 2:
+                found.append(((1 / judged["efficiency"] > guide.LITTLE_DIFFERENCE).any(),
+                              f"{series}: " + _claim_verdict(judged["parallel"],
+                                                             judged["efficiency"])))
+        if not found:
+            return [guide.Expectation(guide.PARALLEL, guide.UNCHECKABLE, "no series with "
+                                      "successful repetitions at N = 1 and a larger N")]
+        return [guide.Expectation(
+            guide.PARALLEL, guide.FAILS if any(short for short, _ in found) else guide.HOLDS,
+            f"read as a makespan at most {guide.LITTLE_DIFFERENCE:g}x T(1): "
+            + "; ".join(text for _, text in found))]
 
 
 # How this run's conditions are set against a published figure's: (row, a word that picks the

@@ -79,6 +79,13 @@ class UmlStudy(Study[UmlComparison]):
         return {"uml_ratios.png": ratio_chart(result.comparison, labels,
                                               f"uml against {result.other}")}
 
+    def expectations(self, result: UmlComparison) -> list[guide.Expectation]:
+        if result.claims is None:
+            return []
+        by_words = {claim.words: claim for claim in self.claims}
+        return [guide.Expectation(by_words[row.claim], row.verdict, row.measured)
+                for row in result.claims.itertuples()]
+
     def section(self, result: UmlComparison) -> list[str]:
         return comparison_section(result)
 

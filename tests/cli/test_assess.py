@@ -1,0 +1,26 @@
+"""experiment=assess: guestfs-performance(1)'s procedure as one interleaved sweep of steps
+(conf/step/), ending with what the host sustains and the report's path. On the fake backend
+here, three steps; every step composes (tests/test_config.py) and the real run is in the
+closing note of issue 32."""
+
+from __future__ import annotations
+
+from helpers.lgbench import in_process, within
+
+from harness.results import store
+
+
+def test_assess_measures_its_steps_in_rounds_and_ends_with_capacity_and_the_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = in_process("experiment=assess", "backend=fake", "backend.launch_s=0.02",
+                        "step=launch,parallel_2,parallel_3", "min_runs=6", "max_runs=6",
+                        f"hydra.sweep.dir={sweep}", **within(tmp_path))
+    assert result.returncode == 0, result.stderr
+    trials = store.read_trials([sweep])
+    measured = trials[~trials["warmup"].astype(bool)]
+    assert sorted(measured["parallel"].unique()) == [1, 2, 3]
+    assert sorted(measured["round"].unique()) == list(range(1, 7))  # interleaved, 6 rounds
+    capacity = [line for line in result.stdout.splitlines() if line.startswith("capacity, ")]
+    assert len(capacity) == 1 and "launches per hour at N = " in capacity[0]
+    assert "### Capacity: what the host sustains" in (sweep / store.REPORT_FILE).read_text()
+    assert result.stdout.rstrip().splitlines()[-2] == f"report: {sweep / 'report.html'}"
