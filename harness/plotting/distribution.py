@@ -132,6 +132,9 @@ def _run_order(ax: Axes, trials: pd.DataFrame, cells: list[str], top: float) -> 
         ax.plot(x, y, marker="o", markersize=4, label=cell)
         ax.scatter(order[warm], rows["total_s"][warm].clip(upper=0.97 * top), marker="x",
                    color=WARMUP_COLOR, zorder=3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted: no 1.25
     ax.set_xlabel("trial, in the order run (warm-ups first, grey x)")
     ax.set_ylabel("time per trial (s, axis not from 0)")
     if len(cells) <= MANY_SERIES:

@@ -92,6 +92,13 @@ def test_cell_times_shows_the_run_order_with_warmups_first():
     assert "not from 0" in order.get_ylabel()
 
 
+def test_the_run_order_of_a_short_run_counts_trials_in_whole_numbers():
+    """A one-cell run of 2 trials was drawn with ticks at 1.25, 1.5, ..."""
+    trials = pd.DataFrame([trial(repetition=r, total_s=10.0 + r) for r in range(2)])
+    order = cell_times(trials, summarize(trials)).axes[1]
+    assert all(float(tick).is_integer() for tick in order.get_xticks())
+
+
 def test_cell_times_without_successes_says_so():
     trials = pd.DataFrame([trial(repetition=r, status="timeout", launch_s=np.nan,
                                  total_s=np.nan) for r in range(3)])
