@@ -144,9 +144,10 @@ def build_report(run_dirs: list[Path], out_dir: Path, trials: pd.DataFrame | Non
 
 def summary_document(found: Analysis) -> dict[str, Any]:
     """summary.json: summary.csv's rows (missing values as null) beside the runs' metadata."""
-    rows = found.summary.astype(object).where(found.summary.notna(), None)
     return {"format": "lgbench-summary", "version": 1, "runs": found.rows.metadata,
-            "summary": rows.to_dict(orient="records"),
+            "summary": store.json_records(found.summary),
+            **{key: value for study, result in found.applied()
+               for key, value in study.document(result).items()},
             "recommendations": [{**{k: None if v != v else v  # NaN: no interval
                                     for k, v in dataclasses.asdict(r).items()},
                                  "line": r.line()} for r in found.recommendations()],

@@ -56,6 +56,11 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows for JSON, missing values as null (JSON has no NaN)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json_text(data))
 

@@ -141,6 +141,10 @@ def test_capacity_names_memory_when_an_n_was_refused_for_it(tmp_path):
     assert "at N = 2" in line and "memory: N = 4 was not launched" in line
     assert (run / store.CAPACITY_FILE).exists()
     assert (run / "plots" / "capacity_vs_parallel.png").exists()
+    document = json.loads((run / store.SUMMARY_JSON_FILE).read_text(),
+                          parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    best = [row for row in document["capacity"] if row["best"]]
+    assert [row["parallel"] for row in best] == [2] and document["fits"]
 
 
 def test_an_assess_step_is_compared_along_backend_and_the_kernel_words(tmp_path):

@@ -142,6 +142,10 @@ class Study(Generic[Result]):
         """The changes this study measured, for the report's "What to change here"."""
         return []
 
+    def document(self, result: Result) -> dict[str, Any]:
+        """What summary.json carries of the result, for programs (tables as records)."""
+        return {}
+
     def expectations(self, result: Result) -> list[guide.Expectation]:
         """Its claims of the guide held against this run, for the report's overview."""
         return []

@@ -89,6 +89,10 @@ class ParallelStudy(Study[Scaling]):
     def headline(self, result: Scaling) -> list[str]:
         return [f"capacity, {line}" for line in capacity_lines(result)]
 
+    def document(self, result: Scaling) -> dict[str, Any]:
+        return {"capacity": store.json_records(result.capacity),
+                "fits": store.json_records(result.fits)}
+
     def expectations(self, result: Scaling) -> list[guide.Expectation]:
         found = []
         for series, rows in result.scaling.groupby("series", sort=False):
