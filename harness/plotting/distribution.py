@@ -138,7 +138,7 @@ def _run_order(ax: Axes, trials: pd.DataFrame, cells: list[str], top: float) -> 
     ax.set_xlabel("trial, in the order run (warm-ups first, grey x)")
     ax.set_ylabel("time per trial (s, axis not from 0)")
     if len(cells) <= MANY_SERIES:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.18))  # below
     return most
 
 
@@ -156,8 +156,10 @@ def cell_times(trials: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     cells = list(pd.unique(trials.loc[~trials["warmup"].astype(bool), "cell"]))
     many = len(cells) > MANY_CELLS
     width = COMPACT_WIDTH_IN if many else min(MAX_WIDTH_IN, max(6.0, 2.0 + 0.9 * len(cells)))
+    longest = max((len(str(cell)) for cell in cells), default=0)
+    height = 4.8 + (0.07 * longest if longest > LONG_LABEL else 0.0)  # room for slanted names
     fig, axes = plt.subplots(1, 1 if many else 2, squeeze=False, layout="constrained",
-                             figsize=(width if many else width + 5.0, 4.8),
+                             figsize=(width if many else width + 5.0, height),
                              width_ratios=None if many else [width, 5.0])
     left = axes[0][0]
     if ok.empty or not cells:

@@ -216,3 +216,12 @@ def test_a_fixed_appliance_like_the_cached_one_holds_the_guides_finding(tmp_path
     run = store_run(tmp_path / "run", rows)
     said = {e.claim: e for e in build_report([run], run).expectations()}
     assert said[guide.FIXED_APPLIANCE].verdict == guide.HOLDS
+
+
+def test_the_launch_expectation_holds_one_appliance_alone_to_six_seconds(tmp_path):
+    """N appliances at once are the parallel study's; the guide's 6 s is for one alone."""
+    rows = sweep(lambda n, r: 4.0 + 3.0 * n, ns=(1, 2, 3), reps=6)  # 7, 10, 13 s
+    run = store_run(tmp_path / "run", [dict(r, launch_s=r["total_s"] - 0.5) for r in rows])
+    (launch,) = [e for e in build_report([run], run).expectations() if e.claim == guide.LAUNCH]
+    assert launch.verdict == guide.FAILS
+    assert launch.measured.startswith("0 of 1 cells launching one appliance under 6 s")

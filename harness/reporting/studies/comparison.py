@@ -147,7 +147,15 @@ def _recommendation(row: Any, factor: str, baseline: object, candidate: object
     levels = f"{_setting(factor, baseline)},{_value(candidate)}"
     return Recommendation.from_judged(
         row, f"{_setting(factor, candidate)} instead of {_setting(factor, baseline)}",
-        row.baseline_cell, shlex.join(["lgbench", "-m", levels, *context]))
+        row.baseline_cell, " ".join(map(_shell_word, ["lgbench", "-m", levels, *context])))
+
+
+def _shell_word(word: str) -> str:
+    """`word` as a shell reads it back: bare when plain, in double quotes around Hydra's
+    single-quoted values, else as shlex quotes it."""
+    if re.fullmatch(r"[\w.:/+=,-]+", word):
+        return word
+    return f'"{word}"' if not set('"$`\\!') & set(word) else shlex.quote(word)
 
 
 def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame:
