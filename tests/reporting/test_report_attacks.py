@@ -219,7 +219,10 @@ def test_text_from_rows_and_metadata_shows_as_text_and_embeds_nothing(
                                                                     "plots/status.png"]
     page = (run / "report.html").read_text()
     shown = Page(page)
-    assert {tag for tag, _ in shown.tags} <= REPORT_TAGS
+    assert {tag for tag, _ in shown.tags} <= REPORT_TAGS | {"nav", "a"}  # and the contents:
+    sections = {a.get("id") for tag, a in shown.tags if tag == "h2"}  # links within the page
+    assert all(a["href"].startswith("#") and a["href"][1:] in sections
+               for tag, a in shown.tags if tag == "a")
     images = [a for tag, a in shown.tags if tag == "img"]
     assert sorted(a["alt"] for a in images) == ["status", "times"]
     assert all(a["src"].startswith("data:image/svg+xml;base64,") for a in images)
