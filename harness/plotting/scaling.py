@@ -261,12 +261,33 @@ def _failure_rates(table: pd.DataFrame, series: list[str]) -> Figure:
 def capacity_vs_parallel(capacity: pd.DataFrame) -> Figure:
     """Trials finished per hour against N, one line per series (median, with the 95% CI as
     error bars where there is one), the best N of each ringed: what the host sustains, from
-    analysis.scaling.capacity's table."""
+    analysis.scaling.capacity's table. Past MANY_CELLS series the lines are one collection and
+    the rings one scatter, without error bars (as makespan_vs_parallel's)."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7.0, 4.5), layout="constrained")
-    many = capacity["series"].nunique() > MANY_SERIES
+    count = capacity["series"].nunique()
+    if count > MANY_CELLS:
+        _capacity_lines(ax, capacity)
+        ax.set_title(f"trials finished per hour with N appliances at once (median; {count} "
+                     "series, a line each; the best N ringed)", fontsize="medium")
+    else:
+        _capacity_bars(ax, capacity)
+        ax.set_title("trials finished per hour with N appliances at once (median, 95% CI; "
+                     "the best N ringed)", fontsize="medium")
+    ax.set_xlabel("appliances launched in parallel (N)")
+    ax.set_ylabel("trials per hour")
+    ax.margins(y=0.12)  # room for the rings
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if count <= MANY_SERIES:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def _capacity_bars(ax: Axes, capacity: pd.DataFrame) -> None:
+    """Each series in a colour of its own: its medians, their 95% CIs and its best N ringed."""
     for series, rows in capacity.groupby("series", sort=False):
         (line,) = ax.plot(rows["parallel"], rows["per_hour"], marker="o", label=series)
         bounded = rows.dropna(subset=["per_hour_ci_low", "per_hour_ci_high"])
@@ -277,13 +298,17 @@ def capacity_vs_parallel(capacity: pd.DataFrame) -> Figure:
         best = rows[rows["best"]]
         ax.scatter(best["parallel"], best["per_hour"], s=160, facecolors="none",
                    edgecolors=line.get_color(), linewidths=2, zorder=3)
-    ax.set_title("trials finished per hour with N appliances at once (median, 95% CI; the "
-                 "best N ringed)", fontsize="medium")
-    ax.set_xlabel("appliances launched in parallel (N)")
-    ax.set_ylabel("trials per hour")
-    ax.margins(y=0.12)  # room for the rings
-    ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if not many:
-        ax.legend(fontsize="small")
-    return fig
+
+
+def _capacity_lines(ax: Axes, capacity: pd.DataFrame) -> None:
+    """Every series' medians as one collection of thin lines, every best N in one scatter."""
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(
+        [rows[["parallel", "per_hour"]].to_numpy(dtype=float)
+         for _, rows in capacity.dropna(subset=["per_hour"]).groupby("series", sort=False)],
+        colors="C0", linewidths=0.8, alpha=0.5))
+    best = capacity[capacity["best"]]
+    ax.scatter(best["parallel"], best["per_hour"], s=60, facecolors="none", edgecolors="C1",
+               linewidths=1.2, zorder=3)
+    ax.autoscale_view()

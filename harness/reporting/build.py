@@ -28,7 +28,7 @@ from harness.reporting.headline import headline_lines, short_kvm_reason
 from harness.reporting.studies import STUDIES, Study
 from harness.reporting.studies.base import Options, Recommendation, Rows
 from harness.reporting.summary import displayed, timed_rows
-from harness.reporting.text import code, markdown_table, md
+from harness.reporting.text import LISTED, code, first_listed, markdown_table, md
 from harness.results import store
 from harness.results.records import STATUS_OK, STATUSES
 
@@ -48,30 +48,23 @@ class Analysis:
     warnings: pd.DataFrame  # unstable, drifting or disturbed cells (analysis/noise.py)
     results: dict[str, Any]  # study name -> its result, for the studies that apply
     family: int  # every comparison the studies make, judged together
+    recommendations: list[Recommendation]  # every change the studies measured, surest first
+    expectations: list[guide.Expectation]  # the guide's claims held against this run
 
     def applied(self) -> Iterator[tuple[Study, Any]]:
         """The studies that apply, in the registry's order, with their results."""
         return ((study, self.results[study.name]) for study in STUDIES
                 if study.name in self.results)
 
-    def recommendations(self) -> list[Recommendation]:
-        """Every change the studies measured, the surest gain first."""
-        found = [r for study, result in self.applied() for r in study.recommendations(result)]
-        return sorted(found, key=lambda r: r.rank, reverse=True)
-
-    def expectations(self) -> list[guide.Expectation]:
-        """The guide's claims held against this run, in the registry's order."""
-        return [e for study, result in self.applied() for e in study.expectations(result)]
-
     def headline(self) -> list[str]:
         """The studies' lines for the terminal, after the summary table and the warnings, then
         what to change here and the guide's expectations."""
         lines = [line for study, result in self.applied() for line in study.headline(result)]
-        changes = self.recommendations()
+        changes = self.recommendations
         if changes:
             lines += ["What to change here (the surest gain first):",
                       *(f"- {r.line()}" for r in changes)]
-        expectations = self.expectations()
+        expectations = self.expectations
         if len(expectations) > 1:  # one is the launch baseline's, which the headline gives
             lines += ["The performance guide's expectations here:",
                       *(f"- {e.line()}" for e in expectations)]
@@ -103,11 +96,13 @@ def analyse(rows: Rows) -> Analysis:
             results[study.name] = study.judged(
                 results[study.name], {name: with_verdicts(pairs, family)
                                       for name, pairs in offered[study.name].items()})
-    extra = [study.summary_rows(results[study.name]) for study in STUDIES
-             if study.name in results]
+    applied = [(study, results[study.name]) for study in STUDIES if study.name in results]
+    extra = [study.summary_rows(result) for study, result in applied]
+    changes = [r for study, result in applied for r in study.recommendations(result)]
     return Analysis(rows, summary_with(rows.summary, [f for f in extra if f is not None]),
                     status_counts(rows.trials), cell_warnings(rows.trials, rows.metadata),
-                    results, family)
+                    results, family, sorted(changes, key=lambda r: r.rank, reverse=True),
+                    [e for study, result in applied for e in study.expectations(result)])
 
 
 def summary_with(summary: pd.DataFrame, extra: list[pd.DataFrame]) -> pd.DataFrame:
@@ -150,10 +145,10 @@ def summary_document(found: Analysis) -> dict[str, Any]:
                for key, value in study.document(result).items()},
             "recommendations": [{**{k: None if v != v else v  # NaN: no interval
                                     for k, v in dataclasses.asdict(r).items()},
-                                 "line": r.line()} for r in found.recommendations()],
+                                 "line": r.line()} for r in found.recommendations],
             "expectations": [{"claim": e.claim.words, "section": e.claim.section,
                               "verdict": e.verdict, "measured": e.measured}
-                             for e in found.expectations()]}
+                             for e in found.expectations]}
 
 
 def draw(found: Analysis) -> dict[str, Any]:
@@ -219,14 +214,14 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path) -> s
     section, and the plots."""
     trials, summary, metadata = found.rows.trials, found.summary, found.rows.metadata
     parts = ["# lgbench report", "", *headline_lines(summary, trials, metadata), ""]
-    changes = found.recommendations()
+    changes = found.recommendations
     if changes:
         parts += ["## What to change here", "",
                   "Each change this run measured, the surest gain first (ranked by the low end "
                   "of its speed-up's interval), with the command that measures it again:", "",
                   *(f"- {md(r.change)}, at {md(r.where)}: {md(r.effect())}; measure again: "
                     f"{code(r.command)}" for r in changes), ""]
-    expectations = found.expectations()
+    expectations = found.expectations
     if len(expectations) > 1:
         parts += ["## The performance guide's expectations on this host", "",
                   "Each claim this run could hold measurements to (its section says how):", "",
@@ -247,11 +242,14 @@ def render_markdown(found: Analysis, plot_files: list[Path], out_dir: Path) -> s
               "rate with n_ok of n. Times in seconds, to a tenth of their row's standard "
               "deviation (all of them are in `summary.csv`).", ""]
     if not summary.empty:
-        shown, omitted = displayed(timed_rows(summary))
+        timed, left_out = first_listed(timed_rows(summary), "cell")
+        shown, omitted = displayed(timed)
         parts.append(markdown_table(shown, disable_numparse=True, colalign=[
             "right" if c not in ("cell", "metric") else "left" for c in shown.columns]))
         if omitted:
             parts += ["", f"The same in every row, so left out: {', '.join(omitted)}."]
+        if left_out:
+            parts += ["", f"The first {LISTED} cells; {left_out} more are in `summary.csv`."]
     failures = trials[trials["status"] != STATUS_OK][["cell", "repetition", "instance", "status",
                                                       "error"]]
     if len(failures):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.analysis import guide
 from harness.analysis.summary import measured_trials
-from harness.reporting.text import code, md
+from harness.reporting.text import LISTED, code, left_out, md
 from harness.results.records import repetition_metric
 
 REASON_LENGTH = 160  # characters of a KVM verdict kept in the report (metadata.json has it all)
@@ -60,14 +60,15 @@ def headline_lines(summary: pd.DataFrame, trials: pd.DataFrame,
     wanted = summary["metric"] == summary["cell"].map(
         lambda cell: repetition_metric(parallel.get(cell, 1)))
     first = summary[wanted].drop_duplicates("cell").set_index("cell", drop=False)
+    cells = [cell for cell in pd.unique(summary["cell"]) if cell in first.index]
     lines = []
-    for cell in pd.unique(summary["cell"]):
-        if cell not in first.index:
-            continue
+    for cell in cells[:LISTED]:
         row = first.loc[cell].copy()
         row["workload"] = workload.get(cell)
         accels = sorted(str(a).upper() for a in ran.get(cell, []) if pd.notna(a))
         lines.append(cell_sentence(row, "/".join(accels) or "no accelerator"))
+    if len(cells) > LISTED:
+        lines.append(left_out(len(cells) - LISTED, "cells: each in summary.csv"))
     backends = [m.get("backend", {}) for m in metadata]
     verdicts = {(b.get("accel") == "kvm", short_kvm_reason(b["kvm_verdict"]))
                 for b in backends if b.get("kvm_verdict")}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.analysis.transfer import (
-    MODEL_METRICS,
-)
+from harness.analysis.transfer import MODEL_METRICS
+from harness.reporting.text import first_listed
 
 TABLE_COLUMNS = ["cell", "metric", "n", "n_ok", "success_rate", "median", "ci_low", "ci_high",
                  "ci_level", "mean", "stdev", "min", "max", "n_outliers"]
@@ -77,10 +76,13 @@ def table(summary: pd.DataFrame) -> str:
     model (overhead and bandwidth) if there is one."""
     if summary.empty:
         return "(no trials)"
-    shown, omitted = displayed(timed_rows(summary))
+    timed, left_out = first_listed(timed_rows(summary), "cell")
+    shown, omitted = displayed(timed)
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     if omitted:
         text += f"\n(the same in every row: {', '.join(omitted)})"
+    if left_out:
+        text += f"\n(and {left_out} more cells: each in summary.csv)"
     model = summary[summary["metric"].isin(MODEL_METRICS)]
     if len(model):
         text += "\n\n" + model[MODEL_TABLE_COLUMNS].to_string(index=False,

@@ -20,6 +20,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # line breaks, tabs, terminal escapes
 # brackets, which are escaped.
 MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]|]|_(?![^\W_])|(?<![^\W_])_")
 ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}  # no raw HTML, no entity read as another
+# Entries of a per-cell or per-series list (or table) that report.md and the terminal show: a
+# sweep of a thousand cells is read in its files and plots, not in a page of a thousand lines.
+LISTED = 30
 
 
 def number(value: float, fmt: str = ".2f") -> str:
@@ -67,3 +70,25 @@ def estimate(value: float, low: float, high: float, fmt: str) -> str:
     if math.isnan(low) and math.isnan(high):
         return "n/a" if math.isnan(value) else f"{number(value, fmt)} (no CI)"
     return f"{number(value, fmt)} ({number(low, fmt)} to {number(high, fmt)})"
+
+
+def listed(items: list[str], more: str) -> list[str]:
+    """The list items (`- ...`), or the first LISTED of them and one counting the rest, which
+    `more` says where to find ("cells: each in summary.csv")."""
+    if len(items) <= LISTED:
+        return items
+    return [*items[:LISTED], left_out(len(items) - LISTED, more)]
+
+
+def left_out(count: int, more: str) -> str:
+    """The list item that stands for `count` entries not listed."""
+    return f"- ... and {count} more {more}."
+
+
+def first_listed(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
+    """The rows of frame's first LISTED distinct values of `column` (cells, series), and how
+    many values were left out."""
+    values = pd.unique(frame[column])
+    if len(values) <= LISTED:
+        return frame, 0
+    return frame[frame[column].isin(values[:LISTED])], len(values) - LISTED

@@ -14,12 +14,17 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import StepPatch  # noqa: E402
 
 from harness.analysis.reference import Reference, load_reference  # noqa: E402
-from harness.analysis.scaling import linear_fit, scaling_table
+from harness.analysis.scaling import capacity, linear_fit, scaling_table
 from harness.analysis.summary import status_counts, summarize  # noqa: E402
 from harness.plotting.common import NOTE_LENGTH, NOTE_WIDTH, STATUS_COLORS  # noqa: E402
 from harness.plotting.comparison import ratio_chart  # noqa: E402
 from harness.plotting.distribution import cell_times, status_bars  # noqa: E402
-from harness.plotting.scaling import failures_vs_parallel, latency_vs_parallel, makespan_vs_parallel  # noqa: E402
+from harness.plotting.scaling import (  # noqa: E402
+    capacity_vs_parallel,
+    failures_vs_parallel,
+    latency_vs_parallel,
+    makespan_vs_parallel,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -307,6 +312,20 @@ def test_past_many_cells_every_series_is_a_line_of_one_collection():
     assert "40 series, a line each" in ax.get_title()
     assert legend_texts(ax.get_legend()) == ["each series: median makespan",
                                              "each series: fit"]
+
+
+def test_past_many_cells_capacity_is_one_collection_and_one_scatter_of_best_ns():
+    """40 series whose makespan grows as sqrt(N): a line each in one collection, and each
+    series' best N (2) ringed in one scatter."""
+    rows = [r for m in range(40) for r in sweep(lambda n, rep: 12.0 * n ** 0.5 + 0.1 * rep,
+                                                 ns=(1, 2), memsize=256 + m)]
+    table = capacity(scaling_table(pd.DataFrame(rows)))
+    ax = capacity_vs_parallel(table).axes[0]
+    lines, rings = ax.collections
+    assert len(lines.get_segments()) == 40
+    assert len(rings.get_offsets()) == 40
+    assert list(rings.get_offsets()[:, 0]) == [2.0] * 40
+    assert "40 series, a line each" in ax.get_title() and ax.get_legend() is None
 
 
 def test_many_failing_series_share_one_panel_of_failure_rates():

@@ -59,7 +59,7 @@ def appliance_trials() -> list[dict]:
 def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path):
     run = store_run(tmp_path / "run", appliance_trials())
     found = build_report([run], run)
-    changes = found.recommendations()
+    changes = found.recommendations
     assert [c.change for c in changes] == ["appliance=fixed instead of cached"]
     assert changes[0].low > 1 and 1.2 < changes[0].speedup < 1.45
     assert changes[0].command == "lgbench -m appliance=cached,fixed backend=tcg workload=launch"
@@ -83,7 +83,7 @@ def test_a_sweeps_swept_factor_becomes_a_change_with_its_sweep_command(tmp_path)
                        makespan_s=v) for i, v in enumerate(noisy(median, 8, memsize))]
     run = store_run(tmp_path / "run", rows)
     found = build_report([run], run, options=Options(swept=("memsize",)))
-    (change,) = found.recommendations()
+    (change,) = found.recommendations
     assert change.change == "memsize=1024 instead of memsize=512"
     assert change.command == "lgbench -m memsize=512,1024 backend=tcg parallel=2"
 
@@ -93,7 +93,7 @@ def test_hosts_and_runs_are_not_changes_to_make(tmp_path):
     rows += [dict(r, host="b", run_id="other") for r in rows]
     run = store_run(tmp_path / "run", rows)
     found = build_report([run], run, options=Options(compare_by="host"))
-    assert found.recommendations() == []
+    assert found.recommendations == []
 
 
 def test_a_recommendation_names_data_as_text_in_the_report(tmp_path):
@@ -158,7 +158,7 @@ def test_an_assess_step_is_compared_along_backend_and_the_kernel_words(tmp_path)
                        round=i, total_s=v) for i, v in enumerate(noisy(median, 10, 7))]
     run = store_run(tmp_path / "run", rows)
     found = build_report([run], run, options=Options(swept=("step",)))
-    changes = {c.change: c for c in found.recommendations()}
+    changes = {c.change: c for c in found.recommendations}
     assert set(changes) == {"backend=uml instead of backend=tcg",
                             f"append='{words}' instead of append=''"}
     assert all(c.low > 1 for c in changes.values())
@@ -195,7 +195,7 @@ def test_json_prints_summary_json_for_programs(tmp_path, capsys):
 def test_the_guides_expectations_are_listed_with_the_one_verdict_wording(tmp_path):
     run = store_run(tmp_path / "run", appliance_trials())
     found = build_report([run], run)
-    said = {e.claim: e for e in found.expectations()}
+    said = {e.claim: e for e in found.expectations}
     assert said[guide.LAUNCH].verdict == guide.FAILS  # 9-12 s, under TCG
     assert "the guide assumes KVM" in said[guide.LAUNCH].measured
     assert said[guide.FIXED_APPLIANCE].verdict == guide.FAILS  # fixed measurably faster
@@ -214,7 +214,7 @@ def test_a_fixed_appliance_like_the_cached_one_holds_the_guides_finding(tmp_path
                        round=i, run_id=kind, total_s=v)
                  for i, v in enumerate(noisy(12.0, 12, seed))]  # alike, a few % apart
     run = store_run(tmp_path / "run", rows)
-    said = {e.claim: e for e in build_report([run], run).expectations()}
+    said = {e.claim: e for e in build_report([run], run).expectations}
     assert said[guide.FIXED_APPLIANCE].verdict == guide.HOLDS
 
 
@@ -222,6 +222,6 @@ def test_the_launch_expectation_holds_one_appliance_alone_to_six_seconds(tmp_pat
     """N appliances at once are the parallel study's; the guide's 6 s is for one alone."""
     rows = sweep(lambda n, r: 4.0 + 3.0 * n, ns=(1, 2, 3), reps=6)  # 7, 10, 13 s
     run = store_run(tmp_path / "run", [dict(r, launch_s=r["total_s"] - 0.5) for r in rows])
-    (launch,) = [e for e in build_report([run], run).expectations() if e.claim == guide.LAUNCH]
+    (launch,) = [e for e in build_report([run], run).expectations if e.claim == guide.LAUNCH]
     assert launch.verdict == guide.FAILS
     assert launch.measured.startswith("0 of 1 cells launching one appliance under 6 s")

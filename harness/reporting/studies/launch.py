@@ -11,7 +11,7 @@ import pandas as pd
 from harness.analysis import guide
 from harness.analysis.summary import measured_trials
 from harness.reporting.studies.base import Rows, Study
-from harness.reporting.text import code, md
+from harness.reporting.text import code, listed, md
 from harness.results.records import STATUS_OK
 
 
@@ -67,4 +67,5 @@ class LaunchBaseline(Study[pd.DataFrame]):
                          f"**{md(row.accels)}** {verdict} the performance guide's \"under "
                          f"{guide.LAUNCH_UNDER_S:g} seconds\".{note}")
         return ["## The performance guide's expectation", "", *guide.LAUNCH.quote(), "",
-                *(lines or ["- No successful launch trials to compare."])]
+                *(listed(lines, "cells: each in summary.csv") or
+                  ["- No successful launch trials to compare."])]
