@@ -1,10 +1,11 @@
-"""Per-cell figures: where a trial's time goes and how the trials spread and drift, and the
-trial outcomes by status when some failed.
+"""Per-cell figures: how the trials spread and drift around each cell's median, and the trial
+outcomes by status when some failed.
 
-Past MANY_CELLS cells a figure keeps one entry per cell but draws it compactly: the bars of all
-cells as one filled outline per part (thousands of separate bars and labels took half a minute
-to save and could not be read), one cell in k named on the axis, as the title says. A cell of
-more than MAX_POINTS trials is drawn in run order as the medians of consecutive runs of trials.
+Past MANY_CELLS cells a figure keeps one entry per cell but draws it compactly: a bar per cell
+(its median launch and the rest), all cells as one filled outline per part (thousands of
+separate bars and labels took half a minute to save and could not be read), one cell in k
+named on the axis, as the title says. A cell of more than MAX_POINTS trials is drawn in run
+order as the medians of consecutive runs of trials.
 """
 
 from __future__ import annotations
@@ -56,57 +57,69 @@ def _label_cells(ax: Axes, cells: list[str]) -> int:
     return step
 
 
-def _per_cell(ax: Axes, trials: pd.DataFrame, summary: pd.DataFrame, cells: list[str]) -> int:
-    """Stacked median bars (launch, then the rest of the trial), each trial's total as a point,
-    warm-ups grey, the median total's 95% CI as an error bar. The y axis starts at 0, so
-    cells compare by ratio at a glance. Past MANY_CELLS cells: the bars as two outlines, no
-    points. One cell in how many is named."""
+def _bars(ax: Axes, summary: pd.DataFrame, cells: list[str]) -> None:
+    """Past MANY_CELLS cells: the median launch and the rest of the trial as two filled
+    outlines from 0 (a bar per cell), each median total's 95% CI as a line."""
     launch = _medians(summary, "launch_s", cells)["median"].fillna(0.0).to_numpy()
     total = _medians(summary, "total_s", cells)
+    edges = np.arange(len(cells) + 1) - 0.5
+    ax.stairs(launch, edges, fill=True, color=LAUNCH_COLOR, label="launch (median)")
+    ax.stairs(total["median"], edges, baseline=launch, fill=True, color=REST_COLOR,
+              label="rest of the trial: work and close (median)")
+    _intervals(ax, total, capsize=0)
+    ax.set_ylim(0, _axis_limits(pd.Series(dtype=float), total)[1])
+
+
+def _points(ax: Axes, trials: pd.DataFrame, summary: pd.DataFrame, cells: list[str]) -> None:
+    """Each trial's total as a point (a colour per run where the trials come from several
+    runs), warm-ups grey, and each cell's median total as a bar across it with its 95% CI:
+    the axis spans the times, not 0, so spreads and intervals can be read."""
+    total = _medians(summary, "total_s", cells)
     x = np.arange(len(cells))
-    many = len(cells) > MANY_CELLS
-    labels = ("launch (median)", "rest of the trial: work and close (median)")
-    if many:
-        edges = np.arange(len(cells) + 1) - 0.5
-        ax.stairs(launch, edges, fill=True, color=LAUNCH_COLOR, label=labels[0])
-        ax.stairs(total["median"], edges, baseline=launch, fill=True, color=REST_COLOR,
-                  label=labels[1])
-    else:
-        ax.bar(x, launch, width=0.6, color=LAUNCH_COLOR, label=labels[0])
-        ax.bar(x, total["median"] - launch, bottom=launch, width=0.6, color=REST_COLOR,
-               label=labels[1])
+    warm = trials["warmup"].astype(bool)
+    bottom, top = _axis_limits(trials.loc[~warm, "total_s"], total)
+    ax.hlines(total["median"], x - 0.3, x + 0.3, colors="black", linewidth=2, label="median",
+              zorder=4)
+    _intervals(ax, total, capsize=5)
+    position = {cell: i for i, cell in enumerate(cells)}
+    jitter = np.random.default_rng(0)
+    runs = (sorted(trials["run"].unique()) if "run" in trials and trials["run"].nunique() > 1
+            else [None])
+    for k, run in enumerate(runs):
+        shown = trials[~warm] if run is None else trials[~warm & (trials["run"] == run)]
+        shown = subsample(shown, "cell")[0]
+        offset = 0.0 if run is None else (k - (len(runs) - 1) / 2) * 0.5 / len(runs)
+        ax.scatter(shown["cell"].map(position) + offset
+                   + jitter.uniform(-0.1, 0.1, len(shown)), shown["total_s"], s=14,
+                   color="tab:blue" if run is None else f"C{k}", alpha=0.7,
+                   label="each trial" if run is None else f"run {run}", zorder=3)
+    warmups = subsample(trials[warm], "cell")[0]
+    if len(warmups):
+        edge = 0.03 * (top - bottom)
+        ax.scatter(warmups["cell"].map(position) + jitter.uniform(-0.2, 0.2, len(warmups)),
+                   warmups["total_s"].clip(bottom + edge, top - edge), s=14, color=WARMUP_COLOR,
+                   marker="x", alpha=0.7, label="warm-up (left out)", zorder=3)
+    ax.set_ylim(bottom, top)
+
+
+def _intervals(ax: Axes, total: pd.DataFrame, capsize: float) -> None:
+    """The median total's 95% CI per cell, where there is one."""
     has_ci = (total["median"].notna() & total["ci_low"].notna()).to_numpy()
     if has_ci.any():
         with_ci = total[has_ci]
-        ax.errorbar(x[has_ci], with_ci["median"], capsize=0 if many else 5, fmt="none",
-                    ecolor="black", yerr=[with_ci["median"] - with_ci["ci_low"],
-                                          with_ci["ci_high"] - with_ci["median"]],
-                    label="95% CI of the median (6+ runs)")
-    top = _axis_top(trials, total["ci_high"])
-    if not many:
-        jitter = np.random.default_rng(0)
-        position = {cell: i for i, cell in enumerate(cells)}
-        for warmup, color, marker, label in ((False, "black", "o", "each trial"),
-                                             (True, WARMUP_COLOR, "x", "warm-up (left out)")):
-            shown = trials[trials["warmup"].astype(bool) == warmup]
-            if shown.empty:
-                continue
-            shown = subsample(shown, "cell")[0]
-            ax.scatter(shown["cell"].map(position) + jitter.uniform(-0.2, 0.2, len(shown)),
-                       shown["total_s"].clip(upper=0.97 * top), s=14, color=color, marker=marker,
-                       alpha=0.7, label=label, zorder=3)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("cell")
-    ax.set_ylabel("time per trial (s)")
-    return _label_cells(ax, cells)
+        ax.errorbar(np.arange(len(total))[has_ci], with_ci["median"], capsize=capsize,
+                    fmt="none", ecolor="black", label="95% CI of the median (6+ runs)",
+                    yerr=[with_ci["median"] - with_ci["ci_low"],
+                          with_ci["ci_high"] - with_ci["median"]])
 
 
-def _axis_top(trials: pd.DataFrame, ci_high: pd.Series) -> float:
-    """A little above the highest measured trial or CI: a slow warm-up must not squash the
-    measured runs, so warm-ups above it are drawn at the top edge (as the caption says)."""
-    measured = trials.loc[~trials["warmup"].astype(bool), "total_s"]
-    highest = np.nanmax([measured.max(), ci_high.max()])
-    return 1.1 * float(highest if np.isfinite(highest) else trials["total_s"].max())
+def _axis_limits(measured: pd.Series, total: pd.DataFrame) -> tuple[float, float]:
+    """A little beyond the measured trials, medians and CIs: a slow warm-up must not squash
+    the measured runs, so warm-ups outside are drawn at the edge (as the caption says)."""
+    low = np.nanmin([measured.min(), total["ci_low"].min(), total["median"].min()])
+    high = np.nanmax([measured.max(), total["ci_high"].max(), total["median"].max()])
+    pad = 0.1 * (high - low) or 0.05 * abs(high) or 1.0
+    return float(low - pad), float(high + pad)
 
 
 def _run_order(ax: Axes, trials: pd.DataFrame, cells: list[str], top: float) -> int:
@@ -143,16 +156,16 @@ def _run_order(ax: Axes, trials: pd.DataFrame, cells: list[str], top: float) -> 
 
 
 def cell_times(trials: pd.DataFrame, summary: pd.DataFrame) -> Figure:
-    """Per cell, where a trial's time goes (median launch and rest as one bar, from `summary`,
-    harness.analysis.summary's table) with every trial drawn; beside it, the trials in run
-    order. Failed trials are left out (the status figure shows them). Past MANY_CELLS cells
-    the points and the run-order panel are left out and the bars drawn compactly, past
-    MANY_SERIES cells the run order shows the first ones, as the titles say."""
+    """Per cell, every trial's time with the median and its 95% CI (from `summary`,
+    harness.analysis.summary's table); beside it, the trials in run order. Failed trials are
+    left out (the status figure shows them). Past MANY_CELLS cells the points and the
+    run-order panel are left out and each cell is a bar of its median launch and the rest,
+    past MANY_SERIES cells the run order shows the first ones, as the titles say."""
     plt = pyplot()
-    trials = trials[[c for c in (*TRIAL_KEYS, "warmup", "status", "started_at", "total_s")
-                     if c in trials.columns]]  # a copy of the others is large and unused
+    keep = (*TRIAL_KEYS, "run", "warmup", "status", "started_at", "total_s")
+    trials = trials[[c for c in keep if c in trials.columns]]  # a copy of all is large
     ok = trials[(trials["status"] == STATUS_OK) & trials["total_s"].notna()]
-    ok = ok.drop_duplicates([k for k in TRIAL_KEYS if k in ok.columns])
+    ok = ok.drop_duplicates([k for k in (*TRIAL_KEYS, "run") if k in ok.columns])
     cells = list(pd.unique(trials.loc[~trials["warmup"].astype(bool), "cell"]))
     many = len(cells) > MANY_CELLS
     width = COMPACT_WIDTH_IN if many else min(MAX_WIDTH_IN, max(6.0, 2.0 + 0.9 * len(cells)))
@@ -169,11 +182,19 @@ def cell_times(trials: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     points = ("bars only" if many else
               f"at most {MAX_POINTS} trials drawn per cell"
               if ok.groupby("cell").size().max() > MAX_POINTS else "every trial drawn")
-    step = _per_cell(left, ok, summary, cells)
+    if many:
+        _bars(left, summary, cells)
+    else:
+        _points(left, ok, summary, cells)
+    left.set_xlabel("cell")
+    left.set_ylabel("time per trial (s)" + ("" if many else ", axis not from 0"))
+    step = _label_cells(left, cells)
     named = "" if step == 1 else f", 1 cell in {step} named"
-    left.set_title(f"time per trial, by cell ({points}{named}; y from 0)")
+    left.set_title(f"time per trial, by cell ({points}{named}" + ("; y from 0)" if many else
+                                                                  "; median, 95% CI)"))
     fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               fontsize="small", title="warm-ups above the axis are drawn at its top edge")
+               fontsize="small", title=None if many else
+               "warm-ups outside the axis are drawn at its edge")
     if not many:
         k = _run_order(axes[0][1], ok, cells, left.get_ylim()[1])
         shown = "" if len(cells) <= MANY_SERIES else f": the first {MANY_SERIES} cells"

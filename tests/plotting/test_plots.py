@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from helpers.rows import sweep, trial  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import StepPatch  # noqa: E402
 
@@ -59,26 +59,42 @@ def tick_labels(ax, axis="x"):
     return [label.get_text() for label in labels]
 
 
-def test_cell_times_stacks_launch_and_the_rest_per_cell():
+def test_cell_times_are_points_around_each_median_on_an_axis_not_from_0():
     fig = drawn(three_cells())
     ax = fig.axes[0]
     assert tick_labels(ax) == ["a", "backend=libvirt,memsize=1024", "c"]
-    launch, rest = ax.containers[0], ax.containers[1]
-    assert [bar.get_height() for bar in launch][:2] == [14.5, 13.5]  # medians of 12.. launches
-    assert [bar.get_y() + bar.get_height() for bar in rest][:2] == [15.5, 14.5]  # of totals
-    assert ax.get_ylim()[0] == 0
-    assert "launch (median)" in legend_texts(fig.legends[0])
+    assert not ax.patches  # no bars
+    (medians,) = [c for c in ax.collections if isinstance(c, LineCollection)
+                  and c.get_label() == "median"]
+    assert [segment[0][1] for segment in medians.get_segments()[:2]] == [15.5, 14.5]
+    bottom, top = ax.get_ylim()
+    assert bottom == pytest.approx(13.0 - 0.5) and top == pytest.approx(18.0 + 0.5)
+    assert "axis not from 0" in ax.get_ylabel()
+    assert "median" in legend_texts(fig.legends[0])
 
 
 def test_cell_times_draws_every_trial_and_greys_the_warmups():
     ax = drawn(three_cells()).axes[0]
     trials, warmups = ax.collections[-2], ax.collections[-1]
     assert len(trials.get_offsets()) == 10 and len(warmups.get_offsets()) == 2
-    top = ax.get_ylim()[1]  # 1.1 x the slowest measured trial: warm-ups clipped to it
-    assert top == pytest.approx(1.1 * 18.0)
-    assert list(warmups.get_offsets()[:, 1]) == [0.97 * top, 0.97 * top]
+    bottom, top = ax.get_ylim()  # the measured trials and a tenth of their range: warm-ups
+    assert list(warmups.get_offsets()[:, 1]) == [top - 0.03 * (top - bottom)] * 2  # at 30 s
     assert matplotlib.colors.to_hex(warmups.get_facecolor()[0]) == "#999999"
     assert "every trial drawn" in ax.get_title()
+
+
+def test_two_runs_of_one_cell_are_told_apart_by_colour():
+    """lgbench-report A B: the same cell from two runs, a colour and a column each."""
+    trials = pd.DataFrame([trial(repetition=r, total_s=base + r, run=name)
+                           for name, base in (("before", 10.0), ("after", 20.0))
+                           for r in range(6)])
+    ax = drawn(trials).axes[0]
+    after, before = [c for c in ax.collections if c.get_label().startswith("run ")]
+    assert (after.get_label(), before.get_label()) == ("run after", "run before")
+    assert after.get_offsets()[:, 1].min() >= 20.0 and before.get_offsets()[:, 1].max() < 20.0
+    assert after.get_offsets()[:, 0].max() < 0 < before.get_offsets()[:, 0].min()
+    assert matplotlib.colors.to_hex(after.get_facecolor()[0]) != matplotlib.colors.to_hex(
+        before.get_facecolor()[0])
 
 
 def test_cell_times_error_bar_only_where_a_95_percent_ci_exists():

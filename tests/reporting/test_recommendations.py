@@ -225,3 +225,26 @@ def test_the_launch_expectation_holds_one_appliance_alone_to_six_seconds(tmp_pat
     (launch,) = [e for e in build_report([run], run).expectations if e.claim == guide.LAUNCH]
     assert launch.verdict == guide.FAILS
     assert launch.measured.startswith("0 of 1 cells launching one appliance under 6 s")
+
+
+def inspection_trials(extra_s: float) -> list[dict]:
+    """A launch baseline of one appliance alone around 12 s, a fixed appliance and 2 at once
+    around 30 s (neither is the baseline), and an inspection `extra_s` slower than the baseline."""
+    rows = [trial(cell=f"tcg/{kind}-hot/launch/p{n}", parallel=n, appliance=kind,
+                  repetition=i, run_id=f"{kind}{n}", total_s=v)
+            for n, kind, median in ((1, "cached", 12.0), (1, "fixed", 30.0), (2, "cached", 30.0))
+            for i, v in enumerate(noisy(median, 6, n))]
+    rows += [trial(cell="tcg/cached-hot/inspect[linux-lvm]/p1", workload="inspect",
+                   repetition=i, run_id="inspect", total_s=v, launch_s=11.0, inspect_s=2.0)
+             for i, v in enumerate(noisy(12.0 + extra_s, 6, 9))]
+    return rows
+
+
+@pytest.mark.parametrize(("extra_s", "verdict"), [(3.0, guide.HOLDS), (8.0, guide.FAILS)])
+def test_inspection_is_held_to_five_seconds_over_the_launch_of_one_appliance_alone(
+        tmp_path, extra_s, verdict):
+    run = store_run(tmp_path / "run", inspection_trials(extra_s))
+    said = {e.claim: e for e in build_report([run], run).expectations}
+    assert said[guide.INSPECTION].verdict == verdict
+    assert f"+{extra_s:.0f}." in said[guide.INSPECTION].measured
+    assert "over tcg/cached-hot/launch/p1's 12" in said[guide.INSPECTION].measured

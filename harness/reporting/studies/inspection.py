@@ -39,6 +39,21 @@ class InspectionStudy(Study[Inspection]):
     def section(self, result: Inspection) -> list[str]:
         return inspection_section(result)
 
+    def expectations(self, result: Inspection) -> list[guide.Expectation]:
+        found = result.expectations
+        if found.empty:
+            return [guide.Expectation(guide.INSPECTION, guide.UNCHECKABLE,
+                                      "no successful inspection")]
+        over = found["extra_s"] > guide.INSPECTION_EXTRA_S
+        measured = "; ".join(
+            f"{row.cell}: {row.extra_s:+.1f} s over "
+            + (f"{row.against_cell}'s {row.against_median_s:.1f} s"
+               if row.against_cell is not None else "its own launch")
+            + ("" if row.accels == "kvm" else f" (under {row.accels}; the guide assumes KVM)")
+            for row in found.itertuples())
+        return [guide.Expectation(guide.INSPECTION, guide.FAILS if over.any() else guide.HOLDS,
+                                  f"medians, {measured}")]
+
 
 def step_medians(trials: pd.DataFrame) -> pd.DataFrame:
     """Median seconds of each step per inspect cell (ok, measured trials), plus what was found."""
@@ -76,12 +91,16 @@ def inspection_section(result: Inspection) -> list[str]:
 
 
 def expectations(trials: pd.DataFrame) -> pd.DataFrame:
-    """Inspection baseline <= launch baseline + 5 s: against a launch cell of the same backend
-    when the run has one, else against the launch measured in the same trials."""
+    """Inspection baseline <= launch baseline + 5 s: against the launch of one appliance alone
+    with the same backend and appliance when the run has one (the first such cell), else
+    against the launch measured in the same trials."""
     launch = _ok(trials, "launch")
+    launch = launch[launch["parallel"] == 1]
     records = []
     for cell, rows in _ok(trials, "inspect").groupby("cell", sort=False):
-        baseline = launch[launch["backend"] == rows["backend"].iloc[0]]
+        alike = launch[(launch["backend"] == rows["backend"].iloc[0])
+                       & (launch["appliance"] == rows["appliance"].iloc[0])]
+        baseline = alike[alike["cell"] == alike["cell"].iloc[0]] if len(alike) else alike
         median = rows["total_s"].median()
         records.append({
             "cell": cell, "median_s": median,
