@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.analysis.summary import median_ci
-
 STOP_CONFIDENCE = 0.99  # the CI whose width decides the stop (the reported one stays at 95%)
 
 STOP_RUNS = "runs"  # the fixed number of runs=N was measured
@@ -29,6 +27,8 @@ def relative_half_width(values: Sequence[float] | np.ndarray,
                         confidence: float = STOP_CONFIDENCE) -> float:
     """Half the width of the median's CI at `confidence` over the median; NaN where there are
     too few values for one (below 8 at 99%)."""
+    from harness.analysis.summary import median_ci  # pandas: not for `lgbench --help`
+
     low, high, _ = median_ci(values, confidence)
     return float((high - low) / 2 / np.median(values)) if np.isfinite(low) else float("nan")
 

@@ -8,6 +8,7 @@ with a multi-line message and exit 1.
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import (
@@ -24,8 +26,8 @@ from hydra.errors import (
     OverrideParseException,
 )
 from hydra.utils import instantiate
-from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import register_configs, validate
 from harness.host import trust
@@ -68,13 +70,73 @@ def _swept_values(override: Override) -> list[str]:
     return list(override.sweep_string_iterator())
 
 
+def _close(word: str, known: list[str]) -> str | None:
+    """The one of `known` that `word` is probably a typo of, if any."""
+    close = difflib.get_close_matches(word, known, n=1)
+    return close[0] if close else None
+
+
+def _no_such_choice(group: str, name: str, options: list[str]) -> str:
+    """"backend=kmv: no such choice (did you mean kvm?); choices: auto, fake, ..." (the
+    structured configs the YAML choices extend are not choices)."""
+    guess = _close(name, options)
+    hint = f" (did you mean {guess}?)" if guess else ""
+    return f"{group}={name}: no such choice{hint}; choices: {', '.join(options)}"
+
+
 def _missing_choice(exc: MissingConfigException) -> str:
-    """"backend=nosuch: no such choice; choices: auto, fake, ..." from Hydra's error."""
-    options = [o for o in exc.options or [] if not o.endswith(SCHEMA_SUFFIX)]
-    if not exc.missing_cfg_file or "/" not in exc.missing_cfg_file or not options:
+    """Hydra's error for a choice that does not exist, in one line."""
+    if not exc.missing_cfg_file or "/" not in exc.missing_cfg_file or not exc.options:
         return _first_line(exc)
     group, name = exc.missing_cfg_file.rsplit("/", 1)
-    return f"{group}={name}: no such choice; choices: {', '.join(options)}"
+    return _no_such_choice(group, name, [o for o in exc.options
+                                         if not o.endswith(SCHEMA_SUFFIX)])
+
+
+def _schema_choice(overrides: list[Override]) -> str | None:
+    """A `*_schema` value for a config group (backend=direct_schema): a structured config
+    lgbench's YAML choices extend, which Hydra would accept and then fail on."""
+    groups = GlobalHydra.instance().config_loader().list_groups("")
+    for override in overrides:
+        group = override.key_or_group
+        values = _swept_values(override) if override.is_sweep_override() else [
+            str(override.value())]
+        schema = next((v for v in values if v.endswith(SCHEMA_SUFFIX)), None)
+        if schema is not None and group in groups:
+            return _no_such_choice(group, schema, _choices(group))
+    return None
+
+
+def _missing_key(cell: list[str], key: str) -> str:
+    """"rnus: no such key (did you mean runs?)", or for a key of a config group,
+    "workload.sizes: no such key of workload=launch; workload=transfer has it; its keys: ..."."""
+    others = [o for o in cell if o.split("=", 1)[0].lstrip("+~") != key]
+    parent, _, name = key.rpartition(".")
+    try:
+        cfg = compose("config", overrides=others, return_hydra_config=True)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+    except OmegaConfBaseException:
+        node = None
+    if not isinstance(node, DictConfig):
+        return f"{key}: no such key"
+    known = [k for k in node if k not in ("hydra", "_target_")]
+    guess = _close(name, known)
+    choice = cfg.hydra.runtime.choices.get(parent) if parent else None
+    said = [f"{key}: no such key" + (f" of {parent}={choice}" if choice else "")
+            + (f" (did you mean {f'{parent}.' if parent else ''}{guess}?)" if guess else "")]
+    if choice:
+        having = [c for c in _choices(parent) if c != choice
+                  and name in compose("config", overrides=[*others, f"{parent}={c}"])[parent]]
+        if having:
+            said.append(f"{parent}={' or '.join(having)} has it")
+        said.append(f"its keys: {', '.join(known)}")
+    return "; ".join(said)
+
+
+def _choices(group: str) -> list[str]:
+    """The choices of a config group, without the structured configs they extend."""
+    options = GlobalHydra.instance().config_loader().get_group_options(group)
+    return [o for o in options if not o.endswith(SCHEMA_SUFFIX)]
 
 
 class BadConfig(Exception):
@@ -169,6 +231,9 @@ def problem(args: list[str]) -> str | None:
         except OverrideParseException as exc:
             return f"{arg}: {_first_line(exc)}"
     with initialize_config_module(CONF_MODULE, version_base="1.3"):
+        found = _schema_choice(overrides)
+        if found:
+            return found
         cfg, found = _compose(next(_cells(overrides)))
         if cfg is None:
             return found
@@ -187,8 +252,10 @@ def _compose(cell: list[str]) -> tuple[DictConfig | None, str | None]:
     except MissingConfigException as exc:
         return None, _missing_choice(exc)
     except ConfigCompositionException as exc:
-        where = _first_line(exc).removeprefix(MERGE_ERROR).rstrip(".")
         cause = exc.__cause__
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key:
+            return None, _missing_key(cell, cause.full_key)
+        where = _first_line(exc).removeprefix(MERGE_ERROR).rstrip(".")
         return None, f"{where}: {_first_line(cause)}" if cause is not None else where
     except OmegaConfBaseException as exc:
         return None, _first_line(exc)

@@ -29,7 +29,6 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from harness.analysis.precision import STOP_RUNS, StopRule
-from harness.analysis.summary import ok_values
 from harness.results import resume, store
 from harness.results.records import RUNS_AUTO
 
@@ -53,6 +52,8 @@ def stop_reason(config: DictConfig, job_dir: Path, rounds_done: int, elapsed_s: 
     rule = StopRule(config.precision, config.min_runs, config.max_runs, config.budget_s)
     if not (job_dir / store.TRIALS_FILE).exists():
         return rule.reason([], rounds_done, elapsed_s, round_s)
+    from harness.analysis.summary import ok_values  # pandas: not for `lgbench --help`
+
     rows = store.read_trials([job_dir])
     metric = "makespan_s" if (rows["parallel"] > 1).any() else "total_s"
     values = ok_values(rows[~rows["warmup"].astype(bool)], metric)
