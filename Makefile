@@ -27,6 +27,7 @@ bench: setup
 	$(PY) benchmarks/gate_error_rates.py
 	$(PY) benchmarks/verdict_error_rates.py
 	$(PY) benchmarks/report_scale.py
+	$(PY) benchmarks/cli_startup.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

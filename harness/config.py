@@ -151,6 +151,9 @@ class LgbenchConf:
     round: int | None = None
 
 
+SCHEMA_SUFFIX = "_schema"  # the names of the schemas in each group: not choices for users
+
+
 def register_configs() -> None:
     """Register the schemas so conf/*.yaml can name them in their defaults lists, and the
     resolvers that make default folders per user."""

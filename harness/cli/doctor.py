@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from harness.cli.usage import version_text
 from harness.host import accelerator, feasibility, trust
 from harness.host.checks import Check, each_check
 
@@ -24,6 +25,7 @@ def render_one(check: Check) -> str:
 def main(argv: list[str] | None = None) -> int:
     """`lgbench-doctor`: is this host set up to run libguestfs fast?"""
     parser = argparse.ArgumentParser(prog="lgbench-doctor", description=main.__doc__)
+    parser.add_argument("--version", action="version", version=version_text(parser.prog))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--memsize", type=int, default=feasibility.LIBGUESTFS_DEFAULT_MEMSIZE_MIB,
                         help="appliance memory (MiB) for the parallel estimate")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.usage import version_text
 from harness.host import trust
 from harness.workloads.guests import domains
 from harness.workloads.guests.disk import MiB
@@ -30,6 +31,7 @@ def _human(size: int) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lgbench-images", description="Build and manage guest disk images for inspection.")
+    parser.add_argument("--version", action="version", version=version_text(parser.prog))
     commands = parser.add_subparsers(dest="command", required=True)
     for command, text in (("build", "build a recipe's image (cached if already built)"),
                           ("list", "list the built images"),

@@ -29,14 +29,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from harness.config import register_configs, validate
+from harness.config import SCHEMA_SUFFIX, register_configs, validate
 from harness.host import trust
 from harness.results import resume
 from harness.results.records import RUNNER_COLUMNS
 
 CONF_MODULE = "harness.conf"
 SWEEP_FLAGS = ("-m", "--multirun")
-SCHEMA_SUFFIX = "_schema"  # structured-config entries of a group, not choices for users
 MERGE_ERROR = "Error merging override "  # Hydra's words before the override it could not use
 RUN_FOLDER_KEYS = ("hydra.run.dir=", "hydra.sweep.dir=")  # where a user puts a run instead
 

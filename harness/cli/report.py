@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness.analysis import compare as comparison
 from harness.analysis import ranks
+from harness.cli.usage import version_text
 from harness.host import trust
 from harness.reporting.build import build_report, summary_document, warning_text
 from harness.reporting.pyperf_export import PYPERF_FILE, export_pyperf
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="lgbench-report", description=inspect.cleandoc(main.__doc__ or ""),
         epilog=GATE_RULE,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_text(parser.prog))
     parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
     parser.add_argument("--out", type=Path, help="output folder (default: the RUN_DIR when "
                         "there is one, else a new lgbench-report-<date> folder here)")

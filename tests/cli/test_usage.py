@@ -1,0 +1,107 @@
+"""`lgbench --help` and `--version`: generated from the config (every experiment, choice and key,
+with its default and what it does), answered without the Hydra app or the analysis, and quiet
+when the reader of its output goes away."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import config
+from harness.cli import usage
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def test_the_help_names_every_experiment_and_every_choice_with_its_default():
+    text = usage.help_text()
+    for experiment in EXPERIMENTS.glob("*.yaml"):
+        assert experiment.stem in text, experiment.stem
+    for group in usage.GROUPS:
+        block = re.search(rf"\n  {group}=(.*?)(?=\n  \S)", text, re.DOTALL).group(1)
+        listed = re.findall(r"\w+", block)
+        assert listed == sorted(p.stem for p in (CONF / group).glob("*.yaml")), group
+    assert "backend=[auto] | fake" in text
+    assert "workload=calls | inspect | inspect_cached | inspect_full | [launch]" in text
+
+
+def test_every_key_a_user_sets_is_listed_with_its_default_and_what_it_does():
+    listed = {key: (default, said) for key, default, said in usage.keys()}
+    settable = [f.name for f in dataclasses.fields(config.LgbenchConf)
+                if f.name not in (*usage.GROUP_FIELDS, "round")]
+    assert sorted(k for k in listed if "." not in k) == sorted(settable)
+    assert listed["runs"][0] == "5" and listed["memsize"][0] == "null"
+    assert listed["append"][0] == "''" and "kernel" in listed["append"][1]  # comment above
+    assert all(said for _, said in listed.values()), [k for k, v in listed.items() if not v[1]]
+    assert "paths.results_dir" in listed
+    text = usage.help_text()
+    for key in ("backend.max_clients", "workload.sizes", "workload.strategy",
+                "appliance.cache_state"):
+        assert key in text, key
+
+
+def test_help_and_version_import_neither_hydras_app_nor_the_analysis():
+    """What makes `lgbench --help` quick (its time: benchmarks/cli_startup.py)."""
+    probe = ("import sys; from harness.cli import usage; usage.help_text(); "
+             "usage.version_text('lgbench'); "
+             "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib', 'harness.cli.run') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_version_names_lgbench_and_its_commit_in_a_checkout():
+    said = usage.version_text("lgbench-report")
+    assert said.startswith("lgbench-report 0.")
+    assert " (commit " in said  # the tests run from a git checkout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_a_reader_that_goes_away_gets_no_traceback(args):
+    """`lgbench --help | head -1`; the help is written in one go, so a reader that closed the
+    pipe before it is what raises."""
+    lgbench = Path(sys.executable).parent / "lgbench"
+    process = subprocess.Popen([str(lgbench), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # gone before anything was written
+    _, stderr = process.communicate(timeout=60)
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr, stderr
+    assert process.returncode == 141
+
+
+@pytest.mark.parametrize("tool", ["lgbench-report", "lgbench-doctor", "lgbench-images"])
+def test_every_tool_has_a_version(tool, capsys):
+    main = {"lgbench-report": "harness.cli.report", "lgbench-doctor": "harness.cli.doctor",
+            "lgbench-images": "harness.cli.images"}[tool]
+    module = __import__(main, fromlist=["main"])
+    with pytest.raises(SystemExit) as ended:
+        module.main(["--version"])
+    assert ended.value.code == 0
+    assert capsys.readouterr().out.startswith(f"{tool} 0.")
+
+
+def test_completion_offers_choices_and_never_a_schema():
+    lgbench = Path(sys.executable).parent / "lgbench"
+    offered = subprocess.run([str(lgbench), "-sc", "query=bash"], capture_output=True,
+                             text=True, env={**os.environ, "COMP_LINE": "lgbench backend="},
+                             check=True).stdout.split()
+    assert offered == [f"backend={c}" for c in ("auto", "fake", "kvm", "libvirt", "tcg", "uml")]
+
+
+def test_completion_imports_neither_the_app_nor_the_analysis():
+    probe = ("import os, sys; os.environ['COMP_LINE'] = 'lgbench work'; "
+             "sys.argv = ['lgbench', '-sc', 'query=bash']; "
+             "from harness.cli.completion import complete; complete(); "
+             "print(sorted(m for m in ('pandas', 'scipy', 'harness.cli.run') "
+             "if m in sys.modules))")
+    said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+    assert said == ["workload. workload=", "[]"]
