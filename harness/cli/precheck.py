@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import SCHEMA_SUFFIX, register_configs, validate
-from harness.host import trust
+from harness.host import handles, trust
 from harness.results import resume
 from harness.results.records import RUNNER_COLUMNS
 
@@ -158,6 +158,9 @@ def _cell_problem(cfg: DictConfig) -> str | None:
     problems = validate(cfg)
     if problems:
         return "; ".join(problems)
+    if cfg.backend.name != "fake" and (missing := handles.bindings_problem()):
+        return (f"backend={cfg.backend.name}: {missing}: {handles.BINDINGS_FIX}; backend=fake "
+                "needs none")
     try:
         workload = drivers(cfg)[2]
     except BadConfig as exc:

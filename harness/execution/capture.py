@@ -6,21 +6,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.host.handles import EVENT_APPLIANCE, EVENT_LIBRARY, EVENT_TRACE, EVENT_WARNING
+
 
 class EventLog:
     """Collect a handle's messages as (seconds since `origin`, event kind, line)."""
 
     def __init__(self, handle: Any, origin: float) -> None:
-        import guestfs
-
         self.origin = origin
         self.events: list[tuple[float, str, str]] = []
         self._pending: dict[str, str] = {}  # console output arrives in pieces, not lines
-        kinds = (guestfs.EVENT_APPLIANCE | guestfs.EVENT_LIBRARY | guestfs.EVENT_WARNING
-                 | guestfs.EVENT_TRACE)
-        self._names = {guestfs.EVENT_APPLIANCE: "appliance", guestfs.EVENT_LIBRARY: "library",
-                       guestfs.EVENT_WARNING: "warning", guestfs.EVENT_TRACE: "trace"}
-        handle.set_event_callback(self._on_event, kinds)
+        self._names = {EVENT_APPLIANCE: "appliance", EVENT_LIBRARY: "library",
+                       EVENT_WARNING: "warning", EVENT_TRACE: "trace"}
+        handle.set_event_callback(self._on_event, sum(self._names))
 
     def _on_event(self, event: int, event_handle: int, buf: str | bytes, array: Any) -> None:
         now = time.perf_counter() - self.origin

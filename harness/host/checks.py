@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from harness.host import accelerator, feasibility, trust
+from harness.host import accelerator, feasibility, handles, trust
 from harness.host.facts import on_tmpfs
 
 SUPERMIN_D = Path("/usr/lib/x86_64-linux-gnu/guestfs/supermin.d")
@@ -151,8 +152,16 @@ def check_memory(memsize_mib: int, cache_dir: Path) -> Check:
                  "" if count else "Free memory, or lower memsize.")
 
 
+def check_bindings() -> Check:
+    problem = handles.bindings_problem()
+    if problem is None:
+        return Check("libguestfs bindings", "ok", f"import guestfs works in {sys.executable}")
+    return Check("libguestfs bindings", "fail", problem, handles.BINDINGS_FIX.capitalize() + ".")
+
+
 def each_check(cache_dir: Path, memsize_mib: int, probe_timeout_s: float) -> Iterator[Check]:
     """The checks one at a time, as each finishes (the launches take a while)."""
+    yield check_bindings()
     yield check_cpu_flags()
     yield check_dev_kvm()
     yield check_kvm_launch(cache_dir, probe_timeout_s)

@@ -5,9 +5,29 @@ from, and the console tail that says why a launch failed.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+# libguestfs's event bits (guestfs.h, a stable ABI): here rather than read from the bindings,
+# so that the fake backend's handles run where the bindings are missing.
+EVENT_APPLIANCE, EVENT_LIBRARY, EVENT_TRACE, EVENT_WARNING = 0x10, 0x20, 0x40, 0x200
+
+
+# Debian installs the bindings (python3-guestfs) for /usr/bin/python3 only.
+BINDINGS_FIX = ("install python3-guestfs and make the venv from /usr/bin/python3 with "
+                "--system-site-packages (make run does both)")
+
+
+def bindings_problem() -> str | None:
+    """Why this interpreter cannot import libguestfs's Python bindings (None: it can); the
+    fix is BINDINGS_FIX."""
+    try:
+        import guestfs  # noqa: F401
+    except ImportError as exc:
+        return f"this Python ({sys.executable}) cannot import libguestfs's bindings ({exc})"
+    return None
 
 
 def guestfs_handle(memsize: int | None, smp: int, tmpdir: Path | None, verbose: bool,
@@ -32,11 +52,8 @@ class ConsoleTail:
     """Collect libguestfs console, library and warning messages for one handle."""
 
     def __init__(self, handle: Any, keep: int = 40) -> None:
-        import guestfs
-
         self.lines: deque[str] = deque(maxlen=keep)
-        events = guestfs.EVENT_APPLIANCE | guestfs.EVENT_LIBRARY | guestfs.EVENT_WARNING
-        handle.set_event_callback(self._on_event, events)
+        handle.set_event_callback(self._on_event, EVENT_APPLIANCE | EVENT_LIBRARY | EVENT_WARNING)
 
     def _on_event(self, event: int, event_handle: int, buf: str | bytes, array: Any) -> None:
         if isinstance(buf, bytes):
