@@ -23,11 +23,14 @@ DEFAULT_IMAGE = "linux-lvm"
 
 
 def check_image_spec(key: str, spec: str) -> None:
-    """Refuse, before anything runs, a bare name (no folder, no suffix) that is neither a
-    recipe nor a file here: a mistyped recipe, which would otherwise fail every trial. A path
-    that is missing stays a row of its own (find_image), as a broken image does."""
-    if spec in recipes.RECIPES or "/" in spec or Path(spec).suffix or Path(spec).exists():
+    """Refuse, before anything runs, an image that is neither a recipe nor a file here: a
+    mistyped recipe or path, which would otherwise fail every trial. An image that exists but
+    is broken stays a row of its own (find_image)."""
+    if spec in recipes.RECIPES or Path(spec).exists():
         return
+    if "/" in spec or Path(spec).suffix:
+        raise ValueError(f"{key}: no such file: {spec} (nor a recipe: "
+                         f"{', '.join(recipes.RECIPES)})")
     raise ValueError(f"{key}: no recipe named {spec!r} (recipes: {', '.join(recipes.RECIPES)}); "
                      "give a disk image by its path")
 
