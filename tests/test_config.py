@@ -231,3 +231,14 @@ def test_a_cell_label_names_the_words_added_to_the_kernel():
     plain = cell_label(composed(["backend=uml"]))
     lean = cell_label(composed(["backend=uml", "append='pty.legacy_count=0 con=none'"]))
     assert lean == plain + "/append[pty.legacy_count=0,con=none]"
+
+
+@pytest.mark.parametrize("overrides", [[], ["experiment=baseline_launch"],
+                                       ["experiment=inspection_baseline"]])
+def test_the_default_run_and_the_baselines_measure_enough_for_a_95_percent_ci(overrides):
+    """`make run` ended with "ci_low none" from 5 runs: the median's 95% CI needs 6."""
+    from harness.analysis.summary import median_ci
+
+    runs = composed(overrides).runs
+    low, high, level = median_ci(list(range(runs)), 0.95)
+    assert low == low and high == high and level >= 0.95, (runs, low, high, level)
