@@ -26,16 +26,20 @@ class CellFailed(Exception):
     exits EXIT_JOB_FAILED at its end."""
 
 
-def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None = None
-           ) -> pd.DataFrame:
+def report(run_dir: Path, swept: Sequence[str] = (), trials: pd.DataFrame | None = None,
+           quiet: bool = False) -> pd.DataFrame:
     """Summary, plots and report of run_dir (a run or a sweep root, its trials read unless
     given); the table printed, then for a sweep each swept factor's comparisons (one line per
-    cell, judged with the report's comparisons in one family). Returns the trials."""
+    cell, judged with the report's comparisons in one family). `quiet`: only the report's
+    path (a cell of a sweep whose aggregate prints the same at once). Returns the trials."""
     from harness.reporting.build import build_report, warning_text
     from harness.reporting.studies.base import Options
     from harness.reporting.summary import table
 
     found = build_report([run_dir], run_dir, trials=trials, options=Options(swept=tuple(swept)))
+    if quiet:
+        print(f"report: {run_dir / 'report.html'}", flush=True)
+        return found.rows.trials
     print(table(found.summary), flush=True)
     if len(found.warnings):
         print(warning_text(found.warnings), flush=True)

@@ -10,8 +10,10 @@ drawn inside an appliance's timed region, which runs in the workers.
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 log = logging.getLogger("harness.execution.runner")
 
@@ -69,8 +71,27 @@ class Progress:
         """The cell is over."""
 
 
+class TerminalHandler(logging.StreamHandler):
+    """Log lines to whatever sys.stdout is when each is written (conf/config.yaml): while the
+    live line is drawn that is rich's proxy, which prints them above the line; a stream fixed
+    when logging was configured would cut through it."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        """Ignored: the stream is always the current sys.stdout."""
+
+
 class LiveProgress(Progress):
-    """A live line on the terminal (rich), the log lines printed above it."""
+    """A live line on the terminal (rich), redrawn twice a second with the repetition's
+    elapsed time (a launch takes seconds with nothing else to show), the log lines and
+    anything else printed above it."""
 
     def __init__(self, cell: str, position: str = "", console: Any = None) -> None:
         from rich.console import Console
@@ -78,30 +99,36 @@ class LiveProgress(Progress):
 
         self.cell, self.position = cell, position
         self.repetition = self.appliances = self.last = ""
-        self.live = Live(self._render(), console=console or Console(stderr=True),
+        self.started: float | None = None
+        self.live = Live(self, console=console or Console(stderr=True),
                          refresh_per_second=REFRESH_PER_SECOND, transient=True)
         self.live.start()
 
-    def _render(self) -> Any:
+    def __rich__(self) -> Any:
+        """The line as it is now: rich calls this at every redraw."""
         from rich.text import Text
 
+        elapsed = ("" if self.started is None else
+                   f"{time.monotonic() - self.started:.0f} s")
         parts = [f"{self.position}: {self.cell}" if self.position else self.cell,
-                 self.repetition, self.appliances, self.last]
+                 self.repetition, elapsed, self.appliances, self.last]
         return Text(" | ".join(p for p in parts if p), no_wrap=True, overflow="ellipsis")
 
     def start_repetition(self, number: int, total: int, warmup: bool, instances: int) -> None:
         self.repetition = f"repetition {number} of {total}{' (warm-up)' if warmup else ''}"
         self.appliances = f"appliances 0/{instances} finished"
-        self.live.update(self._render())
+        self.started = time.monotonic()
+        self.live.refresh()
 
     def instance_finished(self, finished: int, instances: int) -> None:
         self.appliances = f"appliances {finished}/{instances} finished"
-        self.live.update(self._render())
+        self.live.refresh()
 
     def end_repetition(self, done: RepetitionDone) -> None:
         super().end_repetition(done)  # the log (file and terminal), printed above the line
         self.last = f"last: {trial_line(done)}"
-        self.live.update(self._render())
+        self.started = None
+        self.live.refresh()
 
     def close(self) -> None:
         self.live.stop()

@@ -37,7 +37,7 @@ def test_every_key_a_user_sets_is_listed_with_its_default_and_what_it_does():
     settable = [f.name for f in dataclasses.fields(config.LgbenchConf)
                 if f.name not in (*usage.GROUP_FIELDS, "round")]
     assert sorted(k for k in listed if "." not in k) == sorted(settable)
-    assert listed["runs"][0] == "5" and listed["memsize"][0] == "null"
+    assert listed["runs"][0] == "6" and listed["memsize"][0] == "null"
     assert listed["append"][0] == "''" and "kernel" in listed["append"][1]  # comment above
     assert all(said for _, said in listed.values()), [k for k, v in listed.items() if not v[1]]
     assert "paths.results_dir" in listed

@@ -544,21 +544,37 @@ def test_the_live_line_shows_repetition_appliances_and_the_last_result(tmp_path,
     console = Console(file=screen, force_terminal=True, width=300, color_system=None)
     progress = LiveProgress("fake/cached-hot/launch/p2", console=console)
     seen = []
-    real_update = progress.live.update
+    real_refresh = progress.live.refresh
 
-    def update(renderable, **kwargs):
-        seen.append(renderable.plain)
-        real_update(renderable, **kwargs)
+    def refresh():
+        seen.append(progress.__rich__().plain)
+        real_refresh()
 
-    progress.live.update = update
+    progress.live.refresh = refresh
     run_cell(plan(tmp_path, runs=2, warmup=1, parallel=2), FakeBackend(), hot,
              LaunchWorkload("launch"), lambda rows: None, progress=progress)
     progress.close()
-    assert "fake/cached-hot/launch/p2 | repetition 1 of 3 (warm-up) | appliances 0/1 finished" \
-        in seen
-    assert any(line.startswith("fake/cached-hot/launch/p2 | repetition 3 of 3 | appliances "
-                               "2/2 finished") for line in seen)
+    assert ("fake/cached-hot/launch/p2 | repetition 1 of 3 (warm-up) | 0 s | appliances 0/1 "
+            "finished") in seen  # the repetition's elapsed time, redrawn while it runs
+    assert any(line.startswith("fake/cached-hot/launch/p2 | repetition 3 of 3 | ")
+               and "| appliances 2/2 finished" in line for line in seen)
     assert any("last: trial 2/3: ok" in line for line in seen)
+
+
+def test_terminal_log_lines_go_to_whatever_stdout_is_when_written(monkeypatch):
+    """While the live line is drawn, sys.stdout is rich's proxy, which prints above the line;
+    Hydra's handler kept the stdout of start-up and cut through it."""
+    import io
+    import logging
+
+    from harness.execution.progress import TerminalHandler
+
+    handler = TerminalHandler(stream=None)
+    later = io.StringIO()
+    monkeypatch.setattr("sys.stdout", later)
+    handler.emit(logging.LogRecord("lgbench", logging.INFO, __file__, 1, "trial 1/3: ok",
+                                   None, None))
+    assert later.getvalue() == "trial 1/3: ok\n"
 
 
 @pytest.mark.parametrize(("append", "timeline", "words"), [

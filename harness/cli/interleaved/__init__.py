@@ -163,6 +163,6 @@ class InterleavedLauncher(Launcher):
             if self._failed(returns, i) or meta.get("started_at", 0) < since:
                 continue  # a failure keeps what it wrote (the sweep's end says so)
             resume.record_stop(job_dir, reason or STOP_RUNS)
-            if (job_dir / store.TRIALS_FILE).exists():
-                report(job_dir)
+            if (job_dir / store.TRIALS_FILE).exists():  # the sweep's aggregate prints its lines
+                report(job_dir, quiet=True)
                 print(f"results: {job_dir}", flush=True)
