@@ -39,7 +39,7 @@ lint: setup-test
 # The documentation site (docs/, mkdocs.yml) into site/; its configuration reference is
 # generated from the config first (harness/cli/usage.py).
 docs: setup-test
-	$(PY) -m harness.cli.usage > docs/reference.md
+	$(PY) -m harness.cli.usage > docs/reference.md  # what lgbench --help prints
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # A one-node SLURM cluster on this host for hydra/launcher=submitit_slurm (scripts/slurm_cluster.py,

@@ -133,7 +133,7 @@ class LgbenchConf:
     smp: int = 1  # appliance vCPUs
     # Extra words for the appliance kernel's command line (libguestfs set_append,
     # LIBGUESTFS_APPEND); a cell factor. Under UML "pty.legacy_count=0 con=none ssl=none"
-    # leaves out devices udev would otherwise process (README, UML section).
+    # leaves out devices udev would otherwise process (docs/uml.md).
     append: str = ""
     page_cache: str = "hot"  # cold: the host's page cache dropped before each measured run
     timeout_s: float = 300.0  # per repetition; the appliances are killed past it (status timeout)

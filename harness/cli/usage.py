@@ -116,11 +116,19 @@ def keys_text() -> str:
                             subsequent_indent=" " * (KEY_WIDTH + 3))
               for key, default, said in keys()]
     lines.append("Keys of a group's choices (what a choice has: lgbench GROUP=CHOICE --cfg job):")
-    for group, schemas in SCHEMA_OF_KEYS.items():
-        added = sorted({f"{group}.{key}" for schema in schemas for key, _, _ in keys(schema)})
-        lines.append(textwrap.fill(", ".join(added), WIDTH, initial_indent="  ",
-                                   subsequent_indent="    "))
+    for group in SCHEMA_OF_KEYS:
+        lines.append(textwrap.fill(", ".join(f"{group}.{key}" for key in group_keys(group)),
+                                   WIDTH, initial_indent="  ", subsequent_indent="    "))
     return "\n".join(lines)
+
+
+def group_keys(group: str) -> list[str]:
+    """The keys the choices of `group` have: their schemas' and their own files'."""
+    found = {key for schema in SCHEMA_OF_KEYS[group] for key, _, _ in keys(schema)}
+    for choice in choices(group):
+        text = resources.files("harness.conf").joinpath(group, f"{choice}.yaml").read_text()
+        found |= set(yaml.safe_load(text) or {}) - {"defaults", *INTERNAL_KEYS}
+    return sorted(found)
 
 
 def keys(schema: type = config.LgbenchConf) -> list[tuple[str, str, str]]:
@@ -167,3 +175,15 @@ def _default(field: dataclasses.Field) -> str:
     return "''" if value == "" else str(value)
 
 
+
+
+def reference_markdown() -> str:
+    """docs/reference.md: the help as a page of the documentation site (`make docs`)."""
+    return ("# Configuration reference\n\n"
+            "Every experiment, choice and key, with its default: what `lgbench --help` prints, "
+            "generated from the config (`make docs` writes this page).\n\n"
+            f"```text\n{help_text()}\n```\n")
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
