@@ -103,6 +103,13 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = args.out or default_out(args.run_dirs)
     trust.secure_folder(out)  # before anything is written there (refused: one line, see main)
+    if args.export == "pyperf":  # the trials in pyperf's format, and nothing else
+        exported = export_pyperf(trials, store.read_metadata(args.run_dirs), args.metric,
+                                 out / PYPERF_FILE)
+        print(f"pyperf: {out / PYPERF_FILE} ({exported} benchmark(s); python -m pyperf stats, "
+              f"hist, compare_to, metadata read it)" if exported else
+              "pyperf: nothing to export (no successful measured trial)")
+        return 0
     found = build_report(args.run_dirs, out, trials=trials,
                          options=Options(compare_by=by, metrics=tuple(args.metric)))
     if args.json:  # for programs: summary.json's document alone on stdout
@@ -113,11 +120,6 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(warning_text(found.warnings))
     for line in found.headline():
         print(line)
-    if args.export == "pyperf":
-        exported = export_pyperf(trials, args.metric, out / PYPERF_FILE)
-        print(f"pyperf: {out / PYPERF_FILE} ({exported} benchmark(s); python -m pyperf stats, "
-              f"hist, compare_to read it)" if exported else
-              "pyperf: nothing to export (no successful measured trial)")
     print(f"\nreport: {out / 'report.html'}")
     return 0
 
@@ -197,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="print summary.json (the summary, recommendations and the runs' "
                         "metadata) on stdout instead of the tables")
     parser.add_argument("--export", choices=("pyperf",),
-                        help="also write the trials for another tool: pyperf (pyperf.json: a "
-                        "benchmark per cell and --metric, a run per ok measured trial)")
+                        help="write the trials for another tool instead of the report: pyperf "
+                        "(pyperf.json: a benchmark per cell and --metric, a run per ok measured "
+                        "trial, with its run's host, date, versions and config)")
     args = parser.parse_args(argv)
     args.metric = args.metric or ["total_s"]
     gating = args.baseline is not None or args.candidate is not None

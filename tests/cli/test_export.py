@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from helpers.rows import noisy, rows, store_run
 
+from harness.analysis.summary import summarize
 from harness.cli.report import main
+from harness.results import store
 
 
 @pytest.fixture
@@ -50,8 +52,8 @@ def test_pyperf_reads_an_exported_run_and_compares_two(two_runs, tmp_path, capsy
     assert stats.returncode == 0, stats.stderr
     assert "Total number of values: 6" in stats.stdout
     # pyperf's median is lgbench's: the warm-up (99 s) is left out of both.
-    median = float(pd.read_csv(tmp_path / "tcg" / "summary.csv").query(
-        "metric == 'total_s'")["median"].iloc[0])
+    summary = summarize(store.read_trials([tcg]))
+    median = float(summary.query("metric == 'total_s'")["median"].iloc[0])
     shown = re.search(r"Median \+- MAD: +([\d.]+) sec", stats.stdout)
     assert shown and float(shown.group(1)) == pytest.approx(median, abs=0.006)
     hist = pyperf("hist", str(exported["tcg"]))
@@ -76,3 +78,17 @@ def test_nothing_to_export_is_said(tmp_path, capsys):
     assert main([str(run), "--export", "pyperf"]) == 0
     assert "pyperf: nothing to export" in capsys.readouterr().out
     assert not (run / "pyperf.json").exists()
+
+
+def test_the_export_carries_host_date_versions_and_config_and_writes_nothing_else(
+        tmp_path, capsys):
+    tcg = store_run(tmp_path / "tcg", rows("tcg", noisy(10, 6, 1), run_id="tcg"))
+    out = tmp_path / "out"
+    assert main([str(tcg), "--out", str(out), "--export", "pyperf"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["pyperf.json"]  # no report rebuilt
+    said = pyperf("metadata", str(out / "pyperf.json"))
+    assert said.returncode == 0, said.stderr
+    for words in ("hostname: host-a", "cpu_model_name: Test CPU", "cpu_count: 2",
+                  "libguestfs_version: 1.48.6", "qemu_version: QEMU 7.2", "backend: tcg",
+                  "lgbench_run: tcg"):
+        assert words in said.stdout, (words, said.stdout)
