@@ -146,6 +146,7 @@ class LgbenchConf:
     resume: bool = False  # reuse the earlier run/sweep folder; skip cells already complete there
     allow_failures: bool = False  # exit 0 though some cell has no ok trial (failures the finding)
     objective: str = "total_s"  # the median a Hydra sweeper minimises (experiment=tune_launch)
+    run_label: str | None = None  # this run's name where runs are compared (else its folder's)
     # Set by hydra/launcher=interleaved, not by hand: 0 runs a cell's warm-ups, r its r-th
     # measured repetition, added to the rows already in its folder; null: the whole cell.
     round: int | None = None

@@ -96,7 +96,7 @@ def default_out(run_dirs: list[Path]) -> Path:
 def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Merge, compare, write summary/plots/report.md/report.html; print the tables."""
     try:
-        trials = merge.load(args.run_dirs)
+        trials = merge.apart(merge.load(args.run_dirs))
         check_metrics(args.metric, trials)
         by = grouping(args.compare, trials)
     except (FileNotFoundError, ValueError) as exc:  # the data, not the usage: one line

@@ -28,14 +28,27 @@ def job_dirs(path: Path) -> list[Path]:
 
 
 def run_labels(paths: Sequence[Path]) -> list[str]:
-    """Short distinct names for the folders: the fewest trailing path parts that tell them
-    apart (`a/run`, `b/run`), the folder name where that suffices."""
+    """Short distinct names for the folders: the run_label each run was given (lgbench
+    run_label=NAME) where every run has a distinct one, else the fewest trailing path parts
+    that tell them apart (`a/run`, `b/run`), the folder name where that suffices."""
+    given = [given_label(path) for path in paths]
+    if all(given) and len(set(given)) == len(given):
+        return [str(label) for label in given]
     parts = [Path(p).resolve().parts for p in paths]
     for depth in range(1, max(map(len, parts)) + 1):
         labels = ["/".join(p[-depth:]) for p in parts]
         if len(set(labels)) == len(set(parts)):
             return labels
     return [str(p) for p in paths]
+
+
+def given_label(path: Path) -> str | None:
+    """The run_label the run (or a sweep's first job) was started with, if any."""
+    for meta in store.read_metadata([path]):
+        label = (meta.get("config") or {}).get("run_label")
+        if label:
+            return str(label)
+    return None
 
 
 def hostname(job: Path) -> str:
@@ -63,3 +76,13 @@ def load(paths: Sequence[Path], labels: Sequence[str] | None = None) -> pd.DataF
     if trials["host"].nunique() > 1:
         trials["cell"] = trials["host"] + ":" + trials["cell"]
     return trials
+
+
+def apart(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with each cell measured in several runs labelled `run:cell`, so that each
+    run's side is summarised, drawn and reported on its own (comparisons match cells on their
+    factors, not their labels, and still pair them)."""
+    shared = trials.groupby("cell")["run"].transform("nunique") > 1
+    if not shared.any():
+        return trials
+    return trials.assign(cell=trials["cell"].where(~shared, trials["run"] + ":" + trials["cell"]))

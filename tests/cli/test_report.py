@@ -291,3 +291,38 @@ def test_bad_gate_input_exits_2(baseline, tmp_path, capsys, change, words):
         main(argv)
     assert exit_info.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def labelled(run: Path, label: str) -> Path:
+    """The run as `lgbench run_label=LABEL` leaves it: the label in its stored config."""
+    meta = store.read_json(run / store.METADATA_FILE)
+    store.write_json(run / store.METADATA_FILE, {**meta, "config": {"run_label": label}})
+    return run
+
+
+def test_two_runs_of_one_cell_are_summarised_apart_under_their_labels(tmp_path, capsys):
+    """lgbench-report A B pooled the same cell of two runs into one row, named by folder."""
+    before = labelled(store_run(tmp_path / "2026-12-05_18-51-05", rows("tcg", noisy(10, 6, 1))),
+                      "before")
+    after = labelled(store_run(tmp_path / "2026-12-05_19-02-44", rows("tcg", noisy(12, 6, 2))),
+                     "after")
+    out = tmp_path / "out"
+    assert main([str(before), str(after), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = pd.read_csv(out / store.SUMMARY_FILE).query("metric == 'total_s'")
+    assert list(summary["cell"]) == ["before:tcg/cached-hot/launch/p1",
+                                     "after:tcg/cached-hot/launch/p1"]
+    assert list(summary["median"].round(0)) == [10, 12]
+    (line,) = [ln for ln in printed.splitlines() if ln.startswith("- before:")]
+    assert re.match(r"- before:tcg/cached-hot/launch/p1, total_s: after 1[12]\.\d+ \(n=6\) "
+                    r"against before (9|10)\.\d+ \(n=6\): after 1\.\d\dx slower than before",
+                    line), line
+    assert max(map(len, printed.splitlines())) < 250
+
+
+def test_runs_without_labels_are_named_by_their_folders(tmp_path, capsys):
+    runs = [store_run(tmp_path / name, rows("tcg", noisy(10, 6, seed)))
+            for seed, name in enumerate(("a", "b"))]
+    assert main([*map(str, runs), "--out", str(tmp_path / "out")]) == 0
+    cells = pd.read_csv(tmp_path / "out" / store.SUMMARY_FILE)["cell"].unique()
+    assert list(cells) == ["a:tcg/cached-hot/launch/p1", "b:tcg/cached-hot/launch/p1"]

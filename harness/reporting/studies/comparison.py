@@ -181,17 +181,29 @@ def matched_on(result: pd.DataFrame) -> list[str]:
     return list(result.columns[:list(result.columns).index("baseline")])
 
 
+# What a comparison's row shows after the factors that tell the rows apart.
+DISPLAY_FIGURES = ("baseline", "candidate", "n_baseline", "n_candidate", "median_baseline",
+                   "median_candidate", "ratio", "ratio_ci_low", "ratio_ci_high", "verdict")
+
+
 def display_columns(result: pd.DataFrame) -> list[str]:
-    """The matching keys that vary between rows (else the cell), then what a reader needs."""
+    """The matching keys that vary between rows (else the cell), the metric, then what a
+    reader needs."""
     keys = [c for c in matched_on(result) if result[c].nunique(dropna=False) > 1]
-    return [*(keys or ["baseline_cell"]), "metric", "baseline", "candidate", "n_baseline",
-            "n_candidate", "median_baseline", "median_candidate", "ratio", "ratio_ci_low",
-            "ratio_ci_high", "verdict"]
+    return [*(keys or ["baseline_cell"]), "metric", *DISPLAY_FIGURES]
 
 
 def comparison_text(result: pd.DataFrame, extra: tuple[str, ...] = ()) -> str:
-    return result[[*display_columns(result), *extra]].to_string(
-        index=False, float_format=lambda v: f"{v:.4g}")
+    """One line per comparison for the terminal (the full table is report.md's and the
+    CSV's): where, both medians with their trial counts, the verdict, and `extra` columns."""
+    where = [c for c in display_columns(result) if c not in DISPLAY_FIGURES]
+    return "\n".join(
+        f"- {', '.join(str(row[c]) for c in where)}: {row['candidate']} "
+        f"{row['median_candidate']:.4g} (n={row['n_candidate']}) against {row['baseline']} "
+        f"{row['median_baseline']:.4g} (n={row['n_baseline']}): {row['verdict']}"
+        + "".join(f"; {c} {row[c]:.4g}" if isinstance(row[c], float) else f"; {c} {row[c]}"
+                  for c in extra)
+        for _, row in result.iterrows())
 
 
 def hosts_note(trials: pd.DataFrame, result: pd.DataFrame, by: str) -> str | None:
