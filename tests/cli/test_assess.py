@@ -24,3 +24,22 @@ def test_assess_measures_its_steps_in_rounds_and_ends_with_capacity_and_the_repo
     assert len(capacity) == 1 and "launches per hour at N = " in capacity[0]
     assert "### Capacity: what the host sustains" in (sweep / store.REPORT_FILE).read_text()
     assert result.stdout.rstrip().splitlines()[-2] == f"report: {sweep / 'report.html'}"
+
+
+def test_an_assess_run_resumes_where_it_stopped(tmp_path):
+    """resume=true finds the newest assess sweep and skips its complete steps (the rounds of
+    an interrupted one: tests/cli/test_interleaved.py); its report is written again."""
+    steps = ("experiment=assess", "backend=fake", "backend.launch_s=0.02",
+             "step=launch,parallel_2", "min_runs=6", "max_runs=6")
+    first = in_process(*steps, **within(tmp_path))
+    assert first.returncode == 0, first.stderr
+    [root] = (tmp_path / "results" / "assess").iterdir()
+    measured = store.read_trials([root])
+
+    again = in_process(*steps, "resume=true", **within(tmp_path))
+
+    assert again.returncode == 0, again.stderr
+    assert list((tmp_path / "results" / "assess").iterdir()) == [root]
+    assert again.stdout.count(", skipped") == 2, again.stdout
+    assert len(store.read_trials([root])) == len(measured)
+    assert f"report: {root / 'report.html'}" in again.stdout
