@@ -159,6 +159,9 @@ def register_configs() -> None:
     """Register the schemas so conf/*.yaml can name them in their defaults lists, and the
     resolvers that make default folders per user."""
     OmegaConf.register_new_resolver("euid", os.geteuid, replace=True)
+    # The host's CPUs plus `more`: the N of experiment=assess's parallel steps (conf/step/).
+    OmegaConf.register_new_resolver("cpus", lambda more=0: (os.cpu_count() or 1) + int(more),
+                                    replace=True)
     OmegaConf.register_new_resolver("lgbench_cache", lambda: str(trust.default_cache_dir()),
                                     replace=True)
     cs = ConfigStore.instance()

@@ -242,3 +242,18 @@ def test_the_default_run_and_the_baselines_measure_enough_for_a_95_percent_ci(ov
     runs = composed(overrides).runs
     low, high, level = median_ci(list(range(runs)), 0.95)
     assert low == low and high == high and level >= 0.95, (runs, low, high, level)
+
+
+@pytest.mark.parametrize("name", choices("step"))
+def test_every_step_of_assess_composes_into_a_valid_cell(name):
+    cfg = composed(["experiment=assess", f"step={name}"])
+    assert validate(cfg) == []
+    fully_resolved(cfg)
+
+
+def test_the_parallel_steps_of_assess_follow_the_hosts_cpus():
+    import os
+
+    assert composed(["experiment=assess", "step=parallel_cpus"]).parallel == os.cpu_count()
+    assert composed(["experiment=assess",
+                     "step=parallel_past_cpus"]).parallel == os.cpu_count() + 1

@@ -5,6 +5,8 @@ closing note of issue 32."""
 
 from __future__ import annotations
 
+import os
+
 from helpers.lgbench import in_process, within
 
 from harness.results import store
@@ -13,12 +15,14 @@ from harness.results import store
 def test_assess_measures_its_steps_in_rounds_and_ends_with_capacity_and_the_report(tmp_path):
     sweep = tmp_path / "sweep"
     result = in_process("experiment=assess", "backend=fake", "backend.launch_s=0.02",
-                        "step=launch,parallel_2,parallel_3", "min_runs=6", "max_runs=6",
+                        "step=launch,parallel_cpus,parallel_past_cpus", "min_runs=6",
+                        "max_runs=6",
                         f"hydra.sweep.dir={sweep}", **within(tmp_path))
     assert result.returncode == 0, result.stderr
     trials = store.read_trials([sweep])
     measured = trials[~trials["warmup"].astype(bool)]
-    assert sorted(measured["parallel"].unique()) == [1, 2, 3]
+    cpus = os.cpu_count()
+    assert sorted(measured["parallel"].unique()) == [1, cpus, cpus + 1]  # the host's CPUs, +1
     assert sorted(measured["round"].unique()) == list(range(1, 7))  # interleaved, 6 rounds
     capacity = [line for line in result.stdout.splitlines() if line.startswith("capacity, ")]
     assert len(capacity) == 1 and "launches per hour at N = " in capacity[0]
@@ -30,7 +34,7 @@ def test_an_assess_run_resumes_where_it_stopped(tmp_path):
     """resume=true finds the newest assess sweep and skips its complete steps (the rounds of
     an interrupted one: tests/cli/test_interleaved.py); its report is written again."""
     steps = ("experiment=assess", "backend=fake", "backend.launch_s=0.02",
-             "step=launch,parallel_2", "min_runs=6", "max_runs=6")
+             "step=launch,parallel_cpus", "min_runs=6", "max_runs=6")
     first = in_process(*steps, **within(tmp_path))
     assert first.returncode == 0, first.stderr
     [root] = (tmp_path / "results" / "assess").iterdir()

@@ -147,6 +147,20 @@ def test_capacity_names_memory_when_an_n_was_refused_for_it(tmp_path):
     assert [row["parallel"] for row in best] == [2] and document["fits"]
 
 
+@pytest.mark.parametrize(("makespan", "limit"), [
+    (lambda n, r: 10.0 + 0.1 * r, "a larger N may give more (measure parallel=3,6 next)"),
+    (lambda n, r: 10.0 * n ** 1.5 + 0.1 * r, "larger N gave lower medians, the CPUs (2 here) "
+                                              "are the limit"),
+])
+def test_capacity_says_what_limits_it_and_where_to_search_next(tmp_path, makespan, limit):
+    """Throughput still growing at the largest N measured: the next N to measure; falling
+    past the best N: the CPUs."""
+    run = store_run(tmp_path / "run", sweep(makespan, ns=(1, 2, 3), reps=6))
+    (line,) = [line for line in build_report([run], run).headline()
+               if line.startswith("capacity, ")]
+    assert line.endswith(limit), line
+
+
 def test_an_assess_step_is_compared_along_backend_and_the_kernel_words(tmp_path):
     """experiment=assess sweeps `step`, each a few settings at once: UML with the tty words
     against plain UML, plain UML against TCG; the command quotes what the shell would split."""

@@ -211,7 +211,8 @@ def capacity_lines(result: Scaling) -> list[str]:
             limit = (f"memory: N = {refused[series]} was not launched, the footprint allows "
                      "fewer")
         elif top["parallel"] == span["max"]:
-            limit = "the highest at the largest N measured: a larger N may give more"
+            limit = ("the highest at the largest N measured: a larger N may give more "
+                     f"(measure parallel={top['parallel']},{2 * top['parallel']} next)")
         else:
             limit = f"larger N gave lower medians, the CPUs ({cores} here) are the limit"
         lines.append(f"{series}: {top['per_hour']:.0f} {unit} per hour at N = "
