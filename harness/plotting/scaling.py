@@ -92,6 +92,8 @@ def makespan_vs_parallel(scaling: pd.DataFrame, fits: pd.DataFrame,
             relative.plot(points["n_parallel"], points["seconds"] / published_t1.iloc[0],
                           color="black", linestyle=":", marker="x")
         relative.axhline(1.0, color="gray", linewidth=0.8)
+        # From just below the lowest ratio (1 at N=1), not wherever autoscaling put it (0.8).
+        relative.set_ylim(bottom=0.97 * min(1.0, relative.dataLim.y0))
         relative.set_title("relative to N=1 (1 = no slower than one appliance)")
         relative.set_xlabel("appliances launched in parallel (N)")
         relative.set_ylabel("makespan / makespan at N=1")

@@ -182,6 +182,8 @@ def test_makespan_vs_parallel_overlays_the_reference_with_its_notes():
     # each backend and the published points divided by their N=1 time, and the line at 1
     assert len(relative.lines) == 4
     assert relative.lines[2].get_ydata()[-1] == pytest.approx(11.74 / 3.00)
+    lowest = min(min(line.get_ydata()) for line in relative.lines)
+    assert relative.get_ylim()[0] == pytest.approx(0.97 * min(1.0, lowest))  # not 0.8
     texts = legend_texts(fig.legends[0])
     assert len(texts) == 7
     label = texts[-1]
