@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.imports import loaded_after
 
 from harness import config
 from harness.cli import usage
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+HEAVY = ("pandas", "scipy", "matplotlib", "harness.cli.run")  # what --help and TAB must not load
 
 
 def test_the_help_names_every_experiment_and_every_choice_with_its_default():
@@ -49,13 +51,9 @@ def test_every_key_a_user_sets_is_listed_with_its_default_and_what_it_does():
 
 def test_help_and_version_import_neither_hydras_app_nor_the_analysis():
     """What makes `lgbench --help` quick (its time: benchmarks/cli_startup.py)."""
-    probe = ("import sys; from harness.cli import usage; usage.help_text(); "
-             "usage.version_text('lgbench'); "
-             "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib', 'harness.cli.run') "
-             "if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    assert loaded == "[]"
+    code = ("from harness.cli import usage\nusage.help_text()\n"
+            "usage.version_text('lgbench')")
+    assert loaded_after(code, HEAVY) == []
 
 
 def test_version_names_lgbench_and_its_commit_in_a_checkout():
@@ -97,11 +95,7 @@ def test_completion_offers_choices_and_never_a_schema():
 
 
 def test_completion_imports_neither_the_app_nor_the_analysis():
-    probe = ("import os, sys; os.environ['COMP_LINE'] = 'lgbench work'; "
-             "sys.argv = ['lgbench', '-sc', 'query=bash']; "
-             "from harness.cli.completion import complete; complete(); "
-             "print(sorted(m for m in ('pandas', 'scipy', 'harness.cli.run') "
-             "if m in sys.modules))")
-    said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True).stdout.splitlines()
-    assert said == ["workload. workload=", "[]"]
+    code = ("import os, sys\nos.environ['COMP_LINE'] = 'lgbench work'\n"
+            "sys.argv = ['lgbench', '-sc', 'query=bash']\n"
+            "from harness.cli.completion import complete\ncomplete()")
+    assert loaded_after(code, HEAVY) == []
