@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-test run test test-fast bench lint docs cluster-up cluster-down
+.PHONY: setup setup-test run dry-run test test-fast bench lint docs cluster-up cluster-down
 
 setup:
 	./scripts/setup.sh run
@@ -13,6 +13,10 @@ setup-test:
 
 run: setup
 	$(VENV)/bin/lgbench
+
+# The whole pipeline in seconds, no appliance started (the fake backend): a first look.
+dry-run: setup
+	$(VENV)/bin/lgbench backend=fake
 
 # Every tier on both cores (pytest-xdist): a TCG appliance keeps one core busy. Tests that use
 # what the whole host shares (root's accounts and mounts, the cluster, libvirtd) run on one
