@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.imports import loaded_after
+from helpers.lgbench import in_process, within
 
 from harness import config
 from harness.cli import usage
@@ -99,3 +100,30 @@ def test_completion_imports_neither_the_app_nor_the_analysis():
             "sys.argv = ['lgbench', '-sc', 'query=bash']\n"
             "from harness.cli.completion import complete\ncomplete()")
     assert loaded_after(code, HEAVY) == []
+
+
+def test_a_sweep_prints_each_warning_once_and_no_third_party_noise(tmp_path):
+    """The interleaved sweep's cells leave their lines to the aggregate (each warning was
+    printed per cell and again at the end); matplotlib's INFO ("Using categorical units")
+    is not lgbench's news."""
+    result = in_process("-m", "backend=fake", "backend.launch_s=0.02", "backend.spread=0.5",
+                        "parallel=1,2", "runs=6", "warmup=0", **within(tmp_path))
+    assert result.returncode == 0, result.stderr
+    printed = (result.stdout + result.stderr).splitlines()
+    warnings = [line for line in printed if line.startswith("warning: ")]
+    assert warnings and len(warnings) == len(set(warnings)), warnings
+    assert not [line for line in printed if "matplotlib" in line or "categorical" in line]
+    assert sum(line.startswith("report: ") for line in printed) == 3  # 2 cells, the aggregate
+
+
+def test_make_run_installs_what_lgbench_needs_and_make_test_the_rest():
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "setup.sh").read_text()
+    packages = {name: set(re.search(rf"{name}=\(([^)]*)\)", script).group(1).split())
+                for name in ("RUN_PACKAGES", "CLUSTER_PACKAGES", "TEST_PACKAGES")}
+    runtime = {p for p in packages["RUN_PACKAGES"] if not p.startswith("#")}
+    assert {"libguestfs-tools", "python3-guestfs", "qemu-system-x86"} <= runtime
+    assert not runtime & {"chromium", "slurmctld", "mariadb-server", "munge"}
+    assert "chromium" in packages["TEST_PACKAGES"] and "slurmctld" in packages["CLUSTER_PACKAGES"]
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert "setup:\n\t./scripts/setup.sh run" in makefile
+    assert "test: setup-test" in makefile and "setup-test:\n\t./scripts/setup.sh test" in makefile
