@@ -17,7 +17,7 @@ from omegaconf import MISSING, OmegaConf
 
 from harness.host import trust
 from harness.host.accelerator import PROBE_TIMEOUT_S
-from harness.results.records import RUNS_AUTO, TIMED_COLUMNS
+from harness.results.records import DEFAULT_RUNS, RUNS_AUTO, TIMED_COLUMNS
 
 
 @dataclass
@@ -123,7 +123,7 @@ class LgbenchConf:
     paths: PathsConf = field(default_factory=PathsConf)
     experiment_name: str = "default"  # folder under results_dir, set by experiments/*.yaml
     parallel: int = 1  # appliances launched at once per repetition, one handle each
-    runs: Any = 6  # measured repetitions per cell (6: the fewest with a 95% median CI), or auto
+    runs: Any = DEFAULT_RUNS  # measured repetitions per cell (the fewest with a 95% CI), or auto
     precision: float = 0.05  # runs=auto: target half-width of the median's 95% CI / median
     min_runs: int = 6  # runs=auto: at least this many (6: the fewest with a 95% median CI)
     max_runs: int = 30  # runs=auto: at most this many

@@ -26,6 +26,8 @@ TIMELINE_SUFFIX = "/timeline"
 
 # The value of `runs` (config, metadata.json) that measures until the median is precise.
 RUNS_AUTO = "auto"
+# Measured repetitions of a cell without runs=: the fewest whose median has a 95% CI.
+DEFAULT_RUNS = 6
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"

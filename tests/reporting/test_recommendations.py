@@ -23,8 +23,10 @@ from harness.reporting.studies.base import Options, Recommendation
 from harness.results import store
 
 
-def judged_row(ratio: float, low: float, high: float, family: int = 1) -> SimpleNamespace:
-    return SimpleNamespace(ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, family=family)
+def judged_row(ratio: float, low: float, high: float, family: int = 1,
+               runs: int = 6) -> SimpleNamespace:
+    return SimpleNamespace(ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, family=family,
+                           n_baseline=runs, n_candidate=runs)
 
 
 @pytest.mark.parametrize(("ratio", "low", "high", "said"), [
@@ -36,6 +38,13 @@ def judged_row(ratio: float, low: float, high: float, family: int = 1) -> Simple
 def test_the_effect_is_worded_by_the_comparisons_interval(ratio, low, high, said):
     change = Recommendation.from_judged(judged_row(ratio, low, high), "x", "cell", "lgbench")
     assert change.effect() == said
+
+
+def test_a_command_measures_as_many_runs_as_its_comparison_had_beyond_the_default():
+    assert Recommendation.from_judged(judged_row(0.5, 0.4, 0.6, runs=10), "x", "c",
+                                      "lgbench -m a=1,2").command == "lgbench -m a=1,2 runs=10"
+    assert Recommendation.from_judged(judged_row(0.5, 0.4, 0.6, runs=6), "x", "c",
+                                      "lgbench -m a=1,2").command == "lgbench -m a=1,2"
 
 
 def test_changes_rank_by_the_gain_they_surely_have():
@@ -62,13 +71,14 @@ def test_a_run_that_measured_a_change_says_it_first_with_its_command(tmp_path):
     changes = found.recommendations
     assert [c.change for c in changes] == ["appliance=fixed instead of cached"]
     assert changes[0].low > 1 and 1.2 < changes[0].speedup < 1.45
-    assert changes[0].command == "lgbench -m appliance=cached,fixed backend=tcg workload=launch"
+    assert changes[0].command == ("lgbench -m appliance=cached,fixed backend=tcg workload=launch "
+                                  "runs=12")  # as many as this run had: as precise again
     verdict = found.results["appliances"]["verdict"].iloc[0]
     assert verdict.startswith("fixed ") and "faster" in verdict  # the same interval's words
     report = (run / store.REPORT_FILE).read_text()
     assert report.index("## What to change here") < report.index("## Summary")
-    assert "measure again: `lgbench -m appliance=cached,fixed backend=tcg workload=launch`" \
-        in report
+    assert ("measure again: `lgbench -m appliance=cached,fixed backend=tcg workload=launch "
+            "runs=12`") in report
     document = json.loads((run / store.SUMMARY_JSON_FILE).read_text())
     assert document["recommendations"][0]["command"] == changes[0].command
     assert document["recommendations"][0]["line"] == changes[0].line()
@@ -85,7 +95,7 @@ def test_a_sweeps_swept_factor_becomes_a_change_with_its_sweep_command(tmp_path)
     found = build_report([run], run, options=Options(swept=("memsize",)))
     (change,) = found.recommendations
     assert change.change == "memsize=1024 instead of memsize=512"
-    assert change.command == "lgbench -m memsize=512,1024 backend=tcg parallel=2"
+    assert change.command == "lgbench -m memsize=512,1024 backend=tcg parallel=2 runs=8"
 
 
 def test_hosts_and_runs_are_not_changes_to_make(tmp_path):
@@ -178,7 +188,7 @@ def test_an_assess_step_is_compared_along_backend_and_the_kernel_words(tmp_path)
     assert all(c.low > 1 for c in changes.values())
     tty = changes[f"append='{words}' instead of append=''"]
     assert shlex.split(tty.command) == ["lgbench", "-m", f"append='','{words}'", "backend=uml",
-                                        "memsize=512"]
+                                        "memsize=512", "runs=10"]
 
 
 def test_the_page_opens_with_the_answer_then_its_contents(tmp_path):

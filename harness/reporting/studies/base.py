@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.analysis import guide
 from harness.analysis.compare import ratio_bound
+from harness.results.records import DEFAULT_RUNS
 
 Result = TypeVar("Result")
 
@@ -64,8 +65,13 @@ class Recommendation:
 
     @classmethod
     def from_judged(cls, row: Any, change: str, where: str, command: str) -> Recommendation:
-        """From one judged comparison (harness.analysis.compare.with_verdicts' row)."""
+        """From one judged comparison (harness.analysis.compare.with_verdicts' row); the
+        command measures as many runs a side as this comparison had, where that is more than
+        a run's default, so that it can tell as much again."""
         bounded = row.ratio_ci_low > 0 and math.isfinite(row.ratio_ci_high)
+        runs = min(int(row.n_baseline), int(row.n_candidate))
+        if runs > DEFAULT_RUNS:
+            command += f" runs={runs}"
         return cls(change, where, 1 / row.ratio,
                    1 / row.ratio_ci_high if bounded else math.nan,
                    1 / row.ratio_ci_low if bounded else math.nan, int(row.family), command)
