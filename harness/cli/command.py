@@ -4,10 +4,10 @@ alone, at once (harness.cli.usage, harness.cli.completion); anything else is the
 
 from __future__ import annotations
 
-import os
 import sys
 
 from harness.cli import usage
+from harness.host import trust
 
 EXIT_BROKEN_PIPE = 141  # as a tool killed by SIGPIPE: the output's reader went away
 
@@ -29,5 +29,5 @@ def main() -> None:
             run()
         sys.stdout.flush()  # here, where a closed pipe is still caught
     except BrokenPipeError:  # `lgbench --help | head -1`: no traceback for the reader's exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        trust.discard_output(sys.stdout.fileno())
         sys.exit(EXIT_BROKEN_PIPE)

@@ -331,3 +331,11 @@ def write_kernel_setting(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "w") as control:
         control.write(text)
+
+
+def discard_output(fd: int) -> None:
+    """Point `fd` (stdout, whose reader went away) at /dev/null, the system's own device: what
+    is still buffered for it is dropped at exit instead of raising BrokenPipeError."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)

@@ -103,8 +103,11 @@ def test_cached_results_come_back(tmp_path):
 
 
 def test_cells_are_told_apart_by_image_and_flags(tmp_path):
+    image = tmp_path / "x" / "guest.img"
+    image.parent.mkdir()
+    image.write_bytes(b"\0" * 4096)
     plain = InspectWorkload("inspect", "linux-lvm", str(tmp_path), str(tmp_path))
-    full = InspectWorkload("inspect", "/x/guest.img", str(tmp_path), str(tmp_path),
+    full = InspectWorkload("inspect", str(image), str(tmp_path), str(tmp_path),
                            applications=True, icon=True, cache=True)
     assert plain.variant() == "linux-lvm"
     assert full.variant() == "guest.img+apps+icon+cache"
