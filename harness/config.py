@@ -153,6 +153,8 @@ class LgbenchConf:
 
 
 SCHEMA_SUFFIX = "_schema"  # the names of the schemas in each group: not choices for users
+# conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
+CONF_DIR = "pkg://harness.conf"
 
 
 def register_configs() -> None:

@@ -11,9 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from harness.config import SCHEMA_SUFFIX, register_configs
-
-CONF_DIR = "pkg://harness.conf"  # as harness.cli.run's
+from harness.config import CONF_DIR, SCHEMA_SUFFIX, register_configs
 
 
 def complete() -> None:

@@ -37,7 +37,7 @@ from harness.cli.outcome import (
     report,
 )
 from harness.cli.precheck import BadConfig, drivers
-from harness.config import register_configs, validate
+from harness.config import CONF_DIR, register_configs, validate
 from harness.execution.diagnostics import TEST_TOOL, launch_failed, run_test_tool
 from harness.execution.progress import LiveProgress, Progress
 from harness.execution.runner import run_cell
@@ -51,8 +51,6 @@ if TYPE_CHECKING:  # pandas is imported where a run reports (lgbench --help stay
 log = logging.getLogger("lgbench")
 # A full, over-quota or read-only disk under the results: the cell ends, its rows so far kept.
 WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-# conf/ ships inside the package as harness.conf (pyproject.toml maps it), checkout or wheel.
-CONF_DIR = "pkg://harness.conf"
 
 
 def resumed_run(fresh: str, *, _root_: DictConfig) -> str:
