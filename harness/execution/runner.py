@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -245,6 +246,11 @@ def _worker(job: Instance, barrier: Any, send: Any) -> None:
     """Forked: lead a process group, wait for the others, measure, send the fields, exit."""
     os.setpgid(0, 0)
     processes.die_with_parent()
+    # Only the group's own members signal the worker (lgbench stops it with SIGKILL): UML,
+    # aborting on a kernel panic, SIGTERMs its whole process group (os_dump_core). The trial
+    # must end as an error row from the console, not as a harness interrupted. A handler, not
+    # SIG_IGN, which qemu would inherit and so ignore libguestfs's SIGTERM at close.
+    signal.signal(signal.SIGTERM, _not_for_the_worker)
     try:
         job.workload.prepare(job.tmpdir)
         barrier.wait()
@@ -255,6 +261,10 @@ def _worker(job: Instance, barrier: Any, send: Any) -> None:
     send.send(measurements)
     send.close()
     os._exit(0)
+
+
+def _not_for_the_worker(signum: int, frame: Any) -> None:
+    """SIGTERM from the worker's own process group: the appliance ends, the trial goes on."""
 
 
 def measure(job: Instance) -> list[dict[str, Any]]:

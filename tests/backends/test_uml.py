@@ -344,8 +344,12 @@ def sizes_override(sizes: list[int]) -> str:
 
 
 def transfer_rows(tmp_path: Path, result: subprocess.CompletedProcess) -> pd.DataFrame:
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    """The run's rows, all ok and verified; a failure shows each row's error (the UML console's
+    telling lines: a kernel panic says so) as well as the end of lgbench's stderr."""
+    written = tmp_path / "trials.parquet"
+    trials = pd.read_parquet(written) if written.exists() else pd.DataFrame()
+    errors = trials.get("error", pd.Series(dtype=object)).dropna().tolist()
+    assert result.returncode == 0, (result.stderr[-3000:], errors)
     problems = trials[(trials["status"] != "ok") | ~trials["sha_ok"].astype(bool)]
     assert problems.empty, problems[["instance", "size_bytes", "status", "error"]].to_string()
     return trials

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -361,6 +362,23 @@ class Crashes(Workload):
 class Dies(Workload):
     def run(self, handle, open_handle):
         os._exit(3)
+
+
+class GroupTerminated(Workload):
+    """What UML does on a kernel panic (os_dump_core): SIGTERM its whole process group,
+    which is the worker's; a child the worker started must still die of SIGTERM."""
+
+    def run(self, handle, open_handle):
+        child = subprocess.Popen(["sleep", "60"])
+        os.killpg(0, signal.SIGTERM)
+        return [{"child_returncode": child.wait(timeout=10)}]
+
+
+def test_sigterm_from_the_workers_own_group_ends_the_appliance_not_the_trial(tmp_path, hot):
+    rows, _ = run(plan(tmp_path, runs=1, warmup=0), FakeBackend(launch_s=0.01), hot,
+                  GroupTerminated("panic"))
+    assert [r.status for r in rows] == ["ok"], rows[0].error
+    assert rows[0].extra["child_returncode"] == -signal.SIGTERM
 
 
 def test_a_harness_bug_is_an_error_row_and_the_appliance_is_killed(tmp_path, hot,
