@@ -272,3 +272,34 @@ def test_inspection_is_held_to_five_seconds_over_the_launch_of_one_appliance_alo
     assert said[guide.INSPECTION].verdict == verdict
     assert f"+{extra_s:.0f}." in said[guide.INSPECTION].measured
     assert "over tcg/cached-hot/launch/p1's 12" in said[guide.INSPECTION].measured
+
+
+def test_assess_holds_uml_against_the_direct_backend_and_judges_the_guides_transfer_claim(
+        tmp_path):
+    """experiment=assess measures three backends (the direct one, libvirt, UML): the guide's
+    UML sentences are judged against the direct backend, on the launch and each way of the
+    transfer step (the sweep comparison judges each cell's total)."""
+    size = 16 * 2**20
+    rows = []
+    for backend, workload, median in (("tcg", "launch", 11.0), ("libvirt", "launch", 12.5),
+                                      ("uml", "launch", 10.0), ("tcg", "transfer", 14.0),
+                                      ("uml", "transfer", 20.0)):
+        cell = f"{backend}/cached-hot/{workload}/p1"
+        extra = ({"upload_s": median / 8, "download_s": median / 10}
+                 if workload == "transfer" else {})
+        rows += [trial(cell=cell, backend=backend, accel_requested=backend,
+                       accel_effective=backend, workload=workload, run_id=cell, repetition=i,
+                       round=i, total_s=v, launch_s=v * 0.8,
+                       **{k: v * f / median for k, f in extra.items()
+                          if k in ("upload_s", "download_s")},
+                       **({"size_bytes": size, "sha_ok": True} if extra else {}))
+                 for i, v in enumerate(noisy(median, 10, 7))]
+    run = store_run(tmp_path / "run", rows)
+    found = build_report([run], run, options=Options(swept=("step",)))
+    uml = found.results["uml"]
+    assert uml.other == "tcg"
+    assert set(uml.comparison["metric"]) == {"launch_s", "upload_s", "download_s"}
+    assert set(uml.comparison["workload"]) == {"launch", "transfer"}
+    transfer = next(e for e in found.expectations if e.claim == guide.UML_TRANSFER)
+    assert "16 MiB" in transfer.measured and transfer.verdict == guide.UNCHECKABLE
+    assert found.family == len(found.results["comparison"].pairs) + len(uml.comparison)

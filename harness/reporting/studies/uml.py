@@ -21,6 +21,9 @@ from harness.reporting.text import code, markdown_table, md, number
 from harness.results import store
 
 UML_BACKEND = "uml"
+DIRECT_BACKENDS = ("auto", "kvm", "tcg")  # libguestfs's direct backend, by accelerator
+# What the guide's UML sentences are judged on: the launch, and each way of a transfer.
+CLAIM_METRICS = ("launch_s", "upload_s", "download_s")
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,15 @@ class UmlStudy(Study[UmlComparison]):
     claims = (guide.UML_BAREMETAL, guide.UML_VIRTUALIZED, guide.UML_TRANSFER, guide.UML_QCOW2)
 
     def applies(self, rows: Rows) -> bool:
-        backends = set(rows.trials["backend"].unique())
-        return UML_BACKEND in backends and len(backends) == 2  # as uml_pairs needs
+        return other_backend(rows.trials) is not None
 
     def analyse(self, rows: Rows, earlier: Mapping[str, Any]) -> UmlComparison:
-        trials = rows.trials
-        pairs = uml_pairs(trials)
+        other = other_backend(rows.trials)
+        trials = rows.trials[rows.trials["backend"].isin([UML_BACKEND, other])]
+        # A sweep of experiment=assess's steps judges each cell's total in its own comparison.
+        metrics = CLAIM_METRICS if "step" in rows.options.swept else COMPARISON_METRICS
+        pairs = uml_pairs(trials, metrics)
         assert pairs is not None
-        other = sorted(set(trials["backend"]) - {UML_BACKEND})[0]
         boot = earlier.get("boot")
         by_stage = (stage_pairs(boot.stages, stage_trials(trials), other, UML_BACKEND)
                     if boot is not None and len(pairs) else None)
@@ -106,7 +110,18 @@ def stage_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return launch if len(launch) else timed
 
 
-def uml_pairs(trials: pd.DataFrame) -> pd.DataFrame | None:
+def other_backend(trials: pd.DataFrame) -> str | None:
+    """The backend UML is held against: the run's one other backend or, where it has more
+    (experiment=assess: the direct backend and libvirt), its one direct backend."""
+    backends = set(trials["backend"].dropna())
+    others = sorted(backends - {UML_BACKEND})
+    if len(others) > 1:
+        others = [backend for backend in others if backend in DIRECT_BACKENDS]
+    return others[0] if UML_BACKEND in backends and len(others) == 1 else None
+
+
+def uml_pairs(trials: pd.DataFrame, metrics: tuple[str, ...] = COMPARISON_METRICS
+              ) -> pd.DataFrame | None:
     """UML against the other backend of the run (harness.analysis.compare's rows, to be
     judged), when a run has UML and exactly one other; on the plain trials (those without a
     timeline), or the timeline ones if that is all."""
@@ -119,7 +134,7 @@ def uml_pairs(trials: pd.DataFrame) -> pd.DataFrame | None:
         plain = plain_trials(trials, timeline=True)
     if "size_bytes" not in plain.columns:  # a transfer's sizes are a key of the rows
         plain = plain.assign(size_bytes=float("nan"))
-    return pair_up(plain, "backend", COMPARISON_METRICS, baseline=others[0])
+    return pair_up(plain, "backend", metrics, baseline=others[0])
 
 
 def stage_lines(by_stage: pd.DataFrame) -> list[str]:
