@@ -303,3 +303,7 @@ def test_assess_holds_uml_against_the_direct_backend_and_judges_the_guides_trans
     transfer = next(e for e in found.expectations if e.claim == guide.UML_TRANSFER)
     assert "16 MiB" in transfer.measured and transfer.verdict == guide.UNCHECKABLE
     assert found.family == len(found.results["comparison"].pairs) + len(uml.comparison)
+    change = next(c for c in found.recommendations if "transfer" in c.command)
+    assert shlex.split(change.command) == ["lgbench", "-m", "backend=tcg,uml", "workload=transfer",
+                                           "workload.sizes=[16777216]", "memsize=512",
+                                           "runs=10"]

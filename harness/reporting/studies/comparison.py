@@ -139,11 +139,16 @@ def _value(level: object) -> str:
 def _recommendation(row: Any, factor: str, baseline: object, candidate: object
                     ) -> Recommendation:
     """One judged pair as a change to make, with the sweep that measures it again: the
-    factor's two levels, in the cell's backend, workload, N, memsize and timeline."""
+    factor's two levels, in the cell's backend, workload (a transfer's sizes), N, memsize and
+    timeline."""
     context = [_setting(column, value) for column in ("backend", "workload", "parallel",
                                                        "memsize", "timeline")
                if column != factor and (value := getattr(row, column, None)) is not None
                and not pd.isna(value) and str(value) != DEFAULTS.get(column)]
+    sizes = getattr(row, "sizes", None)  # a transfer cell's: after its workload
+    if sizes and factor != "workload":
+        at = next(i for i, word in enumerate(context) if word.startswith("workload=")) + 1
+        context.insert(at, f"workload.sizes=[{','.join(str(int(size)) for size in sizes)}]")
     levels = f"{_setting(factor, baseline)},{_value(candidate)}"
     return Recommendation.from_judged(
         row, f"{_setting(factor, candidate)} instead of {_setting(factor, baseline)}",
@@ -161,12 +166,15 @@ def _shell_word(word: str) -> str:
 def sweep_pairs(trials: pd.DataFrame, swept: Sequence[str], metric: str) -> pd.DataFrame:
     """Each swept factor's levels against its first, the levels named as `_level` names them."""
     pairs = []
+    sizes = (trials.dropna(subset=["size_bytes"]).groupby("cell")["size_bytes"]
+             .agg(lambda moved: sorted(moved.unique())) if "size_bytes" in trials else {})
     for by in swept_factors(trials, swept):
         rows = compare.pair_up(trials, by, (metric,))
         pairs.append(rows.assign(factor=by, baseline_level=rows["baseline"],
                                  candidate_level=rows["candidate"],
                                  baseline=[_level(by, v) for v in rows["baseline"]],
-                                 candidate=[_level(by, v) for v in rows["candidate"]]))
+                                 candidate=[_level(by, v) for v in rows["candidate"]],
+                                 sizes=[sizes.get(cell) for cell in rows["baseline_cell"]]))
     # A transfer's sizes share one total: the same two cells are compared once.
     return pd.concat(pairs, ignore_index=True).drop_duplicates(
         ["baseline_cell", "baseline", "candidate", "metric"])
