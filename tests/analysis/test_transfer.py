@@ -389,6 +389,14 @@ def report_of(tmp_path, rows):
     return (run / "report.md").read_text()
 
 
+def test_a_single_size_says_why_the_model_has_no_values(tmp_path):
+    """experiment=assess moves one size (16 MiB): no line can be fitted to one point of x."""
+    report = report_of(tmp_path, transfers(line(0.1, 40.0), sizes=(16 * MiB,)))
+    table = report[report.index("| series"):].split("\n\n")[0]
+    assert table.count("| 16 only ") == 2
+    assert table.count("n/a: one size (a fit needs two)") == 4
+
+
 def test_report_holds_the_guide_claim_against_the_uml_ratio(tmp_path):
     rows = (transfers(line(0.1, 40.0), backend="tcg")
             + transfers(line(0.5, 5.0), backend="uml", accel_effective="uml"))

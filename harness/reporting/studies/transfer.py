@@ -74,20 +74,26 @@ class TransferStudy(Study[Transfers]):
         return transfer_section(result)
 
 
+ONE_SIZE = "n/a: one size (a fit needs two)"
+
+
 def _model_table(model: pd.DataFrame) -> str:
     """The transfer model per series and direction as a markdown table."""
     rows = []
     for _, fit in model.iterrows():
         sizes = (f"{fit['size_min_mib']:g} to {fit['size_max_mib']:g}" if fit["n"] else "none")
+        one_size = fit["n_sizes"] == 1  # t0 and the bandwidth need two sizes or more
+        if one_size:
+            sizes = f"{fit['size_min_mib']:g} only"
         rows.append({
             "series": fit["series"], "direction": fit["direction"],
             "ran under": fit["accel_effective"] or "n/a", "transfers": fit["n"],
             "sizes (MiB)": sizes,
-            "overhead t0 (ms), 95% CI": estimate(fit["overhead_ms"], fit["overhead_ci_low"],
-                                                  fit["overhead_ci_high"], ".1f"),
-            "bandwidth (MiB/s), 95% CI": estimate(fit["bandwidth_mib_s"],
-                                                   fit["bandwidth_ci_low"],
-                                                   fit["bandwidth_ci_high"], ".4g"),
+            "overhead t0 (ms), 95% CI": ONE_SIZE if one_size else estimate(
+                fit["overhead_ms"], fit["overhead_ci_low"], fit["overhead_ci_high"], ".1f"),
+            "bandwidth (MiB/s), 95% CI": ONE_SIZE if one_size else estimate(
+                fit["bandwidth_mib_s"], fit["bandwidth_ci_low"], fit["bandwidth_ci_high"],
+                ".4g"),
             "r²": number(fit["r2"], ".3f")})
     return markdown_table(pd.DataFrame(rows), disable_numparse=True)
 
