@@ -285,15 +285,12 @@ def test_assess_holds_uml_against_the_direct_backend_and_judges_the_guides_trans
                                       ("uml", "launch", 10.0), ("tcg", "transfer", 14.0),
                                       ("uml", "transfer", 20.0)):
         cell = f"{backend}/cached-hot/{workload}/p1"
-        extra = ({"upload_s": median / 8, "download_s": median / 10}
-                 if workload == "transfer" else {})
-        rows += [trial(cell=cell, backend=backend, accel_requested=backend,
-                       accel_effective=backend, workload=workload, run_id=cell, repetition=i,
-                       round=i, total_s=v, launch_s=v * 0.8,
-                       **{k: v * f / median for k, f in extra.items()
-                          if k in ("upload_s", "download_s")},
-                       **({"size_bytes": size, "sha_ok": True} if extra else {}))
-                 for i, v in enumerate(noisy(median, 10, 7))]
+        for i, v in enumerate(noisy(median, 10, 7)):
+            moved = ({"size_bytes": size, "sha_ok": True, "upload_s": v / 8,
+                      "download_s": v / 10} if workload == "transfer" else {})
+            rows.append(trial(cell=cell, backend=backend, accel_requested=backend,
+                              accel_effective=backend, workload=workload, run_id=cell,
+                              repetition=i, round=i, total_s=v, launch_s=v * 0.8, **moved))
     run = store_run(tmp_path / "run", rows)
     found = build_report([run], run, options=Options(swept=("step",)))
     uml = found.results["uml"]
