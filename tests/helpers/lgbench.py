@@ -76,8 +76,9 @@ def in_process(*args: str, cache: Path | None, results: Path | None = None,
     root_handlers, root_level = root.handlers[:], root.level
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
+    run_env = lgbench_env(cache, results)  # before the clear: it copies this environment
     os.environ.clear()
-    os.environ.update(lgbench_env(cache, results))
+    os.environ.update(run_env)
     sys.argv = ["lgbench", *args]
     try:
         if cwd is not None:
