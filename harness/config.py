@@ -123,6 +123,10 @@ class LgbenchConf:
     paths: PathsConf = field(default_factory=PathsConf)
     experiment_name: str = "default"  # folder under results_dir, set by experiments/*.yaml
     parallel: int = 1  # appliances launched at once per repetition, one handle each
+    # A sweep in rounds searches N: while a series' trials per hour still grow at its largest
+    # N (5% over the best smaller N, judged after 3 rounds there), it adds a cell at twice
+    # that N, up to parallel_max and what memory holds; 0: the sweep's own N only.
+    parallel_max: int = 0
     runs: Any = DEFAULT_RUNS  # measured repetitions per cell (the fewest with a 95% CI), or auto
     precision: float = 0.05  # runs=auto: target half-width of the median's 95% CI / median
     min_runs: int = 6  # runs=auto: at least this many (6: the fewest with a 95% median CI)
@@ -164,6 +168,9 @@ def register_configs() -> None:
     # The host's CPUs plus `more`: the N of experiment=assess's parallel steps (conf/step/).
     OmegaConf.register_new_resolver("cpus", lambda more=0: (os.cpu_count() or 1) + int(more),
                                     replace=True)
+    # The host's CPUs times `times`: how far experiment=assess searches N (parallel_max).
+    OmegaConf.register_new_resolver("cpus_times", lambda times: (os.cpu_count() or 1)
+                                    * int(times), replace=True)
     OmegaConf.register_new_resolver("lgbench_cache", lambda: str(trust.default_cache_dir()),
                                     replace=True)
     cs = ConfigStore.instance()
@@ -217,6 +224,8 @@ def validate(cfg: Any) -> list[str]:
         problems.append(f"warmup must be 0 or more (got {cfg.warmup})")
     if cfg.parallel < 1:
         problems.append(f"parallel must be at least 1 (got {cfg.parallel})")
+    if cfg.parallel_max < 0:
+        problems.append(f"parallel_max must be 0 (no search) or more (got {cfg.parallel_max})")
     if cfg.timeout_s <= 0:
         problems.append(f"timeout_s must be positive (got {cfg.timeout_s})")
     if cfg.memsize is not None and cfg.memsize < 128:

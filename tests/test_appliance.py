@@ -285,17 +285,27 @@ def test_appliance_types_launch(cache_dir: Path, tmp_path: Path, appliance: str)
         subprocess.run(["rm", "-rf", str(shm_dir)])
 
 
-def test_parallel_appliances_overlap_and_have_a_makespan(cache_dir: Path, tmp_path: Path) -> None:
-    result = lgbench(cache_dir, "backend=tcg", "parallel=3", "runs=1", "warmup=0", "memsize=512",
-                     f"hydra.run.dir={tmp_path}")
+def test_a_sweep_searching_n_adds_a_larger_n_whose_appliances_overlap(cache_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    """Two TCG appliances at once finish more launches per hour than one (2 CPUs or more),
+    so after 3 rounds the N search adds N = 3 (parallel_max), which joins the rounds left:
+    its three appliances run at once, and a repetition's makespan spans them."""
+    result = lgbench(cache_dir, "-m", "backend=tcg", "parallel=1,2", "parallel_max=3",
+                     "runs=6", "warmup=0", "memsize=512", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     trials = trials_of(tmp_path)
-    assert sorted(trials["instance"]) == [0, 1, 2]
     assert (trials["status"] == "ok").all(), trials["error"]
-    # Every pair of [start, end] intervals overlaps: the three ran at once.
-    assert trials["started_at"].max() < trials["ended_at"].min()
-    makespan = trials["makespan_s"].iloc[0]
-    assert trials["total_s"].max() <= makespan < trials["total_s"].sum()
+    added = trials[trials["parallel"] == 3]
+    assert sorted(added["round"]) == [4, 4, 4, 5, 5, 5, 6, 6, 6], trials[["parallel", "round"]]
+    for _, repetition in added.groupby("round"):
+        assert sorted(repetition["instance"]) == [0, 1, 2]
+        # Every pair of [start, end] intervals overlaps: the three ran at once.
+        assert repetition["started_at"].max() < repetition["ended_at"].min()
+        makespan = repetition["makespan_s"].iloc[0]
+        assert repetition["total_s"].max() <= makespan < repetition["total_s"].sum()
+    assert json.loads((tmp_path / "rounds.json").read_text())["added"] == [
+        {"cell": 1, "parallel": 3}]
+    assert 3 in set(pd.read_csv(tmp_path / "capacity.csv")["parallel"])
     assert not appliance_pids()
 
 

@@ -159,6 +159,7 @@ def test_appliance_types_sweeps_all_four_appliances():
     ("timeout_s=-3", "timeout_s"),
     ("warmup=-1", "warmup"),
     ("parallel=0", "parallel"),
+    ("parallel_max=-1", "parallel_max"),
     ("memsize=64", "memsize"),
     ("smp=0", "smp"),
     ("backend.accel=hvf", "backend.accel"),
@@ -257,3 +258,4 @@ def test_the_parallel_steps_of_assess_follow_the_hosts_cpus():
     assert composed(["experiment=assess", "step=parallel_cpus"]).parallel == os.cpu_count()
     assert composed(["experiment=assess",
                      "step=parallel_past_cpus"]).parallel == os.cpu_count() + 1
+    assert composed(["experiment=assess"]).parallel_max == 4 * os.cpu_count()

@@ -366,3 +366,29 @@ def capacity(scaling: pd.DataFrame) -> pd.DataFrame:
         per_hour_ci_high=per_hour / scaling["ci_low"])
     best = table.dropna(subset=["per_hour"]).groupby("series", sort=False)["per_hour"].idxmax()
     return table.assign(best=table.index.isin(best.to_numpy()))
+
+
+# Throughput still grows at a series' largest N when that N gives at least this much more per
+# hour than the best smaller N: a sweep with parallel_max then measures twice that N.
+GROWTH = 1.05
+GROWTH_COLUMNS = ("series", "parallel", "n_reps_ok", "previous", "gain", "growing")
+
+
+def growth(capacity: pd.DataFrame) -> pd.DataFrame:
+    """Per series with trials per hour at a smaller N: its largest N tried (`parallel`), the
+    best smaller N (`previous`), the one's per hour over the other's (`gain`, NaN where the
+    largest N had no repetition all ok: refused or failed) and whether that still counts as
+    growing (`gain` >= GROWTH)."""
+    records = []
+    for series, table in capacity.groupby("series", sort=False):
+        table = table.sort_values("parallel")
+        largest, smaller = table.iloc[-1], table.iloc[:-1].dropna(subset=["per_hour"])
+        if smaller.empty:
+            continue
+        previous = smaller.loc[smaller["per_hour"].idxmax()]
+        gain = largest["per_hour"] / previous["per_hour"]
+        records.append({"series": series, "parallel": int(largest["parallel"]),
+                        "n_reps_ok": int(largest["n_reps_ok"]),
+                        "previous": int(previous["parallel"]), "gain": gain,
+                        "growing": bool(gain >= GROWTH)})
+    return pd.DataFrame(records, columns=list(GROWTH_COLUMNS))

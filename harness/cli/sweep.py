@@ -70,6 +70,7 @@ class SweepCallback(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN or config.round:
             return  # an interleaved round: the launcher tells the progress
+        self.total = max(self.total, config.hydra.job.num + 1)  # a cell the N search added
         progress = f"cell {config.hydra.job.num + 1} of {self.total}"
         run_dir = Path(config.hydra.runtime.output_dir)
         self.job_started = None

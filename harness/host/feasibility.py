@@ -80,6 +80,13 @@ def memory_problem(parallel: int, memsize_mib: int | None,
             f"{available:.0f} MiB available")
 
 
+def most_that_fit(memsize_mib: int | None, measured_mib: float | None) -> int:
+    """How many appliances fit in the memory available now, charged as memory_problem
+    charges them (a sweep searching N adds none past it)."""
+    per_appliance, _ = per_appliance_mib(memsize_mib, measured_mib)
+    return int(psutil.virtual_memory().available / 2**20 // per_appliance)
+
+
 def problems(parallel: int, memsize_mib: int | None, measured_mib: float | None = None,
              check_memory: bool = True) -> list[str]:
     """Why `parallel` appliances of `memsize_mib` cannot run at once here (empty: they can)."""

@@ -13,7 +13,10 @@ from helpers.samples import SAMPLERS
 
 from harness.analysis.reference import load_reference
 from harness.analysis.scaling import (
+    GROWTH,
+    capacity,
     compare_reference,
+    growth,
     lack_of_fit_p,
     linear_fit,
     normalized_slope,
@@ -504,3 +507,43 @@ def test_an_unbounded_ratio_is_said_to_be_unbounded_and_why():
     line = _agreement_line(row)
     assert "95% CI unbounded" in line and "T(1) could be near 0" in line
     assert line.endswith("inconclusive: these runs cannot bound the ratio.")
+
+
+# growth: where a sweep searching N goes next
+
+
+def per_hour_growth(per_hour, **overrides):
+    """growth() of one series whose N = 1, 2, ... give `per_hour` trials per hour (None: that
+    N was refused)."""
+    rows = []
+    for n, rate in enumerate(per_hour, start=1):
+        status = "ok" if rate is not None else "infeasible"
+        makespan = n * 3600 / rate if rate is not None else np.nan
+        rows += [trial(cell=f"tcg/cached-hot/launch/p{n}", parallel=n, run_id=f"p{n}",
+                       repetition=r, instance=i, status=status, makespan_s=makespan,
+                       total_s=makespan, **overrides) for r in range(3) for i in range(n)]
+    return growth(capacity(scaling_table(frame(rows))))
+
+
+def test_throughput_growing_at_the_largest_n_is_said_to_grow():
+    (row,) = per_hour_growth([400, 700, 800]).to_dict("records")
+    assert row["parallel"] == 3 and row["previous"] == 2 and row["n_reps_ok"] == 3
+    assert row["gain"] == pytest.approx(800 / 700) and row["growing"]
+
+
+@pytest.mark.parametrize("per_hour", [[400, 700, 700 * GROWTH * 0.99], [400, 700, 600],
+                                      [400, 700, None]])
+def test_a_gain_under_the_threshold_a_loss_or_a_refused_n_is_not_growth(per_hour):
+    """Less than 5% over the best smaller N, less than it, or no throughput at all."""
+    (row,) = per_hour_growth(per_hour).to_dict("records")
+    assert row["parallel"] == 3 and not row["growing"]
+    assert (row["gain"] < GROWTH) or math.isnan(row["gain"])
+
+
+def test_the_best_smaller_n_is_the_one_to_beat_not_the_next_smaller():
+    (row,) = per_hour_growth([400, 800, 600, 820]).to_dict("records")
+    assert row["previous"] == 2 and not row["growing"]  # 820 is 2.5% over N = 2's 800
+
+
+def test_a_series_at_one_n_has_no_growth():
+    assert per_hour_growth([400]).empty

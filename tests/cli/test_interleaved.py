@@ -141,3 +141,79 @@ def test_bimodal_launch_times_with_a_real_difference_are_called_in_its_direction
     assert 1 < judged["ratio_ci_low"] <= judged["ratio"] <= judged["ratio_ci_high"], \
         judged["verdict"]
     assert " slower than " in judged["verdict"]
+
+
+SEARCH = ("-m", "backend=fake", "backend.launch_s=0.1", "parallel=1,2", "warmup=1")
+
+
+def cells_by_n(sweep):
+    """Each job folder's N and its rows, by N."""
+    rows = sweep_rows(sweep)
+    return {int(n): cell for n, cell in rows.groupby("parallel")}
+
+
+def test_a_sweep_searching_n_adds_twice_the_largest_n_while_throughput_grows(tmp_path):
+    """Fake appliances at once take as long as one: trials per hour double with N, so after
+    3 rounds at N = 2 the search adds N = 4, and 3 rounds later N = 8 (parallel_max); each
+    added cell runs its warm-up at once and joins the rounds left at a recorded place."""
+    sweep = tmp_path / "sweep"
+    result = run_in_process_in(tmp_path, *SEARCH, "parallel_max=8", "runs=9", "seed=2",
+                               f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    by_n = cells_by_n(sweep)
+    assert sorted(by_n) == [1, 2, 4, 8]
+    for n, joined in ((1, 1), (2, 1), (4, 4), (8, 7)):
+        measured = by_n[n][~by_n[n]["warmup"]]
+        assert sorted(measured["round"].unique()) == list(range(joined, 10)), n
+        assert by_n[n]["warmup"].sum() == 1  # one warm-up, one appliance
+    round_ended = sweep_rows(sweep).groupby("round")["ended_at"].max()
+    warm_4 = by_n[4][by_n[4]["warmup"]]
+    assert round_ended[3] <= warm_4["started_at"].min() <= warm_4["ended_at"].max() \
+        <= by_n[4].loc[~by_n[4]["warmup"], "started_at"].min()
+    rounds = json.loads((sweep / "rounds.json").read_text())
+    assert rounds["added"] == [{"cell": 1, "parallel": 4}, {"cell": 1, "parallel": 8}]
+    assert [len(order) for order in rounds["orders"]] == [2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert "N search: fake gives +" in result.stdout and "adding N = 8" in result.stdout
+    capacity = pd.read_csv(sweep / "capacity.csv")
+    assert capacity.loc[capacity["best"], "parallel"].tolist() == [8]
+    assert "at N = 8" in result.stdout and "measure parallel=8,16 next" in result.stdout
+
+
+def test_the_search_adds_no_n_past_what_memory_holds(tmp_path, monkeypatch):
+    """Memory holds 3 (the host's available memory is an input here): the search adds N = 3
+    rather than 4, and nothing past it though throughput still grows."""
+    monkeypatch.setattr("harness.host.feasibility.most_that_fit", lambda memsize, cost: 3)
+    sweep = tmp_path / "sweep"
+    result = run_in_process_in(tmp_path, *SEARCH, "parallel_max=16", "runs=9",
+                               f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    assert sorted(cells_by_n(sweep)) == [1, 2, 3]
+
+
+def test_without_parallel_max_a_sweep_keeps_its_own_n(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_in_process_in(tmp_path, *SEARCH, "runs=6", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    assert sorted(cells_by_n(sweep)) == [1, 2]
+    assert json.loads((sweep / "rounds.json").read_text())["added"] == []
+
+
+def test_resume_measures_the_cells_the_search_added(tmp_path):
+    """Interrupted after the search added N = 4: resume=true measures it again with the
+    sweep's own cells, from their warm-ups, in every round, and adds no cell twice."""
+    sweep = tmp_path / "sweep"
+    args = (*SEARCH, "backend.launch_s=0.3", "parallel_max=4", "runs=6",
+            f"hydra.sweep.dir={sweep}")
+    proc = start_in(tmp_path, *args)
+    _, said = interrupt_when(proc, lambda: wait_for(
+        lambda: (sweep / "rounds.json").exists()
+        and json.loads((sweep / "rounds.json").read_text())["rounds_done"] >= 4, 90),
+        signal.SIGINT)
+    assert proc.returncode == 130, said
+    again = run_in_process_in(tmp_path, *args, "resume=true")
+    assert again.returncode == 0, again.stderr
+    by_n = cells_by_n(sweep)
+    assert sorted(by_n) == [1, 2, 4]
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    measured = by_n[4][~by_n[4]["warmup"]]
+    assert sorted(measured["round"]) == [r for r in range(1, 7) for _ in range(4)]

@@ -34,6 +34,7 @@ BAD_INPUT = [
     ("warmup=-2", ["warmup must be 0 or more (got -2)"]),
     ("warmup=x", ["warmup=x: ", "Integer"]),
     ("parallel=0", ["parallel must be at least 1 (got 0)"]),
+    ("parallel_max=-1", ["parallel_max must be 0 (no search) or more (got -1)"]),
     ("timeout_s=0", ["timeout_s must be positive (got 0"]),
     ("memsize=64", ["memsize is in MiB and must be at least 128 (got 64)"]),
     ("memsize=abc", ["memsize=abc: ", "Integer"]),

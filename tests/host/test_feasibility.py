@@ -72,3 +72,12 @@ def test_a_repetition_without_measured_costs_records_nothing(tmp_path):
     cell = feasibility.CellFeasibility(tmp_path, "tcg/cached/launch/m512", 1, 512, warmup=0)
     cell.record([None])
     assert feasibility.measured_footprint(tmp_path, "tcg/cached/launch/m512") is None
+
+
+def test_most_that_fit_charges_appliances_as_the_check_does(host_with):
+    host_with(23_000)
+    most = feasibility.most_that_fit(512, 430.0)  # 537.5 MiB each
+    assert most == 42
+    assert feasibility.memory_problem(most, 512, 430.0) is None
+    assert feasibility.memory_problem(most + 1, 512, 430.0) is not None
+    assert feasibility.most_that_fit(512, None) == 23_000 // 812

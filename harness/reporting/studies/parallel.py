@@ -20,8 +20,10 @@ from harness.analysis.reference import (
 )
 from harness.analysis.scaling import (
     ASSUMPTION_ALPHA,
+    GROWTH,
     capacity,
     compare_reference,
+    growth,
     linear_fit,
     scaling_table,
 )
@@ -191,12 +193,14 @@ def _claim_verdict(ns: pd.Series, efficiency: pd.Series) -> str:
 
 def capacity_lines(result: Scaling) -> list[str]:
     """Per series measured at 2 or more N: the most trials per hour, at which N, and what
-    limits it (memory where an N was refused for it, else whether larger N gave less)."""
+    limits it (memory where an N was refused for it, else whether throughput still grows at
+    the largest N, by scaling.growth, or larger N gave less)."""
     cores = distinct({m["host"].get("cores") for m in result.metadata if "host" in m} - {None})
     table = result.capacity
     spans = table.groupby("series", sort=False)["parallel"].agg(["nunique", "min", "max"])
     refused = table[table["infeasible"] > 0].groupby("series")["parallel"].min()
     best = table[table["best"]].drop_duplicates("series").set_index("series")
+    growing = growth(table).set_index("series")
     lines = []
     for series, span in spans[spans["nunique"] >= 2].iterrows():  # not an assess cell alone
         if series not in best.index:
@@ -211,8 +215,15 @@ def capacity_lines(result: Scaling) -> list[str]:
             limit = (f"memory: N = {refused[series]} was not launched, the footprint allows "
                      "fewer")
         elif top["parallel"] == span["max"]:
-            limit = ("the highest at the largest N measured: a larger N may give more "
-                     f"(measure parallel={top['parallel']},{2 * top['parallel']} next)")
+            grown = growing.loc[series]
+            if grown["growing"]:
+                limit = (f"still growing at the largest N measured ({grown['gain'] - 1:+.0%} "
+                         f"over N = {grown['previous']}): a larger N may give more (measure "
+                         f"parallel={top['parallel']},{2 * top['parallel']} next)")
+            else:
+                limit = (f"{grown['gain'] - 1:+.0%} over N = {grown['previous']}, less than "
+                         f"the {GROWTH - 1:.0%} that counts as growing: throughput has stopped "
+                         f"growing, the CPUs ({cores} here) are the limit")
         else:
             limit = f"larger N gave lower medians, the CPUs ({cores} here) are the limit"
         lines.append(f"{series}: {top['per_hour']:.0f} {unit} per hour at N = "
