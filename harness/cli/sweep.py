@@ -66,6 +66,11 @@ class SweepCallback(Callback):
         # A search (Optuna) runs n_trials cells; a grid, every combination.
         self.total = config.hydra.sweeper.get("n_trials") or count_jobs(
             params + list(config.hydra.overrides.task))
+        launcher = launcher_name(config.hydra)
+        if config.parallel_max and launcher != "interleaved":
+            log.warning("parallel_max=%d: hydra/launcher=%s measures the sweep's own N; only "
+                        "the default launcher, in rounds, searches N", config.parallel_max,
+                        launcher)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN or config.round:

@@ -217,3 +217,13 @@ def test_resume_measures_the_cells_the_search_added(tmp_path):
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
     measured = by_n[4][~by_n[4]["warmup"]]
     assert sorted(measured["round"]) == [r for r in range(1, 7) for _ in range(4)]
+
+
+def test_a_launcher_that_cannot_search_n_says_so(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_in_process_in(tmp_path, *SEARCH, "parallel_max=8", "runs=1",
+                               "hydra/launcher=basic", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    assert ("parallel_max=8: hydra/launcher=basic measures the sweep's own N; only the default "
+            "launcher, in rounds, searches N") in result.stdout + result.stderr
+    assert sorted(cells_by_n(sweep)) == [1, 2]
