@@ -55,9 +55,9 @@ CAPABILITIES = {
     "fewer launches (operations strategies)": (
         "workloads/test_operations_appliance.py",
         "test_every_strategy_does_m_operations_with_its_own_launches"),
-    "parallel appliances": (
+    "parallel appliances (and the N search)": (
         "test_appliance.py",
-        "test_parallel_appliances_overlap_and_have_a_makespan"),
+        "test_a_sweep_searching_n_adds_a_larger_n_whose_appliances_overlap"),
     "libvirt client limit": (
         "test_appliance.py",
         "test_libvirt_past_its_client_limit_queues_and_tells_instances_apart"),
